@@ -1,0 +1,377 @@
+//! AWS access: the base configuration from the standard credential chain, and the credential
+//! plugin — one assumed-role session per (account, region, bootstrap role), cached and refreshed
+//! before it expires. Every service client is built here, so endpoint and addressing rules live in
+//! one place.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sts::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::error::{ExitKind, describe_sdk_error, fail};
+use crate::plan::Environment;
+
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+    /// Used when neither the environment nor the profile names a region.
+    pub fallback_region: Option<String>,
+    /// Lifetime of assumed-role sessions (AWS default 1 h; short values exercise refreshing).
+    pub session_duration: Option<Duration>,
+}
+
+/// The CDK bootstrap roles pipeline-run assumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BootstrapRole {
+    Deploy,
+    FilePublishing,
+    Lookup,
+    CfnExec,
+}
+
+impl BootstrapRole {
+    pub fn short_name(self) -> &'static str {
+        match self {
+            BootstrapRole::Deploy => "deploy",
+            BootstrapRole::FilePublishing => "file-publishing",
+            BootstrapRole::Lookup => "lookup",
+            BootstrapRole::CfnExec => "cfn-exec",
+        }
+    }
+
+    pub fn role_name(self, qualifier: &str, env: &Environment) -> String {
+        format!(
+            "cdk-{qualifier}-{}-role-{}-{}",
+            self.short_name(),
+            env.account,
+            env.region
+        )
+    }
+
+    pub fn arn(self, qualifier: &str, env: &Environment) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            partition(&env.region),
+            env.account,
+            self.role_name(qualifier, env)
+        )
+    }
+}
+
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
+}
+
+/// (role ARN, region) of one assumed-role session.
+type SessionKey = (String, String);
+
+pub struct Aws {
+    base: SdkConfig,
+    endpoint: Option<String>,
+    session_duration: Option<Duration>,
+    caller: OnceCell<Caller>,
+    sessions: Mutex<HashMap<SessionKey, Arc<OnceCell<SdkConfig>>>>,
+    session_tag: String,
+}
+
+impl Aws {
+    pub async fn load(opts: AwsOptions) -> Result<Aws> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(url) = &opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(profile) = &opts.profile {
+            loader = loader.profile_name(profile);
+        }
+        let mut base = loader.load().await;
+        if base.region().is_none()
+            && let Some(region) = &opts.fallback_region
+        {
+            base = base
+                .to_builder()
+                .region(Region::new(region.clone()))
+                .build();
+        }
+        let endpoint = opts.endpoint_url.clone().or_else(|| {
+            std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        Ok(Aws {
+            base,
+            endpoint,
+            session_duration: opts.session_duration,
+            caller: OnceCell::new(),
+            sessions: Mutex::new(HashMap::new()),
+            session_tag: session_tag(),
+        })
+    }
+
+    /// The custom endpoint (emulator, VPC endpoint), when one is set.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// Who the base credentials belong to. Fails with a credentials error naming the fix.
+    pub async fn caller(&self) -> Result<&Caller> {
+        self.caller
+            .get_or_try_init(|| async {
+                let out = aws_sdk_sts::Client::new(&self.base).get_caller_identity().send().await.map_err(|e| {
+                    fail(
+                        ExitKind::Credentials,
+                        format!(
+                            "cannot identify the AWS credentials in use ({})\n  fix: provide credentials the standard way: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity (GitHub OIDC via aws-actions/configure-aws-credentials) or container credentials (CodeBuild)",
+                            describe_sdk_error(&e)
+                        ),
+                    )
+                })?;
+                Ok::<_, anyhow::Error>(Caller {
+                    account: out.account().unwrap_or_default().to_string(),
+                    arn: out.arn().unwrap_or_default().to_string(),
+                })
+            })
+            .await
+    }
+
+    /// A configuration acting as `role` in `env`, for `purpose` (named in errors).
+    pub async fn role(
+        &self,
+        env: &Environment,
+        role: BootstrapRole,
+        qualifier: &str,
+        purpose: &str,
+    ) -> Result<SdkConfig> {
+        let arn = role.arn(qualifier, env);
+        self.assume(&arn, &env.region, role.short_name(), purpose).await.map_err(|e| {
+            if crate::error::exit_code_of(&e) != ExitKind::Credentials as i32 {
+                return e;
+            }
+            let trust = match role {
+                BootstrapRole::Lookup => "--trust-for-lookup",
+                _ => "--trust",
+            };
+            let caller = self.caller.get().map(|c| c.account.clone()).unwrap_or_else(|| "<CI account>".into());
+            fail(
+                ExitKind::Credentials,
+                format!(
+                    "{e}\n  fix: bootstrap {env} so that it trusts account {caller}:\n       pipeline-run bootstrap {trust} {caller} --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess {env}{}",
+                    partition(&env.region),
+                    if qualifier == crate::plan::DEFAULT_QUALIFIER { String::new() } else { format!(" --qualifier {qualifier}") }
+                ),
+            )
+        })
+    }
+
+    /// Assumes `role_arn` once per (role, region) for the life of the process; the session is
+    /// refreshed shortly before it expires.
+    pub async fn assume(
+        &self,
+        role_arn: &str,
+        region: &str,
+        label: &str,
+        purpose: &str,
+    ) -> Result<SdkConfig> {
+        let cell = {
+            let mut sessions = self.sessions.lock().await;
+            sessions
+                .entry((role_arn.to_string(), region.to_string()))
+                .or_default()
+                .clone()
+        };
+        let cfg = cell
+            .get_or_try_init(|| async {
+                let caller = self.caller().await?.clone();
+                let session_name = format!("pipeline-run-{label}-{}", self.session_tag);
+                let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+                    .session_name(truncate_session_name(&session_name))
+                    .region(Region::new(region.to_string()))
+                    .configure(&self.base);
+                if let Some(d) = self.session_duration {
+                    builder = builder.session_length(d);
+                }
+                let provider = RefreshingSession::new(builder.build().await);
+                provider.provide_credentials().await.map_err(|e| {
+                    let reason = credentials_error_text(&e);
+                    fail(
+                        ExitKind::Credentials,
+                        format!(
+                            "cannot assume role {role_arn} as {} (needed to {purpose}): {reason}",
+                            caller.arn
+                        ),
+                    )
+                })?;
+                Ok::<_, anyhow::Error>(
+                    self.base
+                        .to_builder()
+                        .region(Region::new(region.to_string()))
+                        .credentials_provider(SharedCredentialsProvider::new(provider))
+                        .build(),
+                )
+            })
+            .await?;
+        Ok(cfg.clone())
+    }
+
+    /// The base configuration, in another region.
+    pub fn base_in(&self, region: &str) -> SdkConfig {
+        self.base
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build()
+    }
+
+    pub fn cloudformation(&self, cfg: &SdkConfig) -> aws_sdk_cloudformation::Client {
+        aws_sdk_cloudformation::Client::new(cfg)
+    }
+
+    pub fn s3(&self, cfg: &SdkConfig) -> aws_sdk_s3::Client {
+        // Emulators and private endpoints have no per-bucket DNS names: address buckets by path.
+        let conf = aws_sdk_s3::config::Builder::from(cfg)
+            .force_path_style(self.endpoint.is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub fn ssm(&self, cfg: &SdkConfig) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(cfg)
+    }
+
+    pub fn ec2(&self, cfg: &SdkConfig) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(cfg)
+    }
+}
+
+/// Session names say what ran: the CI run when there is one, else the local user.
+fn session_tag() -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let tag = if let Some(run) = var("GITHUB_RUN_ID") {
+        format!("gh-{run}")
+    } else if let Some(build) = var("CODEBUILD_BUILD_NUMBER") {
+        format!("codebuild-{build}")
+    } else {
+        var("USER").unwrap_or_else(|| "local".into())
+    };
+    tag.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(*c))
+        .collect()
+}
+
+fn truncate_session_name(name: &str) -> String {
+    name.chars().take(64).collect()
+}
+
+fn credentials_error_text(e: &aws_credential_types::provider::error::CredentialsError) -> String {
+    // The provider error wraps the STS service error; walk the chain for the AWS code and message.
+    let mut parts = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !s.is_empty() && !parts.iter().any(|p: &String| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    let text = parts.join(": ");
+    match text.find("AccessDenied") {
+        Some(i) => text[i..].to_string(),
+        None => text,
+    }
+}
+
+/// Caches one assumed-role session and renews it five minutes before expiry, so a long deploy
+/// never sends a request with expired credentials, and the early trust check costs no extra call.
+#[derive(Debug)]
+struct RefreshingSession {
+    inner: aws_config::sts::AssumeRoleProvider,
+    cached: std::sync::Mutex<Option<Credentials>>,
+}
+
+impl RefreshingSession {
+    fn new(inner: aws_config::sts::AssumeRoleProvider) -> Self {
+        RefreshingSession {
+            inner,
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    async fn get(&self) -> aws_credential_types::provider::Result {
+        if let Some(c) = self.cached.lock().unwrap().as_ref() {
+            let fresh = c
+                .expiry()
+                .is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(300));
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let creds = self.inner.provide_credentials().await?;
+        *self.cached.lock().unwrap() = Some(creds.clone());
+        Ok(creds)
+    }
+}
+
+impl ProvideCredentials for RefreshingSession {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(self.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_follow_the_cdk_bootstrap_convention() {
+        let env = Environment {
+            account: "222222222222".into(),
+            region: "ap-northeast-1".into(),
+        };
+        assert_eq!(
+            BootstrapRole::Deploy.arn("hnb659fds", &env),
+            "arn:aws:iam::222222222222:role/cdk-hnb659fds-deploy-role-222222222222-ap-northeast-1"
+        );
+        assert_eq!(
+            BootstrapRole::CfnExec.role_name("q", &env),
+            "cdk-q-cfn-exec-role-222222222222-ap-northeast-1"
+        );
+        let cn = Environment {
+            account: "222222222222".into(),
+            region: "cn-north-1".into(),
+        };
+        assert!(
+            BootstrapRole::Lookup
+                .arn("q", &cn)
+                .starts_with("arn:aws-cn:iam::")
+        );
+    }
+
+    #[test]
+    fn session_names_are_limited_to_64_characters() {
+        assert_eq!(truncate_session_name(&"x".repeat(100)).len(), 64);
+    }
+}

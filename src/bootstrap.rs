@@ -1,0 +1,310 @@
+//! `pipeline-run bootstrap`: deploys `bootstrap/bootstrap-template.yaml` as the CDKToolkit stack
+//! of each environment — the staging bucket, the deploy, file-publishing, lookup and
+//! CloudFormation execution roles trusting the CI account, and the version parameter.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::aws::{Aws, partition};
+use crate::error::{ExitKind, fail};
+use crate::plan::{Environment, valid_account_id, valid_qualifier, valid_region};
+use crate::progress::Reporter;
+use crate::report::{StageReport, StageState};
+use crate::stack::{self, Approval, Mode, StackSpec, TemplateSource};
+
+pub const TEMPLATE: &str = include_str!("../bootstrap/bootstrap-template.yaml");
+pub const DEFAULT_TOOLKIT_STACK: &str = "CDKToolkit";
+/// The role AWS Organizations creates in member accounts; used to reach an account that the
+/// credentials in use do not belong to.
+pub const DEFAULT_ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
+
+#[derive(Debug, Clone)]
+pub struct BootstrapOptions {
+    pub trust: Vec<String>,
+    pub trust_for_lookup: Vec<String>,
+    pub execution_policies: Vec<String>,
+    pub qualifier: String,
+    pub toolkit_stack_name: String,
+    pub access_role_name: String,
+    pub environments: Vec<Environment>,
+}
+
+/// Checks the options before any AWS call, with the CDK's rules.
+pub fn validate(opts: &BootstrapOptions) -> Result<()> {
+    let mut problems = Vec::new();
+    for a in opts.trust.iter().chain(&opts.trust_for_lookup) {
+        if !valid_account_id(a) {
+            problems.push(format!("'{a}' is not an AWS account id (12 digits) — fix the --trust/--trust-for-lookup list"));
+        }
+    }
+    for p in &opts.execution_policies {
+        if !p.starts_with("arn:") || !p.contains(":policy/") {
+            problems.push(format!("'{p}' is not a managed policy ARN — use e.g. arn:aws:iam::aws:policy/AdministratorAccess"));
+        }
+    }
+    if !valid_qualifier(&opts.qualifier) {
+        problems.push(format!(
+            "qualifier '{}' is invalid — use 1 to 10 characters from A-Z a-z 0-9 _ -",
+            opts.qualifier
+        ));
+    }
+    for env in &opts.environments {
+        if !valid_account_id(&env.account) || !valid_region(&env.region) {
+            problems.push(format!(
+                "{env} is not a valid environment — write aws://<12-digit account>/<region>"
+            ));
+        }
+    }
+    if opts.environments.is_empty() {
+        problems.push("no environment to bootstrap — name one (aws://ACCOUNT/REGION) or pass a stage file with -f".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(
+            ExitKind::Validation,
+            format!("bootstrap: {}", problems.join("\n  ")),
+        ))
+    }
+}
+
+pub fn parse_environment(s: &str) -> Result<Environment> {
+    let rest = s.strip_prefix("aws://").ok_or_else(|| {
+        fail(ExitKind::Validation, format!("'{s}' is not an environment — write aws://ACCOUNT/REGION, e.g. aws://222222222222/ap-northeast-1"))
+    })?;
+    let (account, region) = rest.split_once('/').ok_or_else(|| {
+        fail(
+            ExitKind::Validation,
+            format!("'{s}' has no region — write aws://ACCOUNT/REGION"),
+        )
+    })?;
+    Ok(Environment {
+        account: account.to_string(),
+        region: region.to_string(),
+    })
+}
+
+pub async fn bootstrap(
+    aws: Arc<Aws>,
+    reporter: Arc<Reporter>,
+    opts: BootstrapOptions,
+) -> Vec<StageReport> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, env) in opts.environments.iter().cloned().enumerate() {
+        let (aws, reporter, opts) = (aws.clone(), reporter.clone(), opts.clone());
+        tasks.spawn(async move { (i, bootstrap_one(&aws, &reporter, &opts, &env).await) });
+    }
+    let mut reports: Vec<(usize, StageReport)> = Vec::new();
+    while let Some(Ok(r)) = tasks.join_next().await {
+        reports.push(r);
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    reports.into_iter().map(|(_, r)| r).collect()
+}
+
+async fn bootstrap_one(
+    aws: &Aws,
+    reporter: &Arc<Reporter>,
+    opts: &BootstrapOptions,
+    env: &Environment,
+) -> StageReport {
+    let started = Instant::now();
+    let progress = reporter.stage(
+        &env.to_string(),
+        &format!("stack {}", opts.toolkit_stack_name),
+    );
+    let result = async {
+        let cfg = credentials_for(aws, env, &opts.access_role_name).await?;
+        let cfn = aws.cloudformation(&cfg);
+        let previous = stack::describe(&cfn, &opts.toolkit_stack_name).await?;
+        let previous_param = |key: &str| -> Vec<String> {
+            previous
+                .as_ref()
+                .and_then(|s| s.parameters().iter().find(|p| p.parameter_key() == Some(key)))
+                .and_then(|p| p.parameter_value())
+                .map(split_list)
+                .unwrap_or_default()
+        };
+        // Like `cdk bootstrap`, a re-run adds trust and never silently drops accounts trusted before.
+        let trust = union(previous_param("TrustedAccounts"), &opts.trust);
+        let trust_for_lookup = union(previous_param("TrustedAccountsForLookup"), &opts.trust_for_lookup);
+        let mut policies = opts.execution_policies.clone();
+        if policies.is_empty() {
+            policies = previous_param("CloudFormationExecutionPolicies");
+        }
+        if !trust.is_empty() && policies.is_empty() {
+            return Err(fail(
+                ExitKind::Validation,
+                format!(
+                    "--cloudformation-execution-policies is required with --trust: say what CloudFormation may do in {env} on behalf of the trusted accounts\n  fix: add --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess (or a narrower policy)",
+                    partition(&env.region)
+                ),
+            ));
+        }
+        let mut parameters = BTreeMap::new();
+        parameters.insert("TrustedAccounts".to_string(), trust.join(","));
+        parameters.insert("TrustedAccountsForLookup".to_string(), trust_for_lookup.join(","));
+        parameters.insert("CloudFormationExecutionPolicies".to_string(), policies.join(","));
+        parameters.insert("Qualifier".to_string(), opts.qualifier.clone());
+        parameters.insert("FileAssetsBucketKmsKeyId".to_string(), "AWS_MANAGED_KEY".to_string());
+        let spec = StackSpec {
+            stack_name: opts.toolkit_stack_name.clone(),
+            template: TemplateSource::Body(TEMPLATE.to_string()),
+            parameters,
+            tags: BTreeMap::new(),
+            execution_role_arn: None,
+            termination_protection: false,
+        };
+        stack::deploy(&cfn, &spec, Mode::Deploy, Approval::Never, &progress).await
+    }
+    .await;
+    let mut report = StageReport {
+        stage: env.to_string(),
+        account: env.account.clone(),
+        region: env.region.clone(),
+        stack: opts.toolkit_stack_name.clone(),
+        status: StageState::Failed,
+        stack_status: None,
+        changes: 0,
+        change_set_executed: false,
+        change_list: Vec::new(),
+        outputs: BTreeMap::new(),
+        duration_seconds: started.elapsed().as_secs_f64(),
+        error: None,
+        exit_code: 0,
+    };
+    match result {
+        Ok(outcome) => {
+            report.status = if outcome.no_changes {
+                StageState::NoChanges
+            } else {
+                StageState::Deployed
+            };
+            report.stack_status = Some(outcome.status.clone());
+            report.changes = outcome.changes.len();
+            report.change_set_executed = outcome.executed;
+            report.outputs = outcome.outputs;
+            progress.finish(
+                if outcome.no_changes {
+                    "no changes"
+                } else {
+                    "bootstrapped"
+                },
+                true,
+            );
+        }
+        Err(e) => {
+            report.exit_code = crate::error::exit_code_of(&e);
+            report.error = Some(format!("{e:#}"));
+            progress.finish("FAILED", false);
+            reporter.error(&format!("bootstrap of {env} failed: {e:#}"), None, None);
+        }
+    }
+    report
+}
+
+/// The caller's own credentials for its own account; for another account, the access role there.
+async fn credentials_for(
+    aws: &Aws,
+    env: &Environment,
+    access_role: &str,
+) -> Result<aws_config::SdkConfig> {
+    let caller = aws.caller().await?.clone();
+    if caller.account == env.account {
+        return Ok(aws.base_in(&env.region));
+    }
+    let arn = format!(
+        "arn:{}:iam::{}:role/{access_role}",
+        partition(&env.region),
+        env.account
+    );
+    aws.assume(&arn, &env.region, "bootstrap", &format!("bootstrap {env}")).await.map_err(|e| {
+        fail(
+            ExitKind::Credentials,
+            format!(
+                "{e:#}\n  fix: run the bootstrap of {env} with credentials of account {} (e.g. AWS_PROFILE=<admin profile of that account>), or name a role there that trusts account {} with --bootstrap-role-name",
+                env.account, caller.account
+            ),
+        )
+    })
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn union(mut a: Vec<String>, b: &[String]) -> Vec<String> {
+    for x in b {
+        if !a.contains(x) {
+            a.push(x.clone());
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> BootstrapOptions {
+        BootstrapOptions {
+            trust: vec!["111111111111".into()],
+            trust_for_lookup: vec![],
+            execution_policies: vec!["arn:aws:iam::aws:policy/AdministratorAccess".into()],
+            qualifier: "hnb659fds".into(),
+            toolkit_stack_name: DEFAULT_TOOLKIT_STACK.into(),
+            access_role_name: DEFAULT_ACCESS_ROLE.into(),
+            environments: vec![parse_environment("aws://222222222222/ap-northeast-1").unwrap()],
+        }
+    }
+
+    #[test]
+    fn environments_are_parsed_from_aws_urls() {
+        let env = parse_environment("aws://222222222222/ap-northeast-1").unwrap();
+        assert_eq!(env.account, "222222222222");
+        assert_eq!(env.region, "ap-northeast-1");
+        assert!(parse_environment("222222222222/ap-northeast-1").is_err());
+    }
+
+    #[test]
+    fn bad_trusted_accounts_and_qualifiers_are_refused() {
+        let mut o = opts();
+        o.trust = vec!["1234".into()];
+        o.qualifier = "way-too-long-qualifier".into();
+        let msg = validate(&o).unwrap_err().to_string();
+        assert!(msg.contains("'1234' is not an AWS account id"), "{msg}");
+        assert!(msg.contains("qualifier"), "{msg}");
+        assert!(validate(&opts()).is_ok());
+    }
+
+    #[test]
+    fn rerunning_keeps_previously_trusted_accounts() {
+        assert_eq!(
+            union(
+                split_list("111111111111, 333333333333"),
+                &["111111111111".into()]
+            ),
+            vec!["111111111111", "333333333333"]
+        );
+    }
+
+    #[test]
+    fn the_template_creates_the_cdk_role_names() {
+        for role in ["deploy", "file-publishing", "lookup", "cfn-exec"] {
+            assert!(
+                TEMPLATE.contains(&format!(
+                    "cdk-${{Qualifier}}-{role}-role-${{AWS::AccountId}}-${{AWS::Region}}"
+                )),
+                "{role}"
+            );
+        }
+        assert!(TEMPLATE.contains("/cdk-bootstrap/${Qualifier}/version"));
+    }
+}

@@ -1,0 +1,7 @@
+use clap::Parser;
+
+fn main() {
+    let cli = pipeline_run::cli::Cli::parse();
+    let code = pipeline_run::commands::run(cli);
+    std::process::exit(code);
+}

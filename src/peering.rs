@@ -1,0 +1,123 @@
+//! Peering options CloudFormation cannot set: `AllowDnsResolutionFromRemoteVpc` must be changed
+//! by each side's owner account (seed 000 needs a Custom Resource per side for it).
+
+use anyhow::Result;
+use aws_sdk_ec2::types::PeeringConnectionOptionsRequest;
+
+use crate::aws::{Aws, BootstrapRole};
+use crate::error::{ExitKind, describe_sdk_error, fail};
+use crate::plan::Environment;
+use crate::progress::StageProgress;
+
+#[derive(Clone, Copy)]
+enum Side {
+    Requester,
+    Accepter,
+}
+
+/// Sets DNS resolution on both sides of `pcx`, each with the deploy role of its owner account.
+/// Sides already in the wanted state are left alone, so re-runs make no calls beyond one describe.
+pub async fn set_dns_resolution(
+    aws: &Aws,
+    qualifier: &str,
+    stage_env: &Environment,
+    pcx: &str,
+    enable: bool,
+    progress: &StageProgress,
+) -> Result<()> {
+    let cfg = aws
+        .role(
+            stage_env,
+            BootstrapRole::Deploy,
+            qualifier,
+            &format!("read peering {pcx}"),
+        )
+        .await?;
+    let described = aws
+        .ec2(&cfg)
+        .describe_vpc_peering_connections()
+        .vpc_peering_connection_ids(pcx)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                ExitKind::Deploy,
+                format!("cannot read peering {pcx}: {}", describe_sdk_error(&e)),
+            )
+        })?;
+    let conn = described.vpc_peering_connections().first().ok_or_else(|| {
+        fail(
+            ExitKind::Deploy,
+            format!("peering {pcx} does not exist in {stage_env}"),
+        )
+    })?;
+    let status = conn
+        .status()
+        .and_then(|s| s.code())
+        .map(|c| c.as_str().to_string())
+        .unwrap_or_default();
+    if enable && status != "active" {
+        return Err(fail(
+            ExitKind::Deploy,
+            format!(
+                "peering {pcx} is {status}: DNS resolution can only be set on an active peering\n  fix: make sure the peer account accepts it (PeerRoleArn in the template)"
+            ),
+        ));
+    }
+    for (side, info) in [
+        (Side::Requester, conn.requester_vpc_info()),
+        (Side::Accepter, conn.accepter_vpc_info()),
+    ] {
+        let Some(info) = info else { continue };
+        let current = info
+            .peering_options()
+            .and_then(|o| o.allow_dns_resolution_from_remote_vpc())
+            .unwrap_or(false);
+        if current == enable {
+            continue;
+        }
+        let env = Environment {
+            account: info.owner_id().unwrap_or(&stage_env.account).to_string(),
+            region: info.region().unwrap_or(&stage_env.region).to_string(),
+        };
+        let side_cfg = if env == *stage_env {
+            cfg.clone()
+        } else {
+            aws.role(
+                &env,
+                BootstrapRole::Deploy,
+                qualifier,
+                &format!("change the options of peering {pcx} in {env}"),
+            )
+            .await?
+        };
+        let options = PeeringConnectionOptionsRequest::builder()
+            .allow_dns_resolution_from_remote_vpc(enable)
+            .build();
+        let request = aws
+            .ec2(&side_cfg)
+            .modify_vpc_peering_connection_options()
+            .vpc_peering_connection_id(pcx);
+        let request = match side {
+            Side::Requester => request.requester_peering_connection_options(options),
+            Side::Accepter => request.accepter_peering_connection_options(options),
+        };
+        request.send().await.map_err(|e| {
+            fail(
+                ExitKind::Deploy,
+                format!(
+                    "cannot set DNS resolution on peering {pcx} in {env}: {}",
+                    describe_sdk_error(&e)
+                ),
+            )
+        })?;
+        progress.line(&format!(
+            "peering {pcx}: AllowDnsResolutionFromRemoteVpc={enable} on the {} side ({env})",
+            match side {
+                Side::Requester => "requester",
+                Side::Accepter => "accepter",
+            }
+        ));
+    }
+    Ok(())
+}

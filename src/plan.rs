@@ -1,0 +1,1246 @@
+//! Stage file → validated plan. Everything that can be checked without AWS is checked here, and
+//! every problem found is reported at once, each naming the file, line, stage, field and fix.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use crate::cidr::Cidr;
+use crate::stagefile::{StageEntry, StageFile};
+use crate::template::{self, Template};
+
+pub const DEFAULT_QUALIFIER: &str = "hnb659fds";
+
+/// One problem in the stage file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub stage: Option<String>,
+    pub field: String,
+    pub message: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(stage) = &self.stage {
+            write!(f, "stage '{stage}', ")?;
+        }
+        write!(
+            f,
+            "field '{}': {}\n  fix: {}",
+            self.field, self.message, self.fix
+        )
+    }
+}
+
+/// All problems of a stage file; displayed one after the other.
+#[derive(Debug)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "the stage file has {n} problem{}; nothing was deployed:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.0 {
+            writeln!(f, "- {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Environment {
+    pub account: String,
+    pub region: String,
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "aws://{}/{}", self.account, self.region)
+    }
+}
+
+/// A piece of a parameter value: literal text, or another stage's output read at deploy time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    Text(String),
+    Output { stage: String, output: String },
+}
+
+/// A value that may contain `${Stage.Output}` references.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueExpr(pub Vec<Piece>);
+
+impl ValueExpr {
+    pub fn literal(s: impl Into<String>) -> Self {
+        ValueExpr(vec![Piece::Text(s.into())])
+    }
+
+    pub fn references(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().filter_map(|p| match p {
+            Piece::Output { stage, output } => Some((stage.as_str(), output.as_str())),
+            Piece::Text(_) => None,
+        })
+    }
+
+    /// Resolves against the outputs of earlier stages. Every reference was validated, so a miss
+    /// here means the deployed stack lacks an output its template declares.
+    pub fn resolve(
+        &self,
+        outputs: &HashMap<String, BTreeMap<String, String>>,
+    ) -> Result<String, String> {
+        let mut out = String::new();
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Output { stage, output } => {
+                    let value =
+                        outputs
+                            .get(stage)
+                            .and_then(|o| o.get(output))
+                            .ok_or_else(|| {
+                                format!(
+                                    "stage '{stage}' has no output '{output}' in CloudFormation"
+                                )
+                            })?;
+                    out.push_str(value);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub name: String,
+    pub env: Environment,
+    pub account_alias: String,
+    pub stack_name: String,
+    pub template: Template,
+    pub parameters: BTreeMap<String, ValueExpr>,
+    pub tags: BTreeMap<String, String>,
+    /// Indices of the stages this one waits for (explicit `depends_on` plus references).
+    pub depends_on: Vec<usize>,
+    pub publish_outputs: BTreeMap<String, String>,
+    pub termination_protection: bool,
+    pub line: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PeeringPlan {
+    pub between: [String; 2],
+    /// (stage, output) holding the connection id.
+    pub connection: Option<(String, String)>,
+    pub allow_dns_resolution: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expectation {
+    Reachable,
+    Unreachable,
+}
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    Ip(Ipv4Addr),
+    Output { stage: String, output: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckPlan {
+    pub name: String,
+    /// The stage whose output names the source instance (its account runs the command).
+    pub from_stage: String,
+    pub from_output: String,
+    pub to: Target,
+    pub expect: Expectation,
+    pub count: u32,
+    pub timeout_seconds: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub file: PathBuf,
+    pub qualifier: String,
+    /// Alias → environment, in the order of the file.
+    pub accounts: BTreeMap<String, Environment>,
+    pub stages: Vec<Stage>,
+    /// Dependency waves: every stage of a wave only depends on earlier waves.
+    pub waves: Vec<Vec<usize>>,
+    pub peerings: Vec<PeeringPlan>,
+    pub checks: Vec<CheckPlan>,
+}
+
+impl Plan {
+    pub fn stage_index(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+
+    /// Every environment the stages deploy to, without duplicates.
+    pub fn environments(&self) -> Vec<Environment> {
+        let set: BTreeSet<Environment> = self.stages.iter().map(|s| s.env.clone()).collect();
+        set.into_iter().collect()
+    }
+}
+
+/// Where environment overrides come from (the process environment in production).
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Reads and validates a stage file. Returns every problem found, or the plan.
+pub fn load(path: &Path, env: &dyn Env) -> Result<Plan, Problems> {
+    let problem = |field: &str, message: String, fix: &str| {
+        Problems(vec![Problem {
+            file: path.to_path_buf(),
+            line: None,
+            stage: None,
+            field: field.to_string(),
+            message,
+            fix: fix.to_string(),
+        }])
+    };
+    let bytes = std::fs::read(path).map_err(|e| {
+        problem(
+            "(file)",
+            format!("cannot read the stage file: {e}"),
+            "pass an existing file with -f/--file",
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        problem(
+            "(file)",
+            format!(
+                "not valid UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            "save the stage file as UTF-8",
+        )
+    })?;
+    parse(path, &text, env)
+}
+
+pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
+    if text.trim().is_empty() {
+        return Err(Problems(vec![Problem {
+            file: path.to_path_buf(),
+            line: None,
+            stage: None,
+            field: "(file)".into(),
+            message: "the stage file is empty".into(),
+            fix: "declare at least `version: 1`, `accounts:` and `stages:` (see README, \"Stage file\")".into(),
+        }]));
+    }
+    let raw: StageFile = serde_yaml::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        let msg = e.to_string();
+        let msg = match msg.find(" at line ") {
+            Some(i) => msg[..i].to_string(),
+            None => msg,
+        };
+        let (field, fix) = explain_serde_error(&msg);
+        Problems(vec![Problem {
+            file: path.to_path_buf(),
+            line,
+            stage: None,
+            field,
+            message: msg,
+            fix,
+        }])
+    })?;
+    Validator::new(path, text, env).run(raw)
+}
+
+fn explain_serde_error(msg: &str) -> (String, String) {
+    if let Some(rest) = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.split(": unknown field `").nth(1))
+    {
+        let name = rest.split('`').next().unwrap_or("");
+        let expected = msg
+            .split("expected one of ")
+            .nth(1)
+            .or_else(|| msg.split("expected ").nth(1))
+            .unwrap_or("");
+        return (
+            name.to_string(),
+            format!("remove or rename '{name}'; allowed here: {expected}"),
+        );
+    }
+    if let Some(rest) = msg.split("missing field `").nth(1) {
+        let name = rest.split('`').next().unwrap_or("");
+        return (name.to_string(), format!("add the required field '{name}'"));
+    }
+    if msg.contains("invalid type") {
+        let field = msg
+            .split(':')
+            .next()
+            .unwrap_or("(value)")
+            .trim()
+            .to_string();
+        return (
+            field,
+            "give the value the type shown above (quote numbers meant as text, e.g. account ids)"
+                .into(),
+        );
+    }
+    (
+        "(syntax)".into(),
+        "fix the YAML syntax at the line shown".into(),
+    )
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    env: &'a dyn Env,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(path: &'a Path, text: &'a str, env: &'a dyn Env) -> Self {
+        Validator {
+            path,
+            text,
+            env,
+            problems: Vec::new(),
+        }
+    }
+
+    fn report(
+        &mut self,
+        line: Option<usize>,
+        stage: Option<&str>,
+        field: &str,
+        message: String,
+        fix: String,
+    ) {
+        self.problems.push(Problem {
+            file: self.path.to_path_buf(),
+            line,
+            stage: stage.map(str::to_string),
+            field: field.to_string(),
+            message,
+            fix,
+        });
+    }
+
+    /// Line of the first `key: value` (or `- key: value`) at or after `from` whose value is `value`.
+    fn line_of(&self, key: &str, value: Option<&str>, from: usize) -> Option<usize> {
+        self.text
+            .lines()
+            .enumerate()
+            .skip(from.saturating_sub(1))
+            .find_map(|(i, l)| {
+                let l = l.trim_start().trim_start_matches("- ").trim_start();
+                let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+                let v = rest.trim().trim_matches(|c| c == '"' || c == '\'');
+                match value {
+                    Some(want) if v != want => None,
+                    _ => Some(i + 1),
+                }
+            })
+    }
+
+    fn run(mut self, raw: StageFile) -> Result<Plan, Problems> {
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if raw.version != 1 {
+            let line = self.line_of("version", None, 1);
+            self.report(
+                line,
+                None,
+                "version",
+                format!("version {} is not supported", raw.version),
+                "use `version: 1`".into(),
+            );
+        }
+        let qualifier = raw
+            .qualifier
+            .clone()
+            .unwrap_or_else(|| DEFAULT_QUALIFIER.to_string());
+        if !valid_qualifier(&qualifier) {
+            let line = self.line_of("qualifier", None, 1);
+            self.report(
+                line,
+                None,
+                "qualifier",
+                format!("'{qualifier}' is not a valid bootstrap qualifier"),
+                "use 1 to 10 characters from A-Z a-z 0-9 _ - (the CDK default is hnb659fds)".into(),
+            );
+        }
+
+        let accounts = self.accounts(&raw);
+        let networks = self.networks(&raw);
+        if raw.stages.is_empty() {
+            let line = self.line_of("stages", None, 1);
+            self.report(
+                line,
+                None,
+                "stages",
+                "no stages are declared".into(),
+                "add at least one stage".into(),
+            );
+        }
+
+        // Names first, so references can be checked whatever the order of the file.
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (i, s) in raw.stages.iter().enumerate() {
+            let line = self.line_of("name", Some(&s.name), 1);
+            if !valid_stage_name(&s.name) {
+                self.report(
+                    line,
+                    Some(&s.name),
+                    "name",
+                    format!("'{}' is not a valid stage name", s.name),
+                    "use letters, digits and '-' only, starting with a letter (it becomes part of the stack name)".into(),
+                );
+            }
+            if names.insert(s.name.clone(), i).is_some() {
+                self.report(
+                    line,
+                    Some(&s.name),
+                    "name",
+                    format!("stage '{}' is declared twice", s.name),
+                    "give every stage a unique name".into(),
+                );
+            }
+        }
+
+        let templates: Vec<Option<Template>> =
+            raw.stages.iter().map(|s| self.template(&dir, s)).collect();
+        let mut stages = Vec::new();
+        for (i, s) in raw.stages.iter().enumerate() {
+            let stage_line = self.line_of("name", Some(&s.name), 1);
+            let at = |v: &Validator, key: &str| {
+                v.line_of(key, None, stage_line.unwrap_or(1)).or(stage_line)
+            };
+            let env = match accounts.get(&s.account) {
+                Some(env) => {
+                    let mut env = env.clone();
+                    if let Some(region) = &s.region {
+                        if valid_region(region) {
+                            env.region = region.clone();
+                        } else {
+                            let line = at(&self, "region");
+                            self.report(
+                                line,
+                                Some(&s.name),
+                                "region",
+                                format!("'{region}' is not an AWS region name"),
+                                "use a region such as ap-northeast-1 or us-east-1".into(),
+                            );
+                        }
+                    }
+                    Some(env)
+                }
+                None => {
+                    let line = at(&self, "account");
+                    let known: Vec<&str> = accounts.keys().map(String::as_str).collect();
+                    self.report(
+                        line,
+                        Some(&s.name),
+                        "account",
+                        format!("account '{}' is not declared under `accounts:`", s.account),
+                        format!(
+                            "use one of: {} — or declare it under `accounts:`",
+                            known.join(", ")
+                        ),
+                    );
+                    None
+                }
+            };
+
+            let mut deps: BTreeSet<usize> = BTreeSet::new();
+            for d in &s.depends_on {
+                match names.get(d) {
+                    Some(&j) if j == i => {
+                        let line = at(&self, "depends_on");
+                        self.report(
+                            line,
+                            Some(&s.name),
+                            "depends_on",
+                            "a stage cannot depend on itself".into(),
+                            format!("remove '{d}' from depends_on"),
+                        );
+                    }
+                    Some(&j) => {
+                        deps.insert(j);
+                    }
+                    None => {
+                        let line = at(&self, "depends_on");
+                        self.report(
+                            line,
+                            Some(&s.name),
+                            "depends_on",
+                            format!("stage '{d}' does not exist"),
+                            format!("use one of: {}", sorted_names(&names).join(", ")),
+                        );
+                    }
+                }
+            }
+
+            let mut parameters = BTreeMap::new();
+            for (key, value) in &s.parameters {
+                let field = format!("parameters.{key}");
+                let line = at(&self, key);
+                let Some(text) = scalar_text(value) else {
+                    self.report(
+                        line,
+                        Some(&s.name),
+                        &field,
+                        "a parameter value must be a string, number, boolean or list of those"
+                            .into(),
+                        "write the value as text (lists become comma-separated)".into(),
+                    );
+                    continue;
+                };
+                match self.interpolate(&text, &accounts, &networks) {
+                    Ok(expr) => {
+                        for (stage, output) in expr.references() {
+                            self.check_output_reference(
+                                stage, output, i, &names, &templates, line, &s.name, &field,
+                            );
+                            if let Some(&j) = names.get(stage)
+                                && j != i
+                            {
+                                deps.insert(j);
+                            }
+                        }
+                        parameters.insert(key.clone(), expr);
+                    }
+                    Err((message, fix)) => self.report(line, Some(&s.name), &field, message, fix),
+                }
+                if let Some(Some(t)) = templates.get(i)
+                    && !t.parameters.contains_key(key)
+                {
+                    let declared: Vec<&str> = t.parameters.keys().map(String::as_str).collect();
+                    self.report(
+                        line,
+                        Some(&s.name),
+                        &field,
+                        format!("template {} declares no parameter '{key}'", s.template),
+                        if declared.is_empty() {
+                            "remove it (the template takes no parameters)".into()
+                        } else {
+                            format!("use one of: {}", declared.join(", "))
+                        },
+                    );
+                }
+            }
+            if let Some(Some(t)) = templates.get(i) {
+                for (name, has_default) in &t.parameters {
+                    if !has_default && !s.parameters.contains_key(name) {
+                        let line = at(&self, "parameters");
+                        self.report(
+                            line,
+                            Some(&s.name),
+                            "parameters",
+                            format!(
+                                "template {} requires parameter '{name}' (it has no Default)",
+                                s.template
+                            ),
+                            format!("add `{name}: <value>` under parameters"),
+                        );
+                    }
+                }
+                for output in s.publish_outputs.keys() {
+                    if !t.outputs.contains(output) {
+                        let line = at(&self, "publish_outputs");
+                        self.report(
+                            line,
+                            Some(&s.name),
+                            &format!("publish_outputs.{output}"),
+                            format!("template {} declares no output '{output}'", s.template),
+                            format!("publish one of: {}", join_set(&t.outputs)),
+                        );
+                    }
+                }
+            }
+            for (output, param) in &s.publish_outputs {
+                if !param.starts_with('/') || param.contains(char::is_whitespace) {
+                    let line = at(&self, "publish_outputs");
+                    self.report(
+                        line,
+                        Some(&s.name),
+                        &format!("publish_outputs.{output}"),
+                        format!("'{param}' is not a Parameter Store name"),
+                        "use a path such as /project/env/vpc-c/id".into(),
+                    );
+                }
+            }
+            let stack_name = s.stack_name.clone().unwrap_or_else(|| s.name.clone());
+            if !valid_stack_name(&stack_name) {
+                let line = at(&self, "stack_name");
+                self.report(
+                    line,
+                    Some(&s.name),
+                    "stack_name",
+                    format!("'{stack_name}' is not a valid CloudFormation stack name"),
+                    "use up to 128 letters, digits and '-', starting with a letter".into(),
+                );
+            }
+            if let (Some(env), Some(template)) = (env, templates[i].clone()) {
+                stages.push(Stage {
+                    name: s.name.clone(),
+                    env,
+                    account_alias: s.account.clone(),
+                    stack_name,
+                    template,
+                    parameters,
+                    tags: s.tags.clone(),
+                    depends_on: deps.into_iter().collect(),
+                    publish_outputs: s.publish_outputs.clone(),
+                    termination_protection: s.termination_protection,
+                    line: stage_line,
+                });
+            }
+        }
+
+        // Two stages deploying the same stack would overwrite each other.
+        let mut stacks: HashMap<(Environment, String), String> = HashMap::new();
+        for s in &stages {
+            if let Some(other) =
+                stacks.insert((s.env.clone(), s.stack_name.clone()), s.name.clone())
+            {
+                self.report(
+                    s.line,
+                    Some(&s.name),
+                    "stack_name",
+                    format!(
+                        "stage '{other}' already deploys stack '{}' to {}",
+                        s.stack_name, s.env
+                    ),
+                    "give one of them a different stack_name".into(),
+                );
+            }
+        }
+
+        let peerings = self.peerings(&raw, &networks, &names, &templates);
+        let checks = self.checks(&raw, &names, &templates);
+
+        let waves = if self.problems.is_empty() {
+            self.waves(&stages)
+        } else {
+            Vec::new()
+        };
+        if !self.problems.is_empty() {
+            return Err(Problems(self.problems));
+        }
+        Ok(Plan {
+            file: self.path.to_path_buf(),
+            qualifier,
+            accounts,
+            stages,
+            waves,
+            peerings,
+            checks,
+        })
+    }
+
+    fn accounts(&mut self, raw: &StageFile) -> BTreeMap<String, Environment> {
+        let mut out = BTreeMap::new();
+        if raw.accounts.is_empty() {
+            let line = self.line_of("accounts", None, 1);
+            self.report(
+                line,
+                None,
+                "accounts",
+                "no accounts are declared".into(),
+                "add e.g. `A: {id: \"111111111111\", region: ap-northeast-1}` under accounts"
+                    .into(),
+            );
+        }
+        for (alias, entry) in &raw.accounts {
+            let upper = env_suffix(alias);
+            let id_var = format!("PIPELINE_RUN_ACCOUNT_{upper}");
+            let region_var = format!("PIPELINE_RUN_REGION_{upper}");
+            let (id, id_from_env) = match self.env.var(&id_var) {
+                Some(v) => (v, true),
+                None => (entry.id.clone(), false),
+            };
+            let (region, region_from_env) = match self.env.var(&region_var) {
+                Some(v) => (v, true),
+                None => (entry.region.clone(), false),
+            };
+            let alias_line = self.line_of(alias, None, 1);
+            if !valid_account_id(&id) {
+                let (line, source) = if id_from_env {
+                    (None, format!(" (from {id_var})"))
+                } else {
+                    (
+                        self.line_of("id", None, alias_line.unwrap_or(1)),
+                        String::new(),
+                    )
+                };
+                self.report(
+                    line,
+                    None,
+                    &format!("accounts.{alias}.id"),
+                    format!("'{id}'{source} is not an AWS account id"),
+                    "use the 12-digit account id, quoted (e.g. \"111111111111\")".into(),
+                );
+            }
+            if !valid_region(&region) {
+                let (line, source) = if region_from_env {
+                    (None, format!(" (from {region_var})"))
+                } else {
+                    (
+                        self.line_of("region", None, alias_line.unwrap_or(1)),
+                        String::new(),
+                    )
+                };
+                self.report(
+                    line,
+                    None,
+                    &format!("accounts.{alias}.region"),
+                    format!("'{region}'{source} is not an AWS region name"),
+                    "use a region such as ap-northeast-1 or us-east-1".into(),
+                );
+            }
+            out.insert(
+                alias.clone(),
+                Environment {
+                    account: id,
+                    region,
+                },
+            );
+        }
+        out
+    }
+
+    fn networks(&mut self, raw: &StageFile) -> BTreeMap<String, Cidr> {
+        let mut out = BTreeMap::new();
+        for (name, entry) in &raw.networks {
+            match entry.cidr.parse::<Cidr>() {
+                Ok(c) => {
+                    out.insert(name.clone(), c);
+                }
+                Err(e) => {
+                    let line = self.line_of(name, None, 1);
+                    self.report(
+                        line,
+                        None,
+                        &format!("networks.{name}.cidr"),
+                        format!("'{}' is not an IPv4 CIDR: {e}", entry.cidr),
+                        "write it as a.b.c.d/n, e.g. 10.0.0.0/16".into(),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn template(&mut self, dir: &Path, s: &StageEntry) -> Option<Template> {
+        let path = dir.join(&s.template);
+        let stage_line = self.line_of("name", Some(&s.name), 1);
+        let line = self
+            .line_of("template", None, stage_line.unwrap_or(1))
+            .or(stage_line);
+        match template::load(&path) {
+            Ok(t) => Some(t),
+            Err(reason) => {
+                let fix = if reason == "file not found" {
+                    format!(
+                        "create {} or correct the path (relative to the stage file)",
+                        path.display()
+                    )
+                } else {
+                    format!("fix the template {}", path.display())
+                };
+                self.report(
+                    line,
+                    Some(&s.name),
+                    "template",
+                    format!("{}: {reason}", s.template),
+                    fix,
+                );
+                None
+            }
+        }
+    }
+
+    fn interpolate(
+        &self,
+        text: &str,
+        accounts: &BTreeMap<String, Environment>,
+        networks: &BTreeMap<String, Cidr>,
+    ) -> Result<ValueExpr, (String, String)> {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            literal.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            // `${!x}` is CloudFormation's escape for a literal `${x}`; keep the same rule.
+            if let Some(escaped) = after.strip_prefix('!') {
+                literal.push_str("${");
+                rest = escaped;
+                continue;
+            }
+            let end = after.find('}').ok_or_else(|| {
+                (
+                    format!("unclosed reference in '{text}'"),
+                    "close it with '}', e.g. ${VpcC.VpcId}".to_string(),
+                )
+            })?;
+            let reference = &after[..end];
+            let parts: Vec<&str> = reference.split('.').collect();
+            match parts.as_slice() {
+                ["accounts", alias, attr] => {
+                    let env = accounts.get(*alias).ok_or_else(|| {
+                        (
+                            format!("'${{{reference}}}' names no declared account"),
+                            "use an alias declared under `accounts:`".to_string(),
+                        )
+                    })?;
+                    match *attr {
+                        "id" => literal.push_str(&env.account),
+                        "region" => literal.push_str(&env.region),
+                        _ => {
+                            return Err((
+                                format!("'${{{reference}}}': accounts have 'id' and 'region'"),
+                                "use ${accounts.ALIAS.id} or ${accounts.ALIAS.region}".into(),
+                            ));
+                        }
+                    }
+                }
+                ["networks", name, "cidr"] => {
+                    let cidr = networks.get(*name).ok_or_else(|| {
+                        (
+                            format!("'${{{reference}}}' names no declared network"),
+                            "declare it under `networks:`".to_string(),
+                        )
+                    })?;
+                    literal.push_str(&cidr.to_string());
+                }
+                [stage, output] if !stage.is_empty() && !output.is_empty() => {
+                    if !literal.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                    }
+                    pieces.push(Piece::Output {
+                        stage: stage.to_string(),
+                        output: output.to_string(),
+                    });
+                }
+                _ => {
+                    return Err((
+                        format!("'${{{reference}}}' is not a reference pipeline-run understands"),
+                        "use ${Stage.Output}, ${accounts.ALIAS.id|region} or ${networks.NAME.cidr}"
+                            .into(),
+                    ));
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() || pieces.is_empty() {
+            pieces.push(Piece::Text(literal));
+        }
+        Ok(ValueExpr(pieces))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_output_reference(
+        &mut self,
+        stage: &str,
+        output: &str,
+        from: usize,
+        names: &HashMap<String, usize>,
+        templates: &[Option<Template>],
+        line: Option<usize>,
+        from_name: &str,
+        field: &str,
+    ) {
+        match names.get(stage) {
+            None => self.report(
+                line,
+                Some(from_name),
+                field,
+                format!("references stage '{stage}', which does not exist"),
+                format!("use one of: {}", sorted_names(names).join(", ")),
+            ),
+            Some(&j) if j == from => self.report(
+                line,
+                Some(from_name),
+                field,
+                format!("references its own output '{output}'"),
+                "a stage can only use outputs of other stages".into(),
+            ),
+            Some(&j) => {
+                if let Some(Some(t)) = templates.get(j)
+                    && !t.outputs.contains(output)
+                {
+                    self.report(
+                        line,
+                        Some(from_name),
+                        field,
+                        format!(
+                            "stage '{stage}' has no output '{output}' (template {})",
+                            t.path.display()
+                        ),
+                        format!("use one of: {}", join_set(&t.outputs)),
+                    );
+                }
+            }
+        }
+    }
+
+    fn peerings(
+        &mut self,
+        raw: &StageFile,
+        networks: &BTreeMap<String, Cidr>,
+        names: &HashMap<String, usize>,
+        templates: &[Option<Template>],
+    ) -> Vec<PeeringPlan> {
+        let mut out = Vec::new();
+        for (k, p) in raw.peerings.iter().enumerate() {
+            let field = format!("peerings[{k}]");
+            let line = self.line_of(
+                "between",
+                None,
+                self.line_of("peerings", None, 1).unwrap_or(1),
+            );
+            if p.between.len() != 2 {
+                self.report(
+                    line,
+                    None,
+                    &format!("{field}.between"),
+                    "a peering joins exactly two networks".into(),
+                    "write `between: [NetA, NetB]`".into(),
+                );
+                continue;
+            }
+            let mut cidrs = Vec::new();
+            for n in &p.between {
+                match networks.get(n) {
+                    Some(c) => cidrs.push(*c),
+                    None => self.report(
+                        line,
+                        None,
+                        &format!("{field}.between"),
+                        format!("network '{n}' is not declared"),
+                        "declare it under `networks:` with its cidr".into(),
+                    ),
+                }
+            }
+            if let [a, b] = cidrs.as_slice()
+                && a.overlaps(b)
+            {
+                self.report(
+                    line,
+                    None,
+                    &format!("{field}.between"),
+                    format!(
+                        "{} ({a}) and {} ({b}) overlap; AWS refuses to peer overlapping VPCs",
+                        p.between[0], p.between[1]
+                    ),
+                    "give the two networks disjoint ranges under `networks:`".into(),
+                );
+            }
+            let connection = match &p.connection {
+                Some(c) => match c.split_once('.') {
+                    Some((stage, output)) => {
+                        let l = self.line_of("connection", None, line.unwrap_or(1));
+                        self.check_output_reference(
+                            stage,
+                            output,
+                            usize::MAX,
+                            names,
+                            templates,
+                            l,
+                            "(peerings)",
+                            &format!("{field}.connection"),
+                        );
+                        Some((stage.to_string(), output.to_string()))
+                    }
+                    None => {
+                        self.report(line, None, &format!("{field}.connection"), format!("'{c}' is not Stage.Output"), "name the output holding the peering id, e.g. CrossAccountPeering.PeeringConnectionId".into());
+                        None
+                    }
+                },
+                None => None,
+            };
+            if p.allow_dns_resolution && connection.is_none() {
+                self.report(
+                    line,
+                    None,
+                    &format!("{field}.allow_dns_resolution"),
+                    "DNS resolution needs to know which peering to change".into(),
+                    "add `connection: Stage.Output` naming the peering id".into(),
+                );
+            }
+            out.push(PeeringPlan {
+                between: [p.between[0].clone(), p.between[1].clone()],
+                connection,
+                allow_dns_resolution: p.allow_dns_resolution,
+            });
+        }
+        out
+    }
+
+    fn checks(
+        &mut self,
+        raw: &StageFile,
+        names: &HashMap<String, usize>,
+        templates: &[Option<Template>],
+    ) -> Vec<CheckPlan> {
+        let Some(verify) = &raw.verify else {
+            return Vec::new();
+        };
+        let default_count = verify.count.unwrap_or(3);
+        let default_timeout = verify.timeout_seconds.unwrap_or(2);
+        let verify_line = self.line_of("verify", None, 1).unwrap_or(1);
+        let mut out = Vec::new();
+        for (k, c) in verify.checks.iter().enumerate() {
+            let field = format!("verify.checks[{k}]");
+            let line = self.line_of("from", Some(&c.from), verify_line);
+            let expect = match c.expect.as_str() {
+                "reachable" => Expectation::Reachable,
+                "unreachable" => Expectation::Unreachable,
+                other => {
+                    self.report(
+                        line,
+                        None,
+                        &format!("{field}.expect"),
+                        format!("'{other}' is not an expectation"),
+                        "use `reachable` or `unreachable`".into(),
+                    );
+                    continue;
+                }
+            };
+            let Some((from_stage, from_output)) = c.from.split_once('.') else {
+                self.report(
+                    line,
+                    None,
+                    &format!("{field}.from"),
+                    format!("'{}' is not Stage.Output", c.from),
+                    "name the output holding the instance id, e.g. VpcA.InstanceAId".into(),
+                );
+                continue;
+            };
+            self.check_output_reference(
+                from_stage,
+                from_output,
+                usize::MAX,
+                names,
+                templates,
+                line,
+                "(verify)",
+                &format!("{field}.from"),
+            );
+            let to =
+                if let Ok(ip) = c.to.parse::<Ipv4Addr>() {
+                    Target::Ip(ip)
+                } else if let Some((stage, output)) = c.to.split_once('.').filter(|(s, _)| {
+                    names.contains_key(*s) || !s.chars().all(|ch| ch.is_ascii_digit())
+                }) {
+                    self.check_output_reference(
+                        stage,
+                        output,
+                        usize::MAX,
+                        names,
+                        templates,
+                        line,
+                        "(verify)",
+                        &format!("{field}.to"),
+                    );
+                    Target::Output {
+                        stage: stage.to_string(),
+                        output: output.to_string(),
+                    }
+                } else {
+                    self.report(
+                        line,
+                        None,
+                        &format!("{field}.to"),
+                        format!("'{}' is neither an IPv4 address nor Stage.Output", c.to),
+                        "use e.g. 10.2.0.10 or VpcC.InstanceCPrivateIp".into(),
+                    );
+                    continue;
+                };
+            let count = c.count.unwrap_or(default_count);
+            let timeout_seconds = c.timeout_seconds.unwrap_or(default_timeout);
+            if !(1..=100).contains(&count) || !(1..=60).contains(&timeout_seconds) {
+                self.report(
+                    line,
+                    None,
+                    &field,
+                    "count must be 1..100 and timeout_seconds 1..60".into(),
+                    "use small values, e.g. count: 3, timeout_seconds: 2".into(),
+                );
+            }
+            out.push(CheckPlan {
+                name: c
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{} → {}", c.from, c.to)),
+                from_stage: from_stage.to_string(),
+                from_output: from_output.to_string(),
+                to,
+                expect,
+                count,
+                timeout_seconds,
+            });
+        }
+        out
+    }
+
+    /// Kahn's algorithm; a leftover set is a cycle, reported with its members.
+    fn waves(&mut self, stages: &[Stage]) -> Vec<Vec<usize>> {
+        let n = stages.len();
+        let mut remaining: Vec<usize> = stages.iter().map(|s| s.depends_on.len()).collect();
+        let mut done = vec![false; n];
+        let mut waves = Vec::new();
+        loop {
+            let wave: Vec<usize> = (0..n).filter(|&i| !done[i] && remaining[i] == 0).collect();
+            if wave.is_empty() {
+                break;
+            }
+            for &i in &wave {
+                done[i] = true;
+            }
+            for (j, s) in stages.iter().enumerate() {
+                if !done[j] {
+                    remaining[j] = s.depends_on.iter().filter(|&&d| !done[d]).count();
+                }
+            }
+            waves.push(wave);
+        }
+        let stuck: Vec<&str> = (0..n)
+            .filter(|&i| !done[i])
+            .map(|i| stages[i].name.as_str())
+            .collect();
+        if !stuck.is_empty() {
+            let first = stages.iter().find(|s| s.name == stuck[0]);
+            self.report(
+                first.and_then(|s| s.line),
+                Some(stuck[0]),
+                "depends_on",
+                format!("dependency cycle among stages: {}", stuck.join(" → ")),
+                "remove a depends_on entry or an output reference so the stages can be ordered"
+                    .into(),
+            );
+        }
+        waves
+    }
+}
+
+fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
+    use serde_yaml::Value;
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Sequence(items) => {
+            let parts: Option<Vec<String>> = items
+                .iter()
+                .map(|i| match i {
+                    Value::Sequence(_) | Value::Mapping(_) => None,
+                    other => scalar_text(other),
+                })
+                .collect();
+            parts.map(|p| p.join(","))
+        }
+        _ => None,
+    }
+}
+
+fn sorted_names(names: &HashMap<String, usize>) -> Vec<String> {
+    let mut v: Vec<(usize, String)> = names.iter().map(|(k, &i)| (i, k.clone())).collect();
+    v.sort();
+    v.into_iter().map(|(_, k)| k).collect()
+}
+
+fn join_set(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "(the template declares no outputs)".into()
+    } else {
+        set.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn env_suffix(alias: &str) -> String {
+    alias
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub fn valid_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn valid_region(region: &str) -> bool {
+    // partition-area-direction-number, e.g. ap-northeast-1, us-gov-west-1, cn-north-1
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+}
+
+pub fn valid_qualifier(q: &str) -> bool {
+    (1..=10).contains(&q.len())
+        && q.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn valid_stage_name(n: &str) -> bool {
+    n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && n.len() <= 128
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn valid_stack_name(n: &str) -> bool {
+    valid_stage_name(n)
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,66 @@
+//! Adaptive polling: answer fast when AWS is fast, back off when it is slow.
+
+use std::time::Duration;
+
+/// Delays that start short and grow geometrically to a ceiling. CloudFormation on AWS takes
+/// seconds per resource, the local emulator milliseconds: a fixed multi-second sleep would waste
+/// most of a fast deploy, a fixed short one would hammer the API on a slow one.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+    factor: f64,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, max: Duration) -> Self {
+        Backoff {
+            next: first,
+            max,
+            factor: 1.6,
+        }
+    }
+
+    /// For CloudFormation change sets and stacks: 50 ms first, at most 5 s.
+    pub fn cloudformation() -> Self {
+        Self::new(Duration::from_millis(50), Duration::from_secs(5))
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let now = self.next;
+        let grown = self.next.mul_f64(self.factor);
+        self.next = grown.min(self.max);
+        now
+    }
+
+    /// Progress was seen: poll quickly again, since more changes usually follow.
+    pub fn reset_to(&mut self, delay: Duration) {
+        self.next = delay.min(self.max);
+    }
+
+    pub async fn wait(&mut self) {
+        tokio::time::sleep(self.next_delay()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_geometrically_to_the_ceiling() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
+        let delays: Vec<u128> = (0..5).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(delays, vec![100, 160, 256, 400, 400]);
+    }
+
+    #[test]
+    fn reset_goes_back_to_a_short_delay() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        for _ in 0..10 {
+            b.next_delay();
+        }
+        b.reset_to(Duration::from_millis(100));
+        assert_eq!(b.next_delay(), Duration::from_millis(100));
+    }
+}

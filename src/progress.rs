@@ -1,0 +1,307 @@
+//! Progress for people and for CI logs. On a terminal: one indicatif line per stage (phase,
+//! resources done/total, elapsed). Elsewhere: one plain, timestamped line per event. Under GitHub
+//! Actions: the same lines, with each stage's details folded into a `::group::` when it ends and
+//! failures raised as `::error` annotations.
+//!
+//! Everything goes to stderr; stdout is reserved for machine-readable output.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Terminal,
+    Plain,
+    GitHub,
+}
+
+impl Mode {
+    /// Bars only on a terminal with colour allowed; GitHub's conventions when it runs us.
+    pub fn detect() -> Mode {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if var("GITHUB_ACTIONS").as_deref() == Some("true") {
+            Mode::GitHub
+        } else if std::io::stderr().is_terminal()
+            && var("NO_COLOR").is_none()
+            && var("TERM").as_deref() != Some("dumb")
+        {
+            Mode::Terminal
+        } else {
+            Mode::Plain
+        }
+    }
+}
+
+pub struct Reporter {
+    mode: Mode,
+    verbose: bool,
+    started: Instant,
+    multi: Option<MultiProgress>,
+    /// GitHub mode: per-stage detail lines, printed inside a group when the stage ends.
+    buffered: Mutex<HashMap<String, Vec<String>>>,
+    out: Mutex<()>,
+}
+
+impl Reporter {
+    pub fn new(mode: Mode, verbose: bool) -> Arc<Reporter> {
+        let multi = (mode == Mode::Terminal)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Arc::new(Reporter {
+            mode,
+            verbose,
+            started: Instant::now(),
+            multi,
+            buffered: Mutex::new(HashMap::new()),
+            out: Mutex::new(()),
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn emit(&self, line: &str) {
+        let _guard = self.out.lock().unwrap();
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(line);
+            }
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(
+                    err,
+                    "[{:>7.2}s] {line}",
+                    self.started.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+
+    pub fn info(&self, msg: &str) {
+        self.emit(msg);
+    }
+
+    pub fn warn(&self, msg: &str) {
+        if self.mode == Mode::GitHub {
+            self.raw(&format!("::warning::{}", escape_data(msg)));
+        } else {
+            self.emit(&format!("warning: {msg}"));
+        }
+    }
+
+    /// An error annotation (GitHub) or an error line; `file`/`line` point into the stage file.
+    pub fn error(&self, msg: &str, file: Option<&str>, line: Option<usize>) {
+        if self.mode == Mode::GitHub {
+            let mut props = Vec::new();
+            if let Some(f) = file {
+                props.push(format!("file={}", escape_property(f)));
+            }
+            if let Some(l) = line {
+                props.push(format!("line={l}"));
+            }
+            props.push("title=pipeline-run".to_string());
+            self.raw(&format!(
+                "::error {}::{}",
+                props.join(","),
+                escape_data(msg)
+            ));
+        } else {
+            self.emit(&format!("error: {msg}"));
+        }
+    }
+
+    /// Hides a value from GitHub's logs from now on.
+    pub fn mask(&self, value: &str) {
+        if self.mode == Mode::GitHub && !value.is_empty() {
+            self.raw(&format!("::add-mask::{}", escape_data(value)));
+        }
+    }
+
+    fn raw(&self, line: &str) {
+        let _guard = self.out.lock().unwrap();
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+
+    pub fn stage(self: &Arc<Self>, name: &str, detail: &str) -> StageProgress {
+        let bar = self.multi.as_ref().map(|m| {
+            let bar = m.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner:.cyan} {prefix:<22.bold} {msg:<38} {pos:>3}/{len:<3} {elapsed:>4}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(name.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        let progress = StageProgress {
+            reporter: self.clone(),
+            name: name.to_string(),
+            bar,
+            started: Instant::now(),
+        };
+        progress.status_line(&format!("started ({detail})"));
+        progress
+    }
+}
+
+pub struct StageProgress {
+    reporter: Arc<Reporter>,
+    name: String,
+    bar: Option<ProgressBar>,
+    started: Instant,
+}
+
+impl StageProgress {
+    /// A line that always shows, outside any group.
+    fn status_line(&self, msg: &str) {
+        if self.bar.is_none() {
+            self.reporter.emit(&format!("{}: {msg}", self.name));
+        }
+    }
+
+    /// Detail: shown live in plain mode, folded into the stage's group under GitHub.
+    pub fn line(&self, msg: &str) {
+        match self.reporter.mode {
+            Mode::GitHub => {
+                let stamp = format!(
+                    "[{:>7.2}s] {msg}",
+                    self.reporter.started.elapsed().as_secs_f64()
+                );
+                self.reporter
+                    .buffered
+                    .lock()
+                    .unwrap()
+                    .entry(self.name.clone())
+                    .or_default()
+                    .push(stamp);
+            }
+            Mode::Plain => self.reporter.emit(&format!("{}: {msg}", self.name)),
+            Mode::Terminal => {
+                if self.reporter.verbose {
+                    self.reporter.emit(&format!("  {}: {msg}", self.name));
+                }
+            }
+        }
+    }
+
+    pub fn phase(&self, phase: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(phase.to_string()),
+            None => self.line(phase),
+        }
+    }
+
+    pub fn set_total(&self, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+        }
+    }
+
+    pub fn resource_event(
+        &self,
+        logical: &str,
+        resource_type: &str,
+        status: &str,
+        reason: &str,
+        is_stack: bool,
+    ) {
+        if !is_stack
+            && (status.ends_with("_COMPLETE") || status.ends_with("_FAILED"))
+            && let Some(bar) = &self.bar
+        {
+            bar.inc(1);
+        }
+        let reason = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(" — {reason}")
+        };
+        if status.ends_with("_FAILED") && self.bar.is_some() {
+            self.reporter
+                .emit(&format!("  {}: {logical} {status}{reason}", self.name));
+        }
+        self.line(&format!("{status:<28} {logical} {resource_type}{reason}"));
+    }
+
+    /// Ends the stage's line (and its GitHub group) with a summary.
+    pub fn finish(&self, summary: &str, ok: bool) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        if let Some(bar) = &self.bar {
+            let mark = if ok { "✔" } else { "✘" };
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:<24.bold} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.finish_with_message(format!("{mark} {summary} ({elapsed:.1}s)"));
+            return;
+        }
+        if self.reporter.mode == Mode::GitHub {
+            let lines = self
+                .reporter
+                .buffered
+                .lock()
+                .unwrap()
+                .remove(&self.name)
+                .unwrap_or_default();
+            let _guard = self.reporter.out.lock().unwrap();
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "::group::{} — {summary} ({elapsed:.1}s)", self.name);
+            for l in lines {
+                let _ = writeln!(err, "{l}");
+            }
+            let _ = writeln!(err, "::endgroup::");
+            return;
+        }
+        self.status_line(&format!("{summary} ({elapsed:.1}s)"));
+    }
+}
+
+/// Asks on the terminal; without one, refuses (CI must say `--require-approval never`).
+pub async fn confirm(question: &str) -> bool {
+    static PROMPT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = PROMPT.lock().await;
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "{question} no terminal to ask on: refusing (use --require-approval never in CI)"
+        );
+        return false;
+    }
+    let q = question.to_string();
+    tokio::task::spawn_blocking(move || {
+        eprint!("{q} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).is_ok()
+            && matches!(answer.trim(), "y" | "Y" | "yes")
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// GitHub workflow-command data escaping (%, CR, LF).
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_command_values_are_escaped() {
+        assert_eq!(escape_data("a%b\nc"), "a%25b%0Ac");
+        assert_eq!(escape_property("x:y,z"), "x%3Ay%2Cz");
+    }
+}

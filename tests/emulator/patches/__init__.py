@@ -1,0 +1,8 @@
+"""Fidelity patches, applied in this order by launcher.py. Each module exposes apply()."""
+
+PATCH_MODULES = [
+    # CloudFormation engine (change sets, outputs, exports, rollback, events, async mode)
+    "cfn_changesets",
+    # EC2 / IAM / STS / SSM (associations, SGs, peering, trust, ping, seeded identities)
+    "network_identity",
+]
