@@ -175,7 +175,8 @@ impl Aws {
             fail(
                 ExitKind::Credentials,
                 format!(
-                    "{e}\n  fix: bootstrap {env} so that it trusts account {caller}:\n       pipeline-run bootstrap {trust} {caller} --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess {env}{}",
+                    "{e}\n  fix: bootstrap {env} so that it trusts account {caller} (with credentials of account {}, or ones that may assume its OrganizationAccountAccessRole):\n       pipeline-run bootstrap {trust} {caller} --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess {env}{}",
+                    env.account,
                     partition(&env.region),
                     if qualifier == crate::plan::DEFAULT_QUALIFIER { String::new() } else { format!(" --qualifier {qualifier}") }
                 ),
@@ -282,20 +283,26 @@ fn truncate_session_name(name: &str) -> String {
 }
 
 fn credentials_error_text(e: &aws_credential_types::provider::error::CredentialsError) -> String {
-    // The provider error wraps the STS service error; walk the chain for the AWS code and message.
-    let mut parts = Vec::new();
+    // The provider error wraps the STS service error; its text carries `code: "…", message: "…"`
+    // (and a request id, left out here).
+    let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = cur {
         let s = err.to_string();
-        if !s.is_empty() && !parts.iter().any(|p: &String| p.contains(&s)) {
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
         cur = err.source();
     }
     let text = parts.join(": ");
-    match text.find("AccessDenied") {
-        Some(i) => text[i..].to_string(),
-        None => text,
+    let field = |name: &str| -> Option<String> {
+        let start = text.find(&format!("{name}: \""))? + name.len() + 3;
+        let end = text[start..].find('"')? + start;
+        Some(text[start..end].to_string())
+    };
+    match (field("code"), field("message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => text,
     }
 }
 

@@ -29,9 +29,21 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1",
                         help="loopback only; the emulator is never meant to be reachable from elsewhere")
     parser.add_argument("--raw", action="store_true", help="start plain moto without the fidelity patches")
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="exit when standard input closes: test fixtures hold the pipe, so the server "
+                             "never outlives the test process that started it, however that process ends")
     args = parser.parse_args(argv)
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         parser.error("--host must be a loopback address")
+
+    if args.exit_with_stdin:
+        import threading
+
+        def exit_on_eof():
+            sys.stdin.buffer.read()
+            os._exit(0)
+
+        threading.Thread(target=exit_on_eof, daemon=True).start()
 
     applied = [] if args.raw else apply_patches()
     endpoint = f"http://{args.host}:{args.port}"

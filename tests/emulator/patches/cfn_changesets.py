@@ -614,7 +614,8 @@ def create_change_set(self):
     role_arn = self._get_param("RoleARN")
     notification_arns = self._get_param("NotificationARNs", [])
 
-    if stack is None:
+    new_stack = stack is None
+    if new_stack:
         stack = Stack(stack_id=generate_stack_id(stack_name, backend.region_name, backend.account_id),
                       name=stack_name, template={}, parameters=params, account_id=backend.account_id,
                       region_name=backend.region_name, notification_arns=notification_arns, tags=tags,
@@ -631,7 +632,12 @@ def create_change_set(self):
     change_set.tags = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
     change_set.effective_tags = effective_tags
     change_set.capabilities = self._get_param("Capabilities", [])
-    change_set.changes, import_error = _plan(backend, stack, change_set.template_dict, params, effective_tags)
+    try:
+        change_set.changes, import_error = _plan(backend, stack, change_set.template_dict, params, effective_tags)
+    except Exception:
+        if new_stack:  # a request AWS rejects leaves no stack behind
+            del backend.stacks[stack.stack_id]
+        raise
     unchanged = (cs_type == "UPDATE" and _same_template(change_set.template_dict, stack.template_dict)
                  and params == _stack_params(stack) and effective_tags == dict(stack.tags or {}))
     if import_error or unchanged:
