@@ -1,0 +1,427 @@
+//! The live check: `ping` run on the source instance through SSM Run Command, polled until it
+//! ends, and its output read back.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{describe_sdk_error, error_code};
+use crate::poll::Backoff;
+use aws_sdk_ssm::types::CommandInvocationStatus;
+
+use super::ping::{self, PingSummary};
+
+/// How long SSM may keep answering `InvocationDoesNotExist` for a command it has just accepted
+/// before that stops being eventual consistency.
+const INVOCATION_APPEARS_WITHIN: Duration = Duration::from_secs(30);
+/// SSM's delivery timeout (its minimum): an agent that has not picked the command up by then is
+/// not coming, and SSM says so with "Delivery Timed Out" before our own deadline.
+const DELIVERY_TIMEOUT_SECS: i32 = 30;
+/// Slack on top of the ping's own running time for delivery and reporting.
+const OVERALL_SLACK: Duration = Duration::from_secs(60);
+
+/// How one live check ended. Each kind has its own message because each has a different fix.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveOutcome {
+    /// ping ran and printed its statistics; any reply means reachable.
+    Replied(PingSummary),
+    /// ping ran but printed no statistics (unknown host, not ping output...).
+    NoSummary(String),
+    /// The command never ran: instance not managed by SSM, agent offline, instance gone.
+    Undeliverable(String),
+    /// The command did not finish in time.
+    TimedOut(String),
+    /// An API call failed (permissions, throttling, cancelled command...).
+    Failed(String),
+}
+
+impl LiveOutcome {
+    /// `None` when the check proved nothing either way.
+    pub fn reachable(&self) -> Option<bool> {
+        match self {
+            LiveOutcome::Replied(s) => Some(s.received > 0),
+            _ => None,
+        }
+    }
+
+    /// Stable, machine-readable kind for the JSON report.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LiveOutcome::Replied(s) if s.received > 0 => "reachable",
+            LiveOutcome::Replied(_) => "unreachable",
+            LiveOutcome::NoSummary(_) => "no_summary",
+            LiveOutcome::Undeliverable(_) => "undeliverable",
+            LiveOutcome::TimedOut(_) => "timed_out",
+            LiveOutcome::Failed(_) => "error",
+        }
+    }
+
+    /// One line saying what happened.
+    pub fn reason(&self) -> String {
+        match self {
+            LiveOutcome::Replied(s) if s.received > 0 => {
+                format!("ping got replies ({})", summary_text(s))
+            }
+            LiveOutcome::Replied(s) => format!("ping got no reply ({})", summary_text(s)),
+            LiveOutcome::NoSummary(m)
+            | LiveOutcome::Undeliverable(m)
+            | LiveOutcome::TimedOut(m)
+            | LiveOutcome::Failed(m) => m.clone(),
+        }
+    }
+}
+
+/// "3/3 received, 0% loss", "2/3 received, 33.3% loss".
+pub fn summary_text(s: &PingSummary) -> String {
+    let loss = if s.loss_percent.fract() == 0.0 {
+        format!("{}", s.loss_percent)
+    } else {
+        format!("{:.1}", s.loss_percent)
+    };
+    format!("{}/{} received, {loss}% loss", s.received, s.transmitted)
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveResult {
+    pub outcome: LiveOutcome,
+    pub command_id: Option<String>,
+    pub seconds: f64,
+}
+
+pub struct PingRequest<'a> {
+    pub check: &'a str,
+    pub instance: &'a str,
+    pub ip: &'a str,
+    pub count: u32,
+    pub timeout_seconds: u32,
+}
+
+/// Sends the ping command and waits for its result. Never fails: every way it can end is an
+/// outcome of the check.
+pub async fn ping(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> LiveResult {
+    let started = Instant::now();
+    let (outcome, command_id) = run(ssm, req).await;
+    LiveResult {
+        outcome,
+        command_id,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+async fn run(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> (LiveOutcome, Option<String>) {
+    let instance = req.instance;
+    let command = match ping::ping_command(req.ip, req.count, req.timeout_seconds) {
+        Ok(c) => c,
+        Err(e) => return (LiveOutcome::Failed(format!("{e:#}")), None),
+    };
+    let running_time = Duration::from_secs(u64::from(req.count) * u64::from(req.timeout_seconds));
+    let deadline = running_time + OVERALL_SLACK;
+    let execution_timeout = (running_time + Duration::from_secs(30))
+        .as_secs()
+        .to_string();
+    let comment: String = format!("pipeline-run verify: {}", req.check)
+        .chars()
+        .take(100)
+        .collect();
+
+    let sent = ssm
+        .send_command()
+        .document_name("AWS-RunShellScript")
+        .instance_ids(instance)
+        .parameters("commands", vec![command.clone()])
+        .parameters("executionTimeout", vec![execution_timeout])
+        .timeout_seconds(DELIVERY_TIMEOUT_SECS)
+        .comment(comment)
+        .send()
+        .await;
+    let sent_at = Instant::now();
+    let command_id = match sent {
+        Ok(out) => match out.command().and_then(|c| c.command_id()) {
+            Some(id) => id.to_string(),
+            None => {
+                return (
+                    LiveOutcome::Failed("SendCommand answered without a command id".into()),
+                    None,
+                );
+            }
+        },
+        Err(e) if error_code(&e).as_deref() == Some("InvalidInstanceId") => {
+            return (
+                LiveOutcome::Undeliverable(format!(
+                    "instance {instance} is not managed by SSM or its agent is offline (SendCommand: {})",
+                    describe_sdk_error(&e)
+                )),
+                None,
+            );
+        }
+        Err(e) => {
+            return (
+                LiveOutcome::Failed(format!(
+                    "SendCommand `{command}` on {instance} failed: {}",
+                    describe_sdk_error(&e)
+                )),
+                None,
+            );
+        }
+    };
+
+    // SSM usually answers in about a second on AWS and at once locally: start fast, slow down.
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    let mut last_status = String::from("not yet visible");
+    loop {
+        let answer = ssm
+            .get_command_invocation()
+            .command_id(&command_id)
+            .instance_id(instance)
+            .send()
+            .await;
+        match answer {
+            Ok(out) => {
+                let status = out.status().cloned();
+                let invocation = Invocation {
+                    instance,
+                    status: status.as_ref(),
+                    details: out.status_details().unwrap_or_default(),
+                    response_code: out.response_code(),
+                    stdout: out.standard_output_content().unwrap_or_default(),
+                    stderr: out.standard_error_content().unwrap_or_default(),
+                };
+                if let Some(outcome) = classify(&invocation) {
+                    return (outcome, Some(command_id));
+                }
+                last_status = status
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "without status".into());
+            }
+            Err(e) if error_code(&e).as_deref() == Some("InvocationDoesNotExist") => {
+                if sent_at.elapsed() > INVOCATION_APPEARS_WITHIN {
+                    return (
+                        LiveOutcome::Failed(format!(
+                            "SSM accepted command {command_id} for {instance} but still does not know its invocation {}s later (InvocationDoesNotExist)",
+                            INVOCATION_APPEARS_WITHIN.as_secs()
+                        )),
+                        Some(command_id),
+                    );
+                }
+            }
+            Err(e) => {
+                return (
+                    LiveOutcome::Failed(format!(
+                        "cannot read the result of command {command_id} on {instance}: {}",
+                        describe_sdk_error(&e)
+                    )),
+                    Some(command_id),
+                );
+            }
+        }
+        let elapsed = sent_at.elapsed();
+        if elapsed >= deadline {
+            return (
+                LiveOutcome::TimedOut(format!(
+                    "command {command_id} on {instance} still {last_status} after {}s (limit: {} ping(s) × {}s + {}s)",
+                    elapsed.as_secs(),
+                    req.count,
+                    req.timeout_seconds,
+                    OVERALL_SLACK.as_secs()
+                )),
+                Some(command_id),
+            );
+        }
+        tokio::time::sleep(backoff.next_delay().min(deadline - elapsed)).await;
+    }
+}
+
+/// What GetCommandInvocation said, reduced to what decides the outcome.
+pub struct Invocation<'a> {
+    pub instance: &'a str,
+    pub status: Option<&'a CommandInvocationStatus>,
+    pub details: &'a str,
+    pub response_code: i32,
+    pub stdout: &'a str,
+    pub stderr: &'a str,
+}
+
+/// The outcome of a finished invocation, or `None` while it is still on its way.
+pub fn classify(inv: &Invocation<'_>) -> Option<LiveOutcome> {
+    let instance = inv.instance;
+    // StatusDetails is finer than Status: a Failed status can mean the command never ran.
+    match inv.details {
+        "Undeliverable" => {
+            return Some(LiveOutcome::Undeliverable(format!(
+                "instance {instance} is not managed by SSM or its agent is offline (command Undeliverable)"
+            )));
+        }
+        "Terminated" => {
+            return Some(LiveOutcome::Undeliverable(format!(
+                "instance {instance} was stopped or terminated before the command ran (command Terminated)"
+            )));
+        }
+        "Delivery Timed Out" => {
+            return Some(LiveOutcome::Undeliverable(format!(
+                "the SSM agent of {instance} did not pick the command up within {DELIVERY_TIMEOUT_SECS}s: it is not managed by SSM or its agent is offline (Delivery Timed Out)"
+            )));
+        }
+        "Execution Timed Out" => {
+            return Some(LiveOutcome::TimedOut(format!(
+                "ping on {instance} did not finish within the command's execution timeout (Execution Timed Out)"
+            )));
+        }
+        _ => {}
+    }
+    match inv.status? {
+        CommandInvocationStatus::Pending
+        | CommandInvocationStatus::InProgress
+        | CommandInvocationStatus::Delayed
+        | CommandInvocationStatus::Cancelling => None,
+        CommandInvocationStatus::TimedOut => Some(LiveOutcome::TimedOut(format!(
+            "the command on {instance} timed out ({})",
+            if inv.details.is_empty() {
+                "TimedOut"
+            } else {
+                inv.details
+            }
+        ))),
+        CommandInvocationStatus::Cancelled => Some(LiveOutcome::Failed(format!(
+            "the command on {instance} was cancelled"
+        ))),
+        CommandInvocationStatus::Success | CommandInvocationStatus::Failed => {
+            let output = format!("{}\n{}", inv.stdout, inv.stderr);
+            Some(match ping::parse_ping_output(&output) {
+                Ok(summary) => LiveOutcome::Replied(summary),
+                Err(e) => LiveOutcome::NoSummary(format!(
+                    "{e} (on {instance}, exit status {}{})",
+                    inv.response_code,
+                    if inv.details.is_empty()
+                        || inv.details == inv.status.map_or("", |s| s.as_str())
+                    {
+                        String::new()
+                    } else {
+                        format!(", {}", inv.details)
+                    }
+                )),
+            })
+        }
+        // A status newer than this SDK: keep polling, the deadline still applies.
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv<'a>(
+        status: &'a CommandInvocationStatus,
+        details: &'a str,
+        code: i32,
+        stdout: &'a str,
+        stderr: &'a str,
+    ) -> Invocation<'a> {
+        Invocation {
+            instance: "i-0abc",
+            status: Some(status),
+            details,
+            response_code: code,
+            stdout,
+            stderr,
+        }
+    }
+
+    const REPLIES: &str = "PING 10.1.1.10 (10.1.1.10) 56(84) bytes of data.\n64 bytes from 10.1.1.10: icmp_seq=1 ttl=64 time=0.4 ms\n\n--- 10.1.1.10 ping statistics ---\n3 packets transmitted, 3 received, 0% packet loss, time 2003ms\nrtt min/avg/max/mdev = 0.433/0.462/0.512/0.035 ms\n";
+    const NO_REPLY: &str = "PING 10.2.1.10 (10.2.1.10) 56(84) bytes of data.\n\n--- 10.2.1.10 ping statistics ---\n3 packets transmitted, 0 received, 100% packet loss, time 2051ms\n";
+
+    #[test]
+    fn a_successful_ping_is_reachable() {
+        let s = CommandInvocationStatus::Success;
+        let o = classify(&inv(&s, "Success", 0, REPLIES, "")).unwrap();
+        assert_eq!(o.reachable(), Some(true));
+        assert_eq!(o.kind(), "reachable");
+        let LiveOutcome::Replied(summary) = &o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(summary_text(summary), "3/3 received, 0% loss");
+    }
+
+    #[test]
+    fn total_loss_fails_the_command_but_is_a_clear_unreachable() {
+        // ping exits 1 when nothing comes back, which SSM reports as a Failed command.
+        let s = CommandInvocationStatus::Failed;
+        let o = classify(&inv(
+            &s,
+            "Failed",
+            1,
+            NO_REPLY,
+            "failed to run commands: exit status 1",
+        ))
+        .unwrap();
+        assert_eq!(o.reachable(), Some(false));
+        assert_eq!(o.reason(), "ping got no reply (0/3 received, 100% loss)");
+    }
+
+    #[test]
+    fn unknown_host_is_neither_reachable_nor_unreachable() {
+        let s = CommandInvocationStatus::Failed;
+        let o = classify(&inv(
+            &s,
+            "Failed",
+            2,
+            "",
+            "ping: nosuchhost: Name or service not known\nfailed to run commands: exit status 2",
+        ))
+        .unwrap();
+        assert_eq!(o.reachable(), None);
+        assert_eq!(o.kind(), "no_summary");
+        assert!(
+            o.reason().contains("could not resolve host"),
+            "{}",
+            o.reason()
+        );
+        assert!(o.reason().contains("exit status 2"), "{}", o.reason());
+    }
+
+    #[test]
+    fn running_invocations_keep_the_poll_going() {
+        for s in [
+            CommandInvocationStatus::Pending,
+            CommandInvocationStatus::InProgress,
+            CommandInvocationStatus::Delayed,
+        ] {
+            assert_eq!(classify(&inv(&s, s.as_str(), -1, "", "")), None);
+        }
+    }
+
+    #[test]
+    fn undelivered_commands_name_the_instance_and_the_agent() {
+        let s = CommandInvocationStatus::Failed;
+        let o = classify(&inv(&s, "Undeliverable", -1, "", "")).unwrap();
+        assert_eq!(o.kind(), "undeliverable");
+        assert_eq!(
+            o.reason(),
+            "instance i-0abc is not managed by SSM or its agent is offline (command Undeliverable)"
+        );
+        let o = classify(&inv(&s, "Terminated", -1, "", "")).unwrap();
+        assert_eq!(o.kind(), "undeliverable");
+        assert!(o.reason().contains("stopped or terminated"));
+        let s = CommandInvocationStatus::TimedOut;
+        let o = classify(&inv(&s, "Delivery Timed Out", -1, "", "")).unwrap();
+        assert_eq!(o.kind(), "undeliverable");
+    }
+
+    #[test]
+    fn execution_timeouts_are_their_own_outcome() {
+        let s = CommandInvocationStatus::TimedOut;
+        let o = classify(&inv(&s, "Execution Timed Out", -1, "", "")).unwrap();
+        assert_eq!(o.kind(), "timed_out");
+        assert_eq!(o.reachable(), None);
+    }
+
+    #[test]
+    fn partial_loss_is_reachable_with_its_loss_shown() {
+        let s = PingSummary {
+            transmitted: 3,
+            received: 2,
+            loss_percent: 33.3333,
+            rtt_avg_ms: None,
+        };
+        assert_eq!(summary_text(&s), "2/3 received, 33.3% loss");
+        assert_eq!(LiveOutcome::Replied(s).reachable(), Some(true));
+    }
+}
