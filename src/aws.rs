@@ -93,7 +93,10 @@ pub struct Aws {
 
 impl Aws {
     pub async fn load(opts: AwsOptions) -> Result<Aws> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // Throttling comes in bursts when many stages poll at once: retry longer than the SDK's
+        // default three attempts, with its exponential backoff and jitter.
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8));
         if let Some(url) = &opts.endpoint_url {
             loader = loader.endpoint_url(url);
         }

@@ -174,6 +174,7 @@ async fn bootstrap_one(
         outputs: BTreeMap::new(),
         duration_seconds: started.elapsed().as_secs_f64(),
         error: None,
+        assets: None,
         exit_code: 0,
     };
     match result {

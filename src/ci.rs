@@ -1,13 +1,30 @@
-//! CI integration: GitHub Actions outputs (`$GITHUB_OUTPUT`) and step summary
-//! (`$GITHUB_STEP_SUMMARY`). Values go through files GitHub gives us, never through the log.
+//! What a run leaves behind for CI, besides its logs and exit code:
+//! - the result JSON at `PIPELINE_RUN_RESULT_FILE` (any CI);
+//! - under GitHub Actions: step outputs in `$GITHUB_OUTPUT` (`ok`, `changes`, `outputs`,
+//!   `result-json`, one `<stage>-<output>` per stack output), a Markdown step summary appended to
+//!   `$GITHUB_STEP_SUMMARY`, and `::add-mask::` for outputs whose names suggest a secret;
+//! - with `--export-env FILE`: a shell file of `export <Stage>_<Output>='value'` lines, for
+//!   CodeBuild's `exported-variables` and any later shell step.
+//!
+//! Values travel through files, never through the log. Credentials are never part of a report.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 
 use crate::progress::Reporter;
 use crate::report::RunReport;
 
+/// Environment variable naming where the result JSON is written (the action sets it).
+pub const RESULT_FILE_VAR: &str = "PIPELINE_RUN_RESULT_FILE";
+
+fn under_github() -> bool {
+    std::env::var("GITHUB_ACTIONS").ok().as_deref() == Some("true")
+}
+
+/// A file GitHub gave us through `var`, opened for appending.
 fn github_file(var: &str) -> Option<std::fs::File> {
-    if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+    if !under_github() {
         return None;
     }
     let path = std::env::var(var).ok().filter(|p| !p.is_empty())?;
@@ -18,9 +35,9 @@ fn github_file(var: &str) -> Option<std::fs::File> {
         .ok()
 }
 
-/// Output names GitHub accepts: letters, digits, '-' and '_'.
+/// Step output names GitHub accepts: letters, digits, '-' and '_', not starting with a digit.
 pub fn output_name(stage: &str, output: &str) -> String {
-    format!("{stage}-{output}")
+    let name: String = format!("{stage}-{output}")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -29,28 +46,40 @@ pub fn output_name(stage: &str, output: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{name}")
+    } else {
+        name
+    }
 }
 
-/// Output keys that suggest a secret are masked in the log before anything could print them.
-fn looks_sensitive(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
+/// Shell variable names for `--export-env`: `<Stage>_<Output>`, letters, digits and '_'.
+pub fn env_name(stage: &str, output: &str) -> String {
+    output_name(stage, output).replace('-', "_")
+}
+
+/// Output keys that suggest a secret: masked in the log and never shown in the summary.
+pub fn looks_sensitive(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace(['-', '_', '.'], "");
     [
         "secret",
         "password",
+        "passwd",
         "token",
         "credential",
         "privatekey",
-        "private_key",
         "apikey",
-        "api_key",
+        "accesskey",
+        "connectionstring",
     ]
     .iter()
     .any(|w| k.contains(w))
 }
 
-fn write_output(file: &mut std::fs::File, name: &str, value: &str) {
-    if value.contains('\n') {
+/// One `$GITHUB_OUTPUT` entry; multi-line values use a delimiter that does not occur in them.
+fn write_output(file: &mut impl Write, name: &str, value: &str) {
+    if value.contains('\n') || value.contains('\r') {
         let mut delimiter = String::from("PIPELINE_RUN_EOF");
         while value.contains(&delimiter) {
             delimiter.push('_');
@@ -61,7 +90,25 @@ fn write_output(file: &mut std::fs::File, name: &str, value: &str) {
     }
 }
 
-pub fn github_outputs(reporter: &Reporter, report: &RunReport) {
+/// stage → output → value, as the action's `outputs` output and the buildspec read them.
+fn outputs_json(report: &RunReport) -> serde_json::Value {
+    let map: BTreeMap<&str, &BTreeMap<String, String>> = report
+        .stages
+        .iter()
+        .filter(|s| !s.outputs.is_empty())
+        .map(|s| (s.stage.as_str(), &s.outputs))
+        .collect();
+    serde_json::to_value(map).unwrap_or_default()
+}
+
+/// Everything a finished run (successful or not) leaves for CI. An `Err` names a file that was
+/// asked for and could not be written.
+pub fn publish(
+    reporter: &Reporter,
+    report: &RunReport,
+    export_env: Option<&Path>,
+) -> Result<(), String> {
+    // Masks first: nothing below may print a value before the runner knows to hide it.
     for s in &report.stages {
         for (k, v) in &s.outputs {
             if looks_sensitive(k) {
@@ -69,27 +116,131 @@ pub fn github_outputs(reporter: &Reporter, report: &RunReport) {
             }
         }
     }
+    let mut problems = Vec::new();
+    let result_file = write_result_file(&report.to_json()).unwrap_or_else(|e| {
+        problems.push(e);
+        None
+    });
     if let Some(mut out) = github_file("GITHUB_OUTPUT") {
         write_output(&mut out, "ok", if report.ok { "true" } else { "false" });
         write_output(&mut out, "changes", &report.changes().to_string());
+        write_output(&mut out, "outputs", &outputs_json(report).to_string());
         for s in &report.stages {
             for (k, v) in &s.outputs {
                 write_output(&mut out, &output_name(&s.stage, k), v);
             }
         }
-        if let Ok(path) = std::env::var("PIPELINE_RUN_RESULT_FILE")
-            && std::fs::write(&path, report.to_json()).is_ok()
-        {
-            write_output(&mut out, "result-json", &path);
+        if let Some(path) = &result_file {
+            write_output(&mut out, "result-json", path);
         }
     }
     if let Some(mut summary) = github_file("GITHUB_STEP_SUMMARY") {
         let _ = summary.write_all(step_summary(report).as_bytes());
     }
+    if let Some(path) = export_env
+        && let Err(e) = std::fs::write(path, export_env_file(report))
+    {
+        problems.push(format!(
+            "cannot write --export-env file {}: {e}",
+            path.display()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// A run that ended before it had stages to report (invalid stage file, no credentials): CI
+/// still gets `ok=false`, a result file and a summary saying why.
+pub fn publish_failure(
+    command: &str,
+    message: &str,
+    exit_code: i32,
+    duration_seconds: f64,
+    export_env: Option<&Path>,
+) -> String {
+    let doc = serde_json::json!({
+        "command": command,
+        "ok": false,
+        "stages": [],
+        "error": message,
+        "exit_code": exit_code,
+        "duration_seconds": duration_seconds,
+    });
+    let json = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
+    let result_file = write_result_file(&json).ok().flatten();
+    if let Some(mut out) = github_file("GITHUB_OUTPUT") {
+        write_output(&mut out, "ok", "false");
+        write_output(&mut out, "changes", "0");
+        write_output(&mut out, "outputs", "{}");
+        if let Some(path) = &result_file {
+            write_output(&mut out, "result-json", path);
+        }
+    }
+    if let Some(mut summary) = github_file("GITHUB_STEP_SUMMARY") {
+        let md = format!(
+            "## pipeline-run {command} — ❌ failed (exit code {exit_code})\n\n```text\n{}\n```\n",
+            message.replace("```", "'''")
+        );
+        let _ = summary.write_all(md.as_bytes());
+    }
+    if let Some(path) = export_env {
+        let _ = std::fs::write(
+            path,
+            "export PIPELINE_RUN_OK='false'\nexport PIPELINE_RUN_CHANGES='0'\n",
+        );
+    }
+    json
+}
+
+fn write_result_file(json: &str) -> Result<Option<String>, String> {
+    let Some(path) = std::env::var(RESULT_FILE_VAR)
+        .ok()
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(None);
+    };
+    if let Some(dir) = Path::new(&path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&path, json)
+        .map_err(|e| format!("cannot write {RESULT_FILE_VAR}={path}: {e}"))?;
+    Ok(Some(path))
+}
+
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// `export` lines for every stack output plus `PIPELINE_RUN_OK` / `PIPELINE_RUN_CHANGES`;
+/// sourced by a later shell command (`. ./outputs.env`).
+pub fn export_env_file(report: &RunReport) -> String {
+    let mut out = String::from("# Written by pipeline-run --export-env; source it: . ./FILE\n");
+    out.push_str(&format!(
+        "export PIPELINE_RUN_OK={}\nexport PIPELINE_RUN_CHANGES={}\n",
+        shell_quote(if report.ok { "true" } else { "false" }),
+        shell_quote(&report.changes().to_string())
+    ));
+    for s in &report.stages {
+        for (k, v) in &s.outputs {
+            out.push_str(&format!(
+                "export {}={}\n",
+                env_name(&s.stage, k),
+                shell_quote(v)
+            ));
+        }
+    }
+    out
 }
 
 pub fn github_plan_outputs(doc: &serde_json::Value) {
     if let Some(mut out) = github_file("GITHUB_OUTPUT") {
+        write_output(&mut out, "matrix", &doc.to_string());
         write_output(&mut out, "wave-count", &doc["wave_count"].to_string());
         if let Some(waves) = doc["waves"].as_array() {
             for (i, w) in waves.iter().enumerate() {
@@ -99,8 +250,21 @@ pub fn github_plan_outputs(doc: &serde_json::Value) {
     }
 }
 
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+/// A table cell: pipes, line breaks and HTML cannot break the table.
+fn cell(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
+}
+
+fn code_cell(s: &str) -> String {
+    if s.contains('`') {
+        cell(s)
+    } else {
+        format!("`{}`", cell(s))
+    }
 }
 
 pub fn step_summary(report: &RunReport) -> String {
@@ -114,18 +278,27 @@ pub fn step_summary(report: &RunReport) -> String {
         }
     );
     if !report.stages.is_empty() {
+        let accounts: std::collections::BTreeSet<&str> =
+            report.stages.iter().map(|s| s.account.as_str()).collect();
+        md.push_str(&format!(
+            "{} stage{} in {} account{} · {} change{} · {:.1} s\n\n",
+            report.stages.len(),
+            if report.stages.len() == 1 { "" } else { "s" },
+            accounts.len(),
+            if accounts.len() == 1 { "" } else { "s" },
+            report.changes(),
+            if report.changes() == 1 { "" } else { "s" },
+            report.duration_seconds
+        ));
         md.push_str("| Stage | Account | Region | Stack | Result | Changes | Duration |\n|---|---|---|---|---|---|---|\n");
         for s in &report.stages {
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {:.1}s |\n",
-                md_escape(&s.stage),
-                s.account,
-                s.region,
-                md_escape(&s.stack),
-                serde_json::to_value(s.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                "| {} | {} | {} | {} | {} | {} | {:.1} s |\n",
+                cell(&s.stage),
+                cell(&s.account),
+                cell(&s.region),
+                cell(&s.stack),
+                s.status.label(),
                 s.changes,
                 s.duration_seconds
             ));
@@ -138,11 +311,7 @@ pub fn step_summary(report: &RunReport) -> String {
         if !failures.is_empty() {
             md.push_str("\n### Problems\n\n");
             for (s, e) in failures {
-                md.push_str(&format!(
-                    "- **{}**: {}\n",
-                    md_escape(&s.stage),
-                    md_escape(e)
-                ));
+                md.push_str(&format!("- **{}**: {}\n", cell(&s.stage), cell(e)));
             }
         }
     }
@@ -151,7 +320,7 @@ pub fn step_summary(report: &RunReport) -> String {
     {
         md.push_str("\n### Network verification\n\n| Check | Expected | Static | Live | Ping | Result |\n|---|---|---|---|---|---|\n");
         for c in checks {
-            let s = |k: &str| md_escape(c[k].as_str().unwrap_or(""));
+            let s = |k: &str| cell(c[k].as_str().unwrap_or(""));
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 s("name"),
@@ -167,23 +336,140 @@ pub fn step_summary(report: &RunReport) -> String {
             ));
         }
     }
-    md.push_str(&format!("\nTotal: {:.1}s\n", report.duration_seconds));
+    let outputs: Vec<(&str, &str, &str)> = report
+        .stages
+        .iter()
+        .flat_map(|s| {
+            s.outputs
+                .iter()
+                .map(move |(k, v)| (s.stage.as_str(), k.as_str(), v.as_str()))
+        })
+        .collect();
+    if !outputs.is_empty() {
+        md.push_str(&format!(
+            "\n<details><summary>Stack outputs ({})</summary>\n\n| Stage | Output | Value |\n|---|---|---|\n",
+            outputs.len()
+        ));
+        for (stage, k, v) in outputs {
+            let value = if looks_sensitive(k) {
+                "*** (masked)".to_string()
+            } else {
+                code_cell(v)
+            };
+            md.push_str(&format!("| {} | {} | {value} |\n", cell(stage), cell(k)));
+        }
+        md.push_str("\n</details>\n");
+    }
+    md.push('\n');
     md
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::{StageReport, StageState};
+
+    fn stage(name: &str, account: &str, outputs: &[(&str, &str)]) -> StageReport {
+        StageReport {
+            stage: name.into(),
+            account: account.into(),
+            region: "ap-northeast-1".into(),
+            stack: name.into(),
+            status: StageState::Deployed,
+            stack_status: Some("CREATE_COMPLETE".into()),
+            changes: 2,
+            change_set_executed: true,
+            change_list: Vec::new(),
+            outputs: outputs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            duration_seconds: 1.25,
+            error: None,
+            assets: None,
+            exit_code: 0,
+        }
+    }
+
+    fn report() -> RunReport {
+        RunReport {
+            command: "deploy".into(),
+            ok: false,
+            stages: vec![
+                stage("VpcA", "111111111111", &[("VpcAId", "vpc-a")]),
+                stage(
+                    "Db",
+                    "222222222222",
+                    &[("DbPassword", "hunter2"), ("Note", "a|b\n<c>")],
+                ),
+            ],
+            verification: Some(serde_json::json!({"checks": [
+                {"name": "A → B", "expect": "reachable", "static_verdict": "reachable",
+                 "live_verdict": "reachable", "ping_summary": "3/3", "ok": true},
+                {"name": "A → C", "expect": "unreachable", "static_verdict": "reachable",
+                 "live_verdict": "reachable", "ping_summary": "3/3", "ok": false}
+            ]})),
+            duration_seconds: 3.0,
+        }
+    }
 
     #[test]
     fn output_names_are_sanitised() {
         assert_eq!(output_name("VpcC", "Vpc.Id"), "VpcC-Vpc_Id");
+        assert_eq!(output_name("1st", "Id"), "_1st-Id");
+        assert_eq!(env_name("Vpc-C", "VpcCId"), "Vpc_C_VpcCId");
     }
 
     #[test]
     fn sensitive_looking_outputs_are_recognised() {
         assert!(looks_sensitive("DbPassword"));
         assert!(looks_sensitive("ApiToken"));
+        assert!(looks_sensitive("db_access_key"));
         assert!(!looks_sensitive("VpcId"));
+        assert!(!looks_sensitive("PeeringConnectionId"));
+    }
+
+    #[test]
+    fn multi_line_outputs_use_a_delimiter_absent_from_the_value() {
+        let mut buf = Vec::new();
+        write_output(&mut buf, "one", "vpc-1");
+        write_output(&mut buf, "two", "a\nPIPELINE_RUN_EOF\nb");
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "one=vpc-1\ntwo<<PIPELINE_RUN_EOF_\na\nPIPELINE_RUN_EOF\nb\nPIPELINE_RUN_EOF_\n"
+        );
+    }
+
+    #[test]
+    fn summary_has_a_row_per_stage_a_verification_table_and_hides_secrets() {
+        let md = step_summary(&report());
+        assert!(md.starts_with("## pipeline-run deploy — ❌ failed"), "{md}");
+        assert!(md.contains("2 stages in 2 accounts · 4 changes"), "{md}");
+        assert!(
+            md.contains("| VpcA | 111111111111 | ap-northeast-1 | VpcA | deployed | 2 | 1.2 s |"),
+            "{md}"
+        );
+        assert!(md.contains("| Db | 222222222222 |"), "{md}");
+        assert!(
+            md.contains("| A → C | unreachable | reachable | reachable | 3/3 | ❌ |"),
+            "{md}"
+        );
+        assert!(md.contains("| VpcA | VpcAId | `vpc-a` |"), "{md}");
+        assert!(md.contains("| Db | Note | `a\\|b &lt;c&gt;` |"), "{md}");
+        assert!(md.contains("| Db | DbPassword | *** (masked) |"), "{md}");
+        assert!(!md.contains("hunter2"), "{md}");
+    }
+
+    #[test]
+    fn export_env_file_is_shell_quoted() {
+        let mut r = report();
+        r.stages[0]
+            .outputs
+            .insert("Quote".into(), "it's $HOME".into());
+        let env = export_env_file(&r);
+        assert!(env.contains("export PIPELINE_RUN_OK='false'\n"), "{env}");
+        assert!(env.contains("export PIPELINE_RUN_CHANGES='4'\n"), "{env}");
+        assert!(env.contains("export VpcA_VpcAId='vpc-a'\n"), "{env}");
+        assert!(env.contains(r"export VpcA_Quote='it'\''s $HOME'"), "{env}");
     }
 }

@@ -29,6 +29,10 @@ pub struct Global {
         default_value = "pipeline-run.yml"
     )]
     pub file: PathBuf,
+    /// Take the stages from a CDK cloud assembly (the `cdk.out` directory) instead of a stage
+    /// file: one stage per stack, named by its artifact id.
+    #[arg(long, global = true, env = "PIPELINE_RUN_APP", value_name = "CDK_OUT")]
+    pub app: Option<PathBuf>,
     /// Send every AWS request to this endpoint (an emulator, a VPC endpoint). Also AWS_ENDPOINT_URL.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
@@ -41,6 +45,15 @@ pub struct Global {
     /// More detail in the logs.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Also write every stack output as `export <Stage>_<Output>='value'` lines to this file
+    /// (plus PIPELINE_RUN_OK and PIPELINE_RUN_CHANGES), for `. FILE` in a later shell step.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "PIPELINE_RUN_EXPORT_ENV"
+    )]
+    pub export_env: Option<PathBuf>,
     /// Lifetime of assumed-role sessions in seconds (AWS allows 900..43200).
     #[arg(long, global = true, hide = true, env = "PIPELINE_RUN_SESSION_SECONDS")]
     pub session_seconds: Option<u64>,
@@ -141,4 +154,19 @@ pub enum Command {
         #[arg(long)]
         static_only: bool,
     },
+}
+
+impl Command {
+    /// The subcommand's name, as reports and CI outputs call it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Bootstrap { .. } => "bootstrap",
+            Command::Deploy { .. } => "deploy",
+            Command::Diff { .. } => "diff",
+            Command::Destroy { .. } => "destroy",
+            Command::List => "list",
+            Command::Plan { .. } => "plan",
+            Command::Verify { .. } => "verify",
+        }
+    }
 }

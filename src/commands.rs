@@ -29,12 +29,30 @@ pub fn run(cli: Cli) -> i32 {
             return 1;
         }
     };
+    let command = cli.command.name();
+    let output = cli.global.output;
+    let export_env = cli.global.export_env.clone();
+    let started = Instant::now();
     let result = runtime.block_on(dispatch(cli, reporter.clone()));
     match result {
         Ok(code) => code,
         Err(e) => {
             let code = exit_code_of(&e);
-            reporter.error(&format!("{e:#}"), None, None);
+            let message = format!("{e:#}");
+            reporter.fatal(&message);
+            // `list` and `plan` only print; the commands that act leave a result for CI.
+            if !matches!(command, "list" | "plan") {
+                let json = crate::ci::publish_failure(
+                    command,
+                    &message,
+                    code,
+                    started.elapsed().as_secs_f64(),
+                    export_env.as_deref(),
+                );
+                if output == OutputFormat::Json {
+                    println!("{json}");
+                }
+            }
             code
         }
     }
@@ -200,6 +218,9 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
 }
 
 fn load_plan(g: &Global, reporter: &Reporter) -> Result<Plan> {
+    if let Some(app) = &g.app {
+        return crate::app::load_plan(app);
+    }
     if !g.file.exists() && g.file.as_os_str() == "pipeline-run.yml" {
         return Err(fail(
             ExitKind::Validation,
@@ -323,11 +344,14 @@ fn finish(
             ""
         }
     ));
-    crate::ci::github_outputs(reporter, &report);
+    let published = crate::ci::publish(reporter, &report, g.export_env.as_deref());
+    if let Err(e) = &published {
+        reporter.error(e, None, None);
+    }
     if g.output == OutputFormat::Json {
         println!("{}", report.to_json());
     }
-    if scheduled.interrupted {
+    if scheduled.interrupted || verification.as_ref().is_some_and(|v| v.interrupted) {
         return Ok(ExitKind::Interrupted as i32);
     }
     if let Some(failed) = report.stages.iter().find(|s| s.status.is_failure()) {
@@ -339,6 +363,9 @@ fn finish(
     }
     if !verify_ok {
         return Ok(ExitKind::Verification as i32);
+    }
+    if published.is_err() {
+        return Ok(1);
     }
     Ok(0)
 }
@@ -357,9 +384,10 @@ fn list(g: &Global, reporter: &Reporter) -> Result<i32> {
                     "stack": s.stack_name,
                     "template": s.template.path.display().to_string(),
                     "depends_on": s.depends_on.iter().map(|&d| plan.stages[d].name.clone()).collect::<Vec<_>>(),
-                    "deploy_role": BootstrapRole::Deploy.arn(&plan.qualifier, &s.env),
-                    "execution_role": BootstrapRole::CfnExec.arn(&plan.qualifier, &s.env),
-                    "lookup_role": BootstrapRole::Lookup.arn(&plan.qualifier, &s.env),
+                    "deploy_role": s.role_arn(BootstrapRole::Deploy, &plan.qualifier),
+                    "execution_role": s.role_arn(BootstrapRole::CfnExec, &plan.qualifier),
+                    "lookup_role": s.role_arn(BootstrapRole::Lookup, &plan.qualifier),
+                    "assets": s.assets.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
                 })
             })
             .collect();

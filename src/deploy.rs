@@ -34,13 +34,17 @@ pub struct RunOptions {
     pub approval: Approval,
 }
 
+/// (environment, SSM parameter holding its bootstrap version).
+type VersionKey = (Environment, String);
+
 /// Shared by every stage task of one run.
 pub struct Context {
     pub plan: Arc<Plan>,
     pub aws: Arc<Aws>,
     pub reporter: Arc<Reporter>,
     outputs: Mutex<HashMap<String, BTreeMap<String, String>>>,
-    versions: Mutex<HashMap<Environment, Arc<OnceCell<u32>>>>,
+    /// Bootstrap version per (environment, SSM parameter), read once per run.
+    versions: Mutex<HashMap<VersionKey, Arc<OnceCell<u32>>>>,
 }
 
 impl Context {
@@ -61,11 +65,9 @@ impl Context {
             return Ok(o.clone());
         }
         let cfg = self
-            .aws
-            .role(
-                &stage.env,
+            .stage_role(
+                stage,
                 BootstrapRole::Lookup,
-                &self.plan.qualifier,
                 &format!("read the outputs of stage {}", stage.name),
             )
             .await?;
@@ -108,6 +110,40 @@ impl Context {
         Ok(outputs)
     }
 
+    /// `role` for `stage`: the ARN its cloud assembly names, else the bootstrap convention.
+    pub async fn stage_role(
+        &self,
+        stage: &Stage,
+        role: BootstrapRole,
+        purpose: &str,
+    ) -> Result<aws_config::SdkConfig> {
+        let given = match role {
+            BootstrapRole::Deploy => stage.overrides.deploy_role_arn.as_ref(),
+            BootstrapRole::Lookup => stage.overrides.lookup_role_arn.as_ref(),
+            _ => None,
+        };
+        match given {
+            None => {
+                self.aws
+                    .role(&stage.env, role, &self.plan.qualifier, purpose)
+                    .await
+            }
+            Some(arn) => self
+                .aws
+                .assume(arn, &stage.env.region, role.short_name(), purpose)
+                .await
+                .map_err(|e| {
+                    fail(
+                        ExitKind::Credentials,
+                        format!(
+                            "{e:#}\n  fix: bootstrap {} so that it trusts the CI account: pipeline-run bootstrap --trust <CI account> --cloudformation-execution-policies <ARN> {}",
+                            stage.env, stage.env
+                        ),
+                    )
+                }),
+        }
+    }
+
     fn record_outputs(&self, stage: &str, outputs: BTreeMap<String, String>) {
         self.outputs
             .lock()
@@ -116,18 +152,27 @@ impl Context {
     }
 
     /// Checks the bootstrap version of an environment once per run, as the CDK does before deploying.
-    async fn check_bootstrap(&self, env: &Environment, cfg: &aws_config::SdkConfig) -> Result<u32> {
+    async fn check_bootstrap(&self, stage: &Stage, cfg: &aws_config::SdkConfig) -> Result<u32> {
+        let env = &stage.env;
+        let (name, minimum) = stage
+            .overrides
+            .bootstrap_version
+            .clone()
+            .unwrap_or_else(|| {
+                (
+                    format!("/cdk-bootstrap/{}/version", self.plan.qualifier),
+                    MIN_BOOTSTRAP_VERSION,
+                )
+            });
         let cell = self
             .versions
             .lock()
             .unwrap()
-            .entry(env.clone())
+            .entry((env.clone(), name.clone()))
             .or_default()
             .clone();
-        let q = self.plan.qualifier.clone();
         let v = cell
             .get_or_try_init(|| async {
-                let name = format!("/cdk-bootstrap/{q}/version");
                 let out = self.aws.ssm(cfg).get_parameter().name(&name).send().await.map_err(|e| {
                     let text = describe_sdk_error(&e);
                     let msg = if text.contains("ParameterNotFound") {
@@ -141,15 +186,18 @@ impl Context {
                 let version: u32 = value.trim().parse().map_err(|_| {
                     fail(ExitKind::Credentials, format!("the bootstrap version of {env} ({name}) is '{value}', not a number\n  fix: re-run pipeline-run bootstrap for {env}"))
                 })?;
-                if version < MIN_BOOTSTRAP_VERSION {
-                    return Err(fail(
-                        ExitKind::Credentials,
-                        format!("{env} has bootstrap version {version}; pipeline-run needs at least {MIN_BOOTSTRAP_VERSION}\n  fix: re-run pipeline-run bootstrap (or cdk bootstrap) for {env}"),
-                    ));
-                }
-                Ok(version)
+                Ok::<u32, anyhow::Error>(version)
             })
             .await?;
+        if *v < minimum {
+            return Err(fail(
+                ExitKind::Credentials,
+                format!(
+                    "{env} has bootstrap version {v} ({name}); stage {} needs at least {minimum}\n  fix: re-run pipeline-run bootstrap (or cdk bootstrap) for {env}",
+                    stage.name
+                ),
+            ));
+        }
         Ok(*v)
     }
 }
@@ -285,6 +333,7 @@ pub fn skipped(stage: &Stage, why: String) -> StageReport {
         outputs: BTreeMap::new(),
         duration_seconds: 0.0,
         error: Some(why),
+        assets: None,
         exit_code: ExitKind::Deploy as i32,
     }
 }
@@ -317,8 +366,10 @@ async fn run_stage(
         &stage.name,
         &format!("stack {} in {}", stage.stack_name, stage.env),
     );
-    let result = deploy_stage(ctx, stage, mode, approval, &progress).await;
+    let mut asset_counts = None;
+    let result = deploy_stage(ctx, stage, mode, approval, &progress, &mut asset_counts).await;
     let mut report = skipped(stage, String::new());
+    report.assets = asset_counts;
     report.duration_seconds = started.elapsed().as_secs_f64();
     report.error = None;
     match result {
@@ -383,6 +434,7 @@ async fn deploy_stage(
     mode: Mode,
     approval: Approval,
     progress: &crate::progress::StageProgress,
+    asset_counts: &mut Option<assets::AssetCounts>,
 ) -> Result<stack::Outcome> {
     let plan = &ctx.plan;
     progress.phase("resolving parameters");
@@ -397,28 +449,49 @@ async fn deploy_stage(
         let dep_stage = &plan.stages[plan.stage_index(&dep).expect("validated reference")];
         outputs.insert(dep.clone(), ctx.outputs_of(dep_stage).await?);
     }
+
+    progress.phase("assuming deploy role");
+    let cfg = ctx
+        .stage_role(
+            stage,
+            BootstrapRole::Deploy,
+            &format!("deploy stage {}", stage.name),
+        )
+        .await?;
+    ctx.check_bootstrap(stage, &cfg).await?;
+
+    // Published before the change set, as cdk-assets runs before `cdk deploy`; also for a
+    // diff, whose change set may read the template from S3 (content-addressed, so harmless).
+    let mut locations = BTreeMap::new();
+    if !stage.assets.is_empty() {
+        progress.phase("publishing assets");
+        let (published, counts) = assets::publish_assets(
+            &ctx.aws,
+            &stage.env,
+            &plan.qualifier,
+            &stage.name,
+            &stage.assets,
+            progress,
+        )
+        .await?;
+        *asset_counts = Some(counts);
+        locations = published;
+    }
     let mut parameters = BTreeMap::new();
     for (k, v) in &stage.parameters {
         let value = v
-            .resolve(&outputs)
+            .resolve_with_assets(&outputs, &locations)
             .map_err(|e| fail(ExitKind::Deploy, format!("parameter {k}: {e}")))?;
         parameters.insert(k.clone(), value);
     }
 
-    progress.phase("assuming deploy role");
-    let cfg = ctx
-        .aws
-        .role(
-            &stage.env,
-            BootstrapRole::Deploy,
-            &plan.qualifier,
-            &format!("deploy stage {}", stage.name),
-        )
-        .await?;
-    ctx.check_bootstrap(&stage.env, &cfg).await?;
-
     let body = stage.template.body.clone();
-    let template = if body.len() > TEMPLATE_BODY_LIMIT {
+    let template = if let Some(url) = &stage.overrides.template_url {
+        TemplateSource::Url {
+            url: assets::template_url_from(url, &stage.env.region),
+            body,
+        }
+    } else if body.len() > TEMPLATE_BODY_LIMIT {
         progress.phase("uploading template");
         let url = assets::publish_template(
             &ctx.aws,
@@ -437,7 +510,7 @@ async fn deploy_stage(
         template,
         parameters,
         tags: stage.tags.clone(),
-        execution_role_arn: Some(BootstrapRole::CfnExec.arn(&plan.qualifier, &stage.env)),
+        execution_role_arn: Some(stage.role_arn(BootstrapRole::CfnExec, &plan.qualifier)),
         termination_protection: stage.termination_protection,
     };
     let cfn = ctx.aws.cloudformation(&cfg);
@@ -545,7 +618,7 @@ async fn destroy_stage(ctx: &Arc<Context>, index: usize) -> StageReport {
         &format!("delete stack {} in {}", stage.stack_name, stage.env),
     );
     let result: Result<StageState> = async {
-        let cfg = ctx.aws.role(&stage.env, BootstrapRole::Deploy, &ctx.plan.qualifier, &format!("destroy stage {}", stage.name)).await?;
+        let cfg = ctx.stage_role(stage, BootstrapRole::Deploy, &format!("destroy stage {}", stage.name)).await?;
         let cfn = ctx.aws.cloudformation(&cfg);
         let Some(existing) = stack::describe(&cfn, &stage.stack_name).await? else {
             return Ok(StageState::Absent);

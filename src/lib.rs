@@ -4,6 +4,7 @@
 //! account and role (`aws`) → assets (`assets`) → change sets (`stack`, scheduled by `deploy`) →
 //! outputs → verification (`verify`) → report (`report`, `progress`).
 
+pub mod app;
 pub mod assembly;
 pub mod assets;
 pub mod aws;

@@ -78,7 +78,15 @@ impl fmt::Display for Environment {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
     Text(String),
-    Output { stage: String, output: String },
+    Output {
+        stage: String,
+        output: String,
+    },
+    /// `${assets.NAME.ATTR}`: where an asset of the same stage was published.
+    Asset {
+        name: String,
+        attr: String,
+    },
 }
 
 /// A value that may contain `${Stage.Output}` references.
@@ -93,7 +101,15 @@ impl ValueExpr {
     pub fn references(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().filter_map(|p| match p {
             Piece::Output { stage, output } => Some((stage.as_str(), output.as_str())),
-            Piece::Text(_) => None,
+            Piece::Text(_) | Piece::Asset { .. } => None,
+        })
+    }
+
+    /// `(name, attribute)` of every `${assets.NAME.ATTR}` in the value.
+    pub fn asset_references(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().filter_map(|p| match p {
+            Piece::Asset { name, attr } => Some((name.as_str(), attr.as_str())),
+            _ => None,
         })
     }
 
@@ -103,10 +119,26 @@ impl ValueExpr {
         &self,
         outputs: &HashMap<String, BTreeMap<String, String>>,
     ) -> Result<String, String> {
+        self.resolve_with_assets(outputs, &BTreeMap::new())
+    }
+
+    /// As `resolve`, with the locations of the stage's published assets.
+    pub fn resolve_with_assets(
+        &self,
+        outputs: &HashMap<String, BTreeMap<String, String>>,
+        assets: &BTreeMap<String, crate::assets::AssetLocation>,
+    ) -> Result<String, String> {
         let mut out = String::new();
         for piece in &self.0 {
             match piece {
                 Piece::Text(t) => out.push_str(t),
+                Piece::Asset { name, attr } => {
+                    let value = assets
+                        .get(name)
+                        .and_then(|l| l.attribute(attr))
+                        .ok_or_else(|| format!("asset '{name}' was not published"))?;
+                    out.push_str(&value);
+                }
                 Piece::Output { stage, output } => {
                     let value =
                         outputs
@@ -139,6 +171,43 @@ pub struct Stage {
     pub publish_outputs: BTreeMap<String, String>,
     pub termination_protection: bool,
     pub line: Option<usize>,
+    /// Published before the stack deploys (stage-file `assets:`, or a cloud assembly's files).
+    pub assets: Vec<crate::assets::AssetSpec>,
+    /// What a cloud assembly fixes instead of the qualifier's conventions.
+    pub overrides: StageOverrides,
+}
+
+/// Per-stage replacements for the bootstrap conventions, taken from a cloud assembly manifest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageOverrides {
+    /// `assumeRoleArn`: the role that creates the change sets.
+    pub deploy_role_arn: Option<String>,
+    /// `cloudFormationExecutionRoleArn`: passed as RoleARN.
+    pub execution_role_arn: Option<String>,
+    /// `lookupRole.arn`: reads outputs of stages that are not deployed in this run.
+    pub lookup_role_arn: Option<String>,
+    /// `stackTemplateAssetObjectUrl`: deploy by TemplateURL from here (published as an asset).
+    pub template_url: Option<String>,
+    /// `bootstrapStackVersionSsmParameter` and `requiresBootstrapStackVersion`.
+    pub bootstrap_version: Option<(String, u32)>,
+}
+
+impl Stage {
+    /// The ARN of `role` for this stage: the assembly's when it names one, else the bootstrap
+    /// convention for `qualifier`.
+    pub fn role_arn(&self, role: crate::aws::BootstrapRole, qualifier: &str) -> String {
+        use crate::aws::BootstrapRole as R;
+        let o = &self.overrides;
+        let given = match role {
+            R::Deploy => o.deploy_role_arn.as_ref(),
+            R::CfnExec => o.execution_role_arn.as_ref(),
+            R::Lookup => o.lookup_role_arn.as_ref(),
+            R::FilePublishing => None,
+        };
+        given
+            .cloned()
+            .unwrap_or_else(|| role.arn(qualifier, &self.env))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -238,20 +307,30 @@ pub fn load(path: &Path, env: &dyn Env) -> Result<Plan, Problems> {
         )
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        problem(
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        let mut p = problem(
             "(file)",
             format!(
-                "not valid UTF-8 (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
+                "not valid UTF-8: byte 0x{:02X} at line {line}, column {column} (offset {at})",
+                bytes[at]
             ),
-            "save the stage file as UTF-8",
-        )
+            "save the stage file as UTF-8 (it looks like another encoding, e.g. Latin-1 or Shift_JIS)",
+        );
+        p.0[0].line = Some(line);
+        p
     })?;
     parse(path, &text, env)
 }
 
 pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
-    if text.trim().is_empty() {
+    let blank = |l: &str| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    };
+    if text.lines().all(blank) {
         return Err(Problems(vec![Problem {
             file: path.to_path_buf(),
             line: None,
@@ -268,7 +347,20 @@ pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
             Some(i) => msg[..i].to_string(),
             None => msg,
         };
-        let (field, fix) = explain_serde_error(&msg);
+        let (field, mut fix) = explain_serde_error(&msg);
+        let mut line = line;
+        if let Some(name) = backticked(&msg, "missing field `") {
+            // Often the field is there, only indented so that it belongs to something else.
+            if let Some(found) = key_line(text, name, line.unwrap_or(1), 1) {
+                fix = format!(
+                    "add the required field '{name}' (line {found} has `{name}:`, but its indentation puts it outside this mapping: align it with the fields around it)"
+                );
+            }
+        }
+        if let Some(name) = backticked(&msg, "duplicate field `") {
+            // The parser points at the mapping; the second occurrence is the line to fix.
+            line = key_line(text, name, line.unwrap_or(1), 2).or(line);
+        }
         Problems(vec![Problem {
             file: path.to_path_buf(),
             line,
@@ -279,6 +371,27 @@ pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
         }])
     })?;
     Validator::new(path, text, env).run(raw)
+}
+
+/// The name in `…prefix NAME\`…` of a serde message.
+fn backticked<'m>(msg: &'m str, prefix: &str) -> Option<&'m str> {
+    msg.split(prefix).nth(1)?.split('`').next()
+}
+
+/// The line of the `nth` `key:` at or after line `from`.
+fn key_line(text: &str, key: &str, from: usize, nth: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .filter(|(_, l)| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.starts_with(':'))
+        })
+        .nth(nth - 1)
+        .map(|(i, _)| i + 1)
 }
 
 fn explain_serde_error(msg: &str) -> (String, String) {
@@ -301,18 +414,43 @@ fn explain_serde_error(msg: &str) -> (String, String) {
         let name = rest.split('`').next().unwrap_or("");
         return (name.to_string(), format!("add the required field '{name}'"));
     }
-    if msg.contains("invalid type") {
+    if let Some(name) = backticked(msg, "duplicate field `") {
+        let field = match msg.split_once(": duplicate field") {
+            Some((path, _)) => format!("{path}.{name}"),
+            None => name.to_string(),
+        };
+        return (
+            field,
+            format!("keep one `{name}:` in this mapping; YAML does not allow a key twice"),
+        );
+    }
+    if msg.contains("duplicate entry with key") {
+        let field = msg.split(": duplicate entry").next().unwrap_or("(mapping)");
+        return (
+            field.to_string(),
+            "give every key of this mapping a different name; YAML does not allow a key twice"
+                .into(),
+        );
+    }
+    if msg.contains("invalid type") || msg.contains("invalid value") {
         let field = msg
             .split(':')
             .next()
             .unwrap_or("(value)")
             .trim()
             .to_string();
-        return (
-            field,
-            "give the value the type shown above (quote numbers meant as text, e.g. account ids)"
-                .into(),
-        );
+        let expected = msg.rsplit("expected ").next().unwrap_or("");
+        let fix = match expected {
+            "a sequence" => "write a list: `[a, b]`, or one `- item` per line below the field",
+            "a map" => "write `key: value` lines, indented below the field",
+            "a boolean" => "use true or false",
+            "a string" => "write the value as text (quote it)",
+            e if e.starts_with('u') || e.starts_with('i') => "use a whole number, e.g. 1",
+            _ => {
+                "give the value the type shown above (quote numbers meant as text, e.g. account ids)"
+            }
+        };
+        return (field, fix.into());
     }
     (
         "(syntax)".into(),
@@ -322,18 +460,50 @@ fn explain_serde_error(msg: &str) -> (String, String) {
 
 struct Validator<'a> {
     path: &'a Path,
-    text: &'a str,
     env: &'a dyn Env,
     problems: Vec<Problem>,
+    lines: LineIndex,
+    /// Stages whose `source:` is a cloud assembly stack, as that stack's converted stage.
+    sourced: HashMap<String, Stage>,
+}
+
+/// Every `key:` of the file with its line, so finding where something is written costs a binary
+/// search: scanning the file for each stage made a 5 MB stage file take many minutes.
+#[derive(Default)]
+struct LineIndex {
+    by_key: HashMap<String, Vec<usize>>,
+    by_key_value: HashMap<(String, String), Vec<usize>>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut index = LineIndex::default();
+        for (i, l) in text.lines().enumerate() {
+            let l = l.trim_start().trim_start_matches("- ").trim_start();
+            // Each colon may end the key (keys themselves may contain colons).
+            for (p, _) in l.match_indices(':') {
+                let key = &l[..p];
+                let value = l[p + 1..].trim().trim_matches(|c| c == '"' || c == '\'');
+                index.by_key.entry(key.to_string()).or_default().push(i + 1);
+                index
+                    .by_key_value
+                    .entry((key.to_string(), value.to_string()))
+                    .or_default()
+                    .push(i + 1);
+            }
+        }
+        index
+    }
 }
 
 impl<'a> Validator<'a> {
     fn new(path: &'a Path, text: &'a str, env: &'a dyn Env) -> Self {
         Validator {
             path,
-            text,
             env,
             problems: Vec::new(),
+            lines: LineIndex::new(text),
+            sourced: HashMap::new(),
         }
     }
 
@@ -357,22 +527,38 @@ impl<'a> Validator<'a> {
 
     /// Line of the first `key: value` (or `- key: value`) at or after `from` whose value is `value`.
     fn line_of(&self, key: &str, value: Option<&str>, from: usize) -> Option<usize> {
-        self.text
-            .lines()
-            .enumerate()
-            .skip(from.saturating_sub(1))
-            .find_map(|(i, l)| {
-                let l = l.trim_start().trim_start_matches("- ").trim_start();
-                let rest = l.strip_prefix(key)?.strip_prefix(':')?;
-                let v = rest.trim().trim_matches(|c| c == '"' || c == '\'');
-                match value {
-                    Some(want) if v != want => None,
-                    _ => Some(i + 1),
-                }
-            })
+        let lines = match value {
+            None => self.lines.by_key.get(key)?,
+            Some(v) => self
+                .lines
+                .by_key_value
+                .get(&(key.to_string(), v.to_string()))?,
+        };
+        lines.get(lines.partition_point(|&l| l < from)).copied()
     }
 
-    fn run(mut self, raw: StageFile) -> Result<Plan, Problems> {
+    fn run(mut self, mut raw: StageFile) -> Result<Plan, Problems> {
+        for s in &mut raw.stages {
+            if let Some(src) = &s.source {
+                if !s.template.is_empty() {
+                    let line = self.line_of(
+                        "source",
+                        None,
+                        self.line_of("name", Some(&s.name), 1).unwrap_or(1),
+                    );
+                    self.report(
+                        line,
+                        Some(&s.name),
+                        "source",
+                        "a stage takes its template from `template:` or from `source:`, not both"
+                            .into(),
+                        "remove one of them".into(),
+                    );
+                }
+                // Names the template in messages about parameters and outputs.
+                s.template = format!("{} (stack {})", src.app, src.stack);
+            }
+        }
         let dir = self
             .path
             .parent()
@@ -530,6 +716,23 @@ impl<'a> Validator<'a> {
                 };
                 match self.interpolate(&text, &accounts, &networks) {
                     Ok(expr) => {
+                        for (name, _) in expr.asset_references() {
+                            if !s.assets.contains_key(name) {
+                                let declared: Vec<&str> =
+                                    s.assets.keys().map(String::as_str).collect();
+                                self.report(
+                                    line,
+                                    Some(&s.name),
+                                    &field,
+                                    format!("references asset '{name}', which stage '{}' does not declare", s.name),
+                                    if declared.is_empty() {
+                                        format!("declare it under the stage's `assets:` (e.g. `{name}: {{path: ./dist}}`)")
+                                    } else {
+                                        format!("use one of: {}", declared.join(", "))
+                                    },
+                                );
+                            }
+                        }
                         for (stage, output) in expr.references() {
                             self.check_output_reference(
                                 stage, output, i, &names, &templates, line, &s.name, &field,
@@ -563,7 +766,11 @@ impl<'a> Validator<'a> {
             }
             if let Some(Some(t)) = templates.get(i) {
                 for (name, has_default) in &t.parameters {
-                    if !has_default && !s.parameters.contains_key(name) {
+                    let from_source = self
+                        .sourced
+                        .get(&s.name)
+                        .is_some_and(|st| st.parameters.contains_key(name));
+                    if !has_default && !s.parameters.contains_key(name) && !from_source {
                         let line = at(&self, "parameters");
                         self.report(
                             line,
@@ -602,7 +809,12 @@ impl<'a> Validator<'a> {
                     );
                 }
             }
-            let stack_name = s.stack_name.clone().unwrap_or_else(|| s.name.clone());
+            let sourced = self.sourced.remove(&s.name);
+            let stack_name = s
+                .stack_name
+                .clone()
+                .or_else(|| sourced.as_ref().map(|st| st.stack_name.clone()))
+                .unwrap_or_else(|| s.name.clone());
             if !valid_stack_name(&stack_name) {
                 let line = at(&self, "stack_name");
                 self.report(
@@ -613,6 +825,38 @@ impl<'a> Validator<'a> {
                     "use up to 128 letters, digits and '-', starting with a letter".into(),
                 );
             }
+            let mut assets = self.assets(&dir, s, stage_line);
+            let mut tags = s.tags.clone();
+            let mut overrides = StageOverrides::default();
+            let mut termination_protection = s.termination_protection;
+            if let (Some(st), Some(env)) = (sourced, &env) {
+                if st.env != *env {
+                    let line = at(&self, "account");
+                    self.report(
+                        line,
+                        Some(&s.name),
+                        "account",
+                        format!(
+                            "the stage deploys to {env}, but stack {} of its cloud assembly was synthesized for {}",
+                            st.name, st.env
+                        ),
+                        format!(
+                            "use an account alias for {} (and `region: {}`), or set env on the stack and synthesize again",
+                            st.env.account, st.env.region
+                        ),
+                    );
+                }
+                // The assembly's values, with the stage file's on top.
+                for (k, v) in st.parameters {
+                    parameters.entry(k).or_insert(v);
+                }
+                for (k, v) in st.tags {
+                    tags.entry(k).or_insert(v);
+                }
+                assets.splice(0..0, st.assets);
+                overrides = st.overrides;
+                termination_protection |= st.termination_protection;
+            }
             if let (Some(env), Some(template)) = (env, templates[i].clone()) {
                 stages.push(Stage {
                     name: s.name.clone(),
@@ -621,11 +865,13 @@ impl<'a> Validator<'a> {
                     stack_name,
                     template,
                     parameters,
-                    tags: s.tags.clone(),
+                    tags,
                     depends_on: deps.into_iter().collect(),
                     publish_outputs: s.publish_outputs.clone(),
-                    termination_protection: s.termination_protection,
+                    termination_protection,
                     line: stage_line,
+                    assets,
+                    overrides,
                 });
             }
         }
@@ -764,7 +1010,118 @@ impl<'a> Validator<'a> {
         out
     }
 
+    /// Stage-file assets: every path must exist and suit its packaging, so nothing fails halfway.
+    fn assets(
+        &mut self,
+        dir: &Path,
+        s: &StageEntry,
+        stage_line: Option<usize>,
+    ) -> Vec<crate::assets::AssetSpec> {
+        use crate::assets::package::Packaging;
+        let mut out = Vec::new();
+        for (name, entry) in &s.assets {
+            let field = format!("assets.{name}");
+            let line = self
+                .line_of(name, None, stage_line.unwrap_or(1))
+                .or(stage_line);
+            if !valid_asset_name(name) {
+                self.report(
+                    line,
+                    Some(&s.name),
+                    &field,
+                    format!("'{name}' is not a valid asset name"),
+                    "use letters, digits, '-' and '_' only, starting with a letter (it is referenced as ${assets.NAME.key})".into(),
+                );
+                continue;
+            }
+            let source = dir.join(&entry.path);
+            let meta = match std::fs::metadata(&source) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.report(
+                        line,
+                        Some(&s.name),
+                        &format!("{field}.path"),
+                        format!(
+                            "{}: {}",
+                            entry.path,
+                            if e.kind() == std::io::ErrorKind::NotFound {
+                                "not found".to_string()
+                            } else {
+                                e.to_string()
+                            }
+                        ),
+                        format!(
+                            "create {} or correct the path (relative to the stage file)",
+                            source.display()
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let packaging = match entry.packaging.as_deref() {
+                None if meta.is_dir() => Packaging::Zip,
+                None => Packaging::File,
+                Some("zip") => Packaging::Zip,
+                Some("file") => Packaging::File,
+                Some(other) => {
+                    self.report(
+                        line,
+                        Some(&s.name),
+                        &format!("{field}.packaging"),
+                        format!("'{other}' is not a packaging"),
+                        "use `zip` (a directory, zipped) or `file` (uploaded as is), or leave it out".into(),
+                    );
+                    continue;
+                }
+            };
+            let mismatch = match packaging {
+                Packaging::Zip if !meta.is_dir() => Some(format!(
+                    "{} is a file, but packaging `zip` zips a directory",
+                    entry.path
+                )),
+                Packaging::File if meta.is_dir() => Some(format!(
+                    "{} is a directory, but packaging `file` uploads one file",
+                    entry.path
+                )),
+                _ => None,
+            };
+            if let Some(message) = mismatch {
+                self.report(
+                    line,
+                    Some(&s.name),
+                    &format!("{field}.packaging"),
+                    message,
+                    "leave `packaging` out (zip for a directory, file for a file), or point `path` at the right kind".into(),
+                );
+                continue;
+            }
+            out.push(crate::assets::AssetSpec {
+                name: name.clone(),
+                source,
+                packaging,
+                target: crate::assets::AssetTarget::Staging,
+            });
+        }
+        out
+    }
+
     fn template(&mut self, dir: &Path, s: &StageEntry) -> Option<Template> {
+        if let Some(src) = &s.source {
+            return self.source(dir, s, src);
+        }
+        if s.template.is_empty() {
+            let line = self.line_of("name", Some(&s.name), 1);
+            self.report(
+                line,
+                Some(&s.name),
+                "template",
+                "the stage has no template".into(),
+                "add `template: path/to/template.yml`, or `source: {app: cdk.out, stack: StackId}`"
+                    .into(),
+            );
+            return None;
+        }
         let path = dir.join(&s.template);
         let stage_line = self.line_of("name", Some(&s.name), 1);
         let line = self
@@ -778,6 +1135,15 @@ impl<'a> Validator<'a> {
                         "create {} or correct the path (relative to the stage file)",
                         path.display()
                     )
+                } else if reason.contains("UTF-8") {
+                    format!("save {} as UTF-8", path.display())
+                } else if reason.contains("Resources") {
+                    format!(
+                        "give {} a top-level `Resources:` mapping with at least one resource",
+                        path.display()
+                    )
+                } else if reason.starts_with("line ") {
+                    format!("fix the YAML of {} at the line shown", path.display())
                 } else {
                     format!("fix the template {}", path.display())
                 };
@@ -787,6 +1153,57 @@ impl<'a> Validator<'a> {
                     "template",
                     format!("{}: {reason}", s.template),
                     fix,
+                );
+                None
+            }
+        }
+    }
+
+    /// The template of a cloud assembly stack; its roles, assets and parameters are kept for the
+    /// stage in `sourced`.
+    fn source(
+        &mut self,
+        dir: &Path,
+        s: &StageEntry,
+        src: &crate::stagefile::SourceEntry,
+    ) -> Option<Template> {
+        let stage_line = self.line_of("name", Some(&s.name), 1);
+        let line = self
+            .line_of("source", None, stage_line.unwrap_or(1))
+            .or(stage_line);
+        let plan = match crate::app::load_plan(&dir.join(&src.app)) {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.report(
+                    line,
+                    Some(&s.name),
+                    "source.app",
+                    format!("{e:#}"),
+                    format!(
+                        "point `app` at the directory `cdk synth` wrote (relative to the stage file), e.g. {}",
+                        Path::new(&src.app).join("..").join("cdk.out").display()
+                    ),
+                );
+                return None;
+            }
+        };
+        let names: Vec<String> = plan.stages.iter().map(|st| st.name.clone()).collect();
+        match plan.stages.into_iter().find(|st| st.name == src.stack) {
+            Some(stack) => {
+                let template = stack.template.clone();
+                self.sourced.insert(s.name.clone(), stack);
+                Some(template)
+            }
+            None => {
+                self.report(
+                    line,
+                    Some(&s.name),
+                    "source.stack",
+                    format!(
+                        "the cloud assembly {} has no stack '{}'",
+                        src.app, src.stack
+                    ),
+                    format!("use one of: {}", names.join(", ")),
                 );
                 None
             }
@@ -838,6 +1255,24 @@ impl<'a> Validator<'a> {
                         }
                     }
                 }
+                ["assets", name, attr] => {
+                    if !crate::assets::ASSET_ATTRIBUTES.contains(attr) {
+                        return Err((
+                            format!(
+                                "'${{{reference}}}': assets have {}",
+                                crate::assets::ASSET_ATTRIBUTES.join(", ")
+                            ),
+                            format!("use e.g. ${{assets.{name}.key}}"),
+                        ));
+                    }
+                    if !literal.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                    }
+                    pieces.push(Piece::Asset {
+                        name: name.to_string(),
+                        attr: attr.to_string(),
+                    });
+                }
                 ["networks", name, "cidr"] => {
                     let cidr = networks.get(*name).ok_or_else(|| {
                         (
@@ -859,7 +1294,7 @@ impl<'a> Validator<'a> {
                 _ => {
                     return Err((
                         format!("'${{{reference}}}' is not a reference pipeline-run understands"),
-                        "use ${Stage.Output}, ${accounts.ALIAS.id|region} or ${networks.NAME.cidr}"
+                        "use ${Stage.Output}, ${accounts.ALIAS.id|region}, ${networks.NAME.cidr} or ${assets.NAME.key|bucket|s3_url|url}"
                             .into(),
                     ));
                 }
@@ -1123,34 +1558,68 @@ impl<'a> Validator<'a> {
     fn waves(&mut self, stages: &[Stage]) -> Vec<Vec<usize>> {
         let n = stages.len();
         let mut remaining: Vec<usize> = stages.iter().map(|s| s.depends_on.len()).collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, s) in stages.iter().enumerate() {
+            for &d in &s.depends_on {
+                dependents[d].push(i);
+            }
+        }
         let mut done = vec![false; n];
         let mut waves = Vec::new();
-        loop {
-            let wave: Vec<usize> = (0..n).filter(|&i| !done[i] && remaining[i] == 0).collect();
-            if wave.is_empty() {
-                break;
-            }
+        let mut wave: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
+        while !wave.is_empty() {
+            let mut next = Vec::new();
             for &i in &wave {
                 done[i] = true;
-            }
-            for (j, s) in stages.iter().enumerate() {
-                if !done[j] {
-                    remaining[j] = s.depends_on.iter().filter(|&&d| !done[d]).count();
+                for &j in &dependents[i] {
+                    remaining[j] -= 1;
+                    if remaining[j] == 0 {
+                        next.push(j);
+                    }
                 }
             }
-            waves.push(wave);
+            next.sort_unstable();
+            waves.push(std::mem::replace(&mut wave, next));
         }
-        let stuck: Vec<&str> = (0..n)
-            .filter(|&i| !done[i])
-            .map(|i| stages[i].name.as_str())
-            .collect();
-        if !stuck.is_empty() {
-            let first = stages.iter().find(|s| s.name == stuck[0]);
+        if let Some(start) = (0..n).find(|&i| !done[i]) {
+            // A blocked stage always waits for another blocked one: follow those waits from the
+            // first until a stage repeats, and the loop from there is a cycle, in waiting order.
+            let mut path = vec![start];
+            let cycle = loop {
+                let current = *path.last().unwrap();
+                let Some(next) = stages[current]
+                    .depends_on
+                    .iter()
+                    .copied()
+                    .find(|&d| !done[d])
+                else {
+                    break path.clone();
+                };
+                if let Some(k) = path.iter().position(|&p| p == next) {
+                    break path[k..].to_vec();
+                }
+                path.push(next);
+            };
+            let mut names: Vec<&str> = cycle.iter().map(|&i| stages[i].name.as_str()).collect();
+            names.push(names[0]);
+            let blocked: Vec<&str> = (0..n)
+                .filter(|&i| !done[i] && !cycle.contains(&i))
+                .map(|i| stages[i].name.as_str())
+                .collect();
+            let first = &stages[cycle[0]];
             self.report(
-                first.and_then(|s| s.line),
-                Some(stuck[0]),
+                first.line,
+                Some(&first.name),
                 "depends_on",
-                format!("dependency cycle among stages: {}", stuck.join(" → ")),
+                format!(
+                    "dependency cycle among stages: {} (each waits for the next, through depends_on or an output reference){}",
+                    names.join(" → "),
+                    if blocked.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; also blocked by it: {}", blocked.join(", "))
+                    }
+                ),
                 "remove a depends_on entry or an output reference so the stages can be ordered"
                     .into(),
             );
@@ -1237,6 +1706,13 @@ fn valid_stage_name(n: &str) -> bool {
         && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
+fn valid_asset_name(n: &str) -> bool {
+    n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 fn valid_stack_name(n: &str) -> bool {
     valid_stage_name(n)
 }
@@ -1244,3 +1720,7 @@ fn valid_stack_name(n: &str) -> bool {
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_asset_tests.rs"]
+mod asset_tests;

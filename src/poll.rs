@@ -21,9 +21,16 @@ impl Backoff {
         }
     }
 
-    /// For CloudFormation change sets and stacks: 50 ms first, at most 5 s.
+    /// For CloudFormation change sets and stacks: 50 ms first, growing by a quarter per poll to at
+    /// most 5 s — ten polls in the first 1.6 s catch quick operations promptly, and a long stack
+    /// update settles at one poll per 5 s after about 20 s.
     pub fn cloudformation() -> Self {
-        Self::new(Duration::from_millis(50), Duration::from_secs(5))
+        Self::new(Duration::from_millis(50), Duration::from_secs(5)).with_factor(1.25)
+    }
+
+    pub fn with_factor(mut self, factor: f64) -> Self {
+        self.factor = factor.max(1.0);
+        self
     }
 
     pub fn next_delay(&mut self) -> Duration {
@@ -52,6 +59,15 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
         let delays: Vec<u128> = (0..5).map(|_| b.next_delay().as_millis()).collect();
         assert_eq!(delays, vec![100, 160, 256, 400, 400]);
+    }
+
+    #[test]
+    fn cloudformation_polls_often_at_first_then_settles_at_five_seconds() {
+        let mut b = Backoff::cloudformation();
+        let delays: Vec<Duration> = (0..40).map(|_| b.next_delay()).collect();
+        let first_ten: Duration = delays[..10].iter().sum();
+        assert!(first_ten < Duration::from_secs(2), "{first_ten:?}");
+        assert_eq!(*delays.last().unwrap(), Duration::from_secs(5));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ pub struct Reporter {
     /// GitHub mode: per-stage detail lines, printed inside a group when the stage ends.
     buffered: Mutex<HashMap<String, Vec<String>>>,
     out: Mutex<()>,
+    /// Error annotations emitted so far: the run's closing error is not annotated a second time.
+    annotated: AtomicUsize,
 }
 
 impl Reporter {
@@ -57,6 +60,7 @@ impl Reporter {
             multi,
             buffered: Mutex::new(HashMap::new()),
             out: Mutex::new(()),
+            annotated: AtomicUsize::new(0),
         })
     }
 
@@ -71,6 +75,11 @@ impl Reporter {
                 let _ = m.println(line);
             }
             None => {
+                let line = if self.mode == Mode::GitHub {
+                    neutralise(line)
+                } else {
+                    std::borrow::Cow::Borrowed(line)
+                };
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(
                     err,
@@ -98,12 +107,13 @@ impl Reporter {
         if self.mode == Mode::GitHub {
             let mut props = Vec::new();
             if let Some(f) = file {
-                props.push(format!("file={}", escape_property(f)));
+                props.push(format!("file={}", escape_property(&annotation_path(f))));
             }
             if let Some(l) = line {
                 props.push(format!("line={l}"));
             }
             props.push("title=pipeline-run".to_string());
+            self.annotated.fetch_add(1, Ordering::SeqCst);
             self.raw(&format!(
                 "::error {}::{}",
                 props.join(","),
@@ -114,10 +124,33 @@ impl Reporter {
         }
     }
 
-    /// Hides a value from GitHub's logs from now on.
+    /// The error that ends the run. Under GitHub, when the problems were already annotated one
+    /// by one (each with its file and line), it is logged as a line instead of a second,
+    /// less precise annotation.
+    pub fn fatal(&self, msg: &str) {
+        if self.mode == Mode::GitHub && self.annotated.load(Ordering::SeqCst) > 0 {
+            let _guard = self.out.lock().unwrap();
+            let mut err = std::io::stderr().lock();
+            for l in msg.lines() {
+                let _ = writeln!(err, "error: {l}");
+            }
+        } else {
+            self.error(msg, None, None);
+        }
+    }
+
+    /// Hides a value from GitHub's logs from now on. Each line of a multi-line value is also
+    /// masked on its own, because the runner matches masks line by line.
     pub fn mask(&self, value: &str) {
-        if self.mode == Mode::GitHub && !value.is_empty() {
-            self.raw(&format!("::add-mask::{}", escape_data(value)));
+        if self.mode != Mode::GitHub {
+            return;
+        }
+        let mut parts = vec![value];
+        if value.contains('\n') {
+            parts.extend(value.lines().map(str::trim).filter(|l| l.len() > 2));
+        }
+        for p in parts.into_iter().filter(|p| !p.is_empty()) {
+            self.raw(&format!("::add-mask::{}", escape_data(p)));
         }
     }
 
@@ -251,9 +284,13 @@ impl StageProgress {
                 .unwrap_or_default();
             let _guard = self.reporter.out.lock().unwrap();
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "::group::{} — {summary} ({elapsed:.1}s)", self.name);
+            let _ = writeln!(
+                err,
+                "::group::{}",
+                escape_data(&format!("{} — {summary} ({elapsed:.1}s)", self.name))
+            );
             for l in lines {
-                let _ = writeln!(err, "{l}");
+                let _ = writeln!(err, "{}", neutralise(&l));
             }
             let _ = writeln!(err, "::endgroup::");
             return;
@@ -295,6 +332,48 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// GitHub resolves an annotation's `file` against the repository root: a stage file named
+/// relative to a `working-directory`, or absolutely, is rewritten relative to `GITHUB_WORKSPACE`.
+fn annotation_path(file: &str) -> String {
+    let Some(workspace) = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()) else {
+        return file.to_string();
+    };
+    let (Ok(abs), Ok(root)) = (
+        std::fs::canonicalize(file),
+        std::fs::canonicalize(std::path::Path::new(&workspace)),
+    ) else {
+        return file.to_string();
+    };
+    match abs.strip_prefix(&root) {
+        Ok(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => file.to_string(),
+    }
+}
+
+/// Text from templates and AWS (event reasons, error messages) reaches the log. The runner reads
+/// a line as a workflow command when it starts with `::` after leading blanks (`::add-mask::`,
+/// `::stop-commands::`…), so such lines get a visible prefix.
+fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.lines().any(|l| l.trim_start().starts_with("::")) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| {
+            if l.trim_start().starts_with("::") {
+                format!("| {l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(lines.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +382,15 @@ mod tests {
     fn workflow_command_values_are_escaped() {
         assert_eq!(escape_data("a%b\nc"), "a%25b%0Ac");
         assert_eq!(escape_property("x:y,z"), "x%3Ay%2Cz");
+    }
+
+    #[test]
+    fn lines_that_look_like_workflow_commands_are_neutralised() {
+        assert_eq!(neutralise("::add-mask::x"), "| ::add-mask::x");
+        assert_eq!(
+            neutralise("reason:\n  ::error::x"),
+            "reason:\n|   ::error::x"
+        );
+        assert_eq!(neutralise("CREATE_COMPLETE a::b"), "CREATE_COMPLETE a::b");
     }
 }

@@ -33,7 +33,7 @@ impl StageState {
         )
     }
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             StageState::Deployed => "deployed",
             StageState::NoChanges => "no changes",
@@ -66,6 +66,9 @@ pub struct StageReport {
     pub duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Asset objects uploaded and found already published, when the stage has assets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assets: Option<crate::assets::AssetCounts>,
     /// The process exit code this stage's failure calls for (see `error::ExitKind`).
     #[serde(skip)]
     pub exit_code: i32,

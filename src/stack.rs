@@ -591,7 +591,7 @@ async fn follow(
     loop {
         let events = new_events(cfn, name, &mut seen).await?;
         if !events.is_empty() {
-            backoff.reset_to(Duration::from_millis(200));
+            backoff.reset_to(Duration::from_millis(100));
         }
         for e in &events {
             let status = e

@@ -57,7 +57,12 @@ pub struct StageEntry {
     pub account: String,
     #[serde(default)]
     pub region: Option<String>,
+    /// The template, relative to the stage file (or `source:` instead).
+    #[serde(default)]
     pub template: String,
+    /// A stack of a CDK cloud assembly as the stage's template, roles and assets.
+    #[serde(default)]
+    pub source: Option<SourceEntry>,
     #[serde(default)]
     pub stack_name: Option<String>,
     #[serde(default)]
@@ -71,6 +76,30 @@ pub struct StageEntry {
     pub publish_outputs: BTreeMap<String, String>,
     #[serde(default)]
     pub termination_protection: bool,
+    /// Files and directories published to the staging bucket before the stack is deployed,
+    /// referenced in parameters as `${assets.NAME.bucket|key|s3_url|url}`.
+    #[serde(default)]
+    pub assets: BTreeMap<String, AssetEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceEntry {
+    /// The cloud assembly directory (`cdk.out`), relative to the stage file.
+    pub app: String,
+    /// The stack's artifact id in the assembly's manifest.json.
+    pub stack: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetEntry {
+    /// Relative to the stage file.
+    pub path: String,
+    /// `file` (uploaded as is) or `zip` (a directory, zipped deterministically); by default zip
+    /// for a directory and file for a file.
+    #[serde(default)]
+    pub packaging: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

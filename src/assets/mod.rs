@@ -3,21 +3,406 @@
 
 pub mod package;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use anyhow::Result;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_smithy_types::byte_stream::Length;
+use serde::Serialize;
 
 use crate::aws::{Aws, BootstrapRole};
 use crate::error::{ExitKind, describe_sdk_error, fail};
 use crate::plan::Environment;
+use crate::progress::StageProgress;
+use package::{PackagedAsset, Packaging};
+
+/// Files above this size go up in parts: a failed part is retried alone, and no single request
+/// carries the whole file.
+pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+/// S3 needs at least 5 MiB per part (except the last) and allows 10,000 parts; 8 MiB parts cover
+/// files up to 78 GiB.
+pub const PART_SIZE: u64 = 8 * 1024 * 1024;
+/// Assets packaged and uploaded at the same time, per stage.
+const ASSET_CONCURRENCY: usize = 4;
+
+/// One file or directory to publish before a stage deploys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetSpec {
+    /// The stage file's name for it, or the CDK asset's display name (else its id).
+    pub name: String,
+    pub source: PathBuf,
+    pub packaging: Packaging,
+    pub target: AssetTarget,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AssetTarget {
+    /// The staging bucket of the stage's environment under the content hash, through the
+    /// environment's file-publishing role (stage-file assets).
+    Staging,
+    /// Buckets and keys fixed by a cloud assembly's asset manifest.
+    Destinations(Vec<Destination>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    pub bucket: String,
+    pub key: String,
+    pub region: String,
+    /// Assumed for the upload; None uploads with the base credentials.
+    pub role_arn: Option<String>,
+}
+
+/// Where a stage-file asset is published, for `${assets.NAME.*}` parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetLocation {
+    pub bucket: String,
+    pub key: String,
+    pub region: String,
+    /// `url`: https, path-style under a custom endpoint.
+    pub url: String,
+}
+
+impl AssetLocation {
+    pub fn attribute(&self, attr: &str) -> Option<String> {
+        match attr {
+            "bucket" => Some(self.bucket.clone()),
+            "key" => Some(self.key.clone()),
+            "s3_url" => Some(format!("s3://{}/{}", self.bucket, self.key)),
+            "url" => Some(self.url.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The attributes `${assets.NAME.ATTR}` may name.
+pub const ASSET_ATTRIBUTES: &[&str] = &["bucket", "key", "s3_url", "url"];
+
+/// Objects uploaded and objects found already present, per stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AssetCounts {
+    pub uploaded: usize,
+    pub skipped: usize,
+}
+
+/// Where packaged zips are kept between runs. Never inside an asset: a cache there would be
+/// zipped into the next archive. Named per user so a shared temp dir cannot block another user.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PIPELINE_RUN_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let user: String = std::env::var("USER")
+        .unwrap_or_else(|_| "user".into())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    std::env::temp_dir().join(format!("pipeline-run-cache-{user}"))
+}
+
+/// Packages and publishes a stage's assets, several at a time. Returns where each asset of the
+/// staging kind went (by name) and how many objects were uploaded or already present.
+pub async fn publish_assets(
+    aws: &Arc<Aws>,
+    env: &Environment,
+    qualifier: &str,
+    stage: &str,
+    assets: &[AssetSpec],
+    progress: &StageProgress,
+) -> Result<(BTreeMap<String, AssetLocation>, AssetCounts)> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(ASSET_CONCURRENCY));
+    let cache = cache_dir();
+    let mut tasks = tokio::task::JoinSet::new();
+    for asset in assets.iter().cloned() {
+        let aws = aws.clone();
+        let env = env.clone();
+        let qualifier = qualifier.to_string();
+        let purpose = format!("publish asset {} of stage {stage}", asset.name);
+        let limit = limit.clone();
+        let cache = cache.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let result = publish_one(&aws, &env, &qualifier, &asset, &cache, &purpose).await;
+            (asset, result)
+        });
+    }
+    let mut locations = BTreeMap::new();
+    let mut counts = AssetCounts::default();
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let (asset, result) =
+            joined.map_err(|e| fail(ExitKind::Deploy, format!("asset task failed: {e}")))?;
+        match result {
+            Ok(published) => {
+                for (location, uploaded, size) in &published {
+                    if *uploaded {
+                        counts.uploaded += 1;
+                        progress.line(&format!(
+                            "asset {}: uploaded {} as {}",
+                            asset.name,
+                            human_size(*size),
+                            location.key
+                        ));
+                    } else {
+                        counts.skipped += 1;
+                        progress.line(&format!("asset {}: already published", asset.name));
+                    }
+                }
+                if asset.target == AssetTarget::Staging
+                    && let Some((location, _, _)) = published.into_iter().next()
+                {
+                    locations.insert(asset.name.clone(), location);
+                }
+            }
+            Err(e) => {
+                progress.line(&format!("asset {}: FAILED", asset.name));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok((locations, counts)),
+    }
+}
+
+/// (location, uploaded, size) per destination.
+async fn publish_one(
+    aws: &Aws,
+    env: &Environment,
+    qualifier: &str,
+    asset: &AssetSpec,
+    cache: &Path,
+    purpose: &str,
+) -> Result<Vec<(AssetLocation, bool, u64)>> {
+    let (source, packaging, cache_dir) =
+        (asset.source.clone(), asset.packaging, cache.to_path_buf());
+    let packaged =
+        tokio::task::spawn_blocking(move || package::package_asset(&source, packaging, &cache_dir))
+            .await
+            .map_err(|e| fail(ExitKind::Deploy, format!("packaging task failed: {e}")))?
+            .map_err(|e| fail(ExitKind::Deploy, format!("asset {}: {e:#}", asset.name)))?;
+    let mut out = Vec::new();
+    match &asset.target {
+        AssetTarget::Staging => {
+            let cfg = aws
+                .role(env, BootstrapRole::FilePublishing, qualifier, purpose)
+                .await?;
+            let bucket = staging_bucket(qualifier, env);
+            let key = packaged.object_key();
+            let uploaded = publish_file(&aws.s3(&cfg), &bucket, &key, &packaged).await?;
+            let url = object_url(aws, &bucket, &key, &env.region);
+            let location = AssetLocation {
+                bucket,
+                key,
+                region: env.region.clone(),
+                url,
+            };
+            out.push((location, uploaded, packaged.size));
+        }
+        AssetTarget::Destinations(destinations) => {
+            for d in destinations {
+                let cfg = match &d.role_arn {
+                    Some(arn) => aws
+                        .assume(arn, &d.region, "file-publishing", purpose)
+                        .await
+                        .map_err(|e| {
+                            fail(
+                                ExitKind::Credentials,
+                                format!("{e:#}\n  fix: bootstrap the destination account so that it trusts the CI account (pipeline-run bootstrap --trust <CI account> ...)"),
+                            )
+                        })?,
+                    None => aws.base_in(&d.region),
+                };
+                let uploaded = publish_file(&aws.s3(&cfg), &d.bucket, &d.key, &packaged).await?;
+                let location = AssetLocation {
+                    bucket: d.bucket.clone(),
+                    key: d.key.clone(),
+                    region: d.region.clone(),
+                    url: object_url(aws, &d.bucket, &d.key, &d.region),
+                };
+                out.push((location, uploaded, packaged.size));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Uploads a packaged asset under `key` unless present; large files in parts, streamed from
+/// disk. Returns whether it uploaded.
+pub async fn publish_file(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    packaged: &PackagedAsset,
+) -> Result<bool> {
+    if exists(s3, bucket, key).await? {
+        return Ok(false);
+    }
+    let path = &packaged.path_to_upload;
+    if packaged.size > MULTIPART_THRESHOLD {
+        multipart_upload(s3, bucket, key, path, packaged.size).await?;
+        return Ok(true);
+    }
+    let body = ByteStream::from_path(path).await.map_err(|e| {
+        fail(
+            ExitKind::Deploy,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type(key))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| upload_error(bucket, key, &describe_sdk_error(&e)))?;
+    Ok(true)
+}
+
+fn upload_error(bucket: &str, key: &str, text: &str) -> anyhow::Error {
+    fail(
+        ExitKind::Deploy,
+        format!("cannot upload s3://{bucket}/{key}: {text}"),
+    )
+}
+
+/// Multipart upload of `path`, one part at a time from disk; aborted on any failure so no
+/// orphaned parts keep costing storage.
+pub async fn multipart_upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    size: u64,
+) -> Result<()> {
+    let created = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type(key))
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .map_err(|e| upload_error(bucket, key, &describe_sdk_error(&e)))?;
+    let upload_id = created.upload_id().unwrap_or_default().to_string();
+    let result = upload_parts(s3, bucket, key, path, size, &upload_id).await;
+    if result.is_err() {
+        let _ = s3
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+    }
+    result
+}
+
+async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    size: u64,
+    upload_id: &str,
+) -> Result<()> {
+    let mut parts = Vec::new();
+    let mut offset = 0u64;
+    let mut number = 1i32;
+    while offset < size {
+        let length = PART_SIZE.min(size - offset);
+        let body = ByteStream::read_from()
+            .path(path)
+            .offset(offset)
+            .length(Length::Exact(length))
+            .build()
+            .await
+            .map_err(|e| {
+                fail(
+                    ExitKind::Deploy,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .content_length(length as i64)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                upload_error(
+                    bucket,
+                    key,
+                    &format!("part {number}: {}", describe_sdk_error(&e)),
+                )
+            })?;
+        parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_string))
+                .set_checksum_crc32(out.checksum_crc32().map(str::to_string))
+                .build(),
+        );
+        offset += length;
+        number += 1;
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| upload_error(bucket, key, &describe_sdk_error(&e)))?;
+    Ok(())
+}
+
+fn content_type(key: &str) -> &'static str {
+    match key.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("zip") => "application/zip",
+        Some("json") => "application/json",
+        Some("yaml" | "yml") => "application/x-yaml",
+        Some("txt") => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+pub fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b >= KIB * KIB {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    } else if b >= KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else {
+        format!("{bytes} B")
+    }
+}
 
 /// The staging bucket `cdk bootstrap` creates.
 pub fn staging_bucket(qualifier: &str, env: &Environment) -> String {
     format!("cdk-{qualifier}-assets-{}-{}", env.account, env.region)
 }
 
-/// Objects this small are empty zips left by interrupted uploads; cdk-assets ignores them too.
-const MIN_PRESENT_SIZE: i64 = 23;
+/// Zips this small are empty archives left by interrupted uploads; cdk-assets ignores them too.
+/// (cdk-assets applies the rule to every object, so it re-uploads files under 23 bytes on every
+/// run; only zips can be such leftovers, so only zips are held to it here.)
+const MIN_PRESENT_ZIP_SIZE: i64 = 23;
 
-/// Whether `key` is already in `bucket`.
+/// Whether `key` is already in `bucket`: listed under exactly that key.
 pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool> {
     let out = s3
         .list_objects_v2()
@@ -35,10 +420,10 @@ pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<
             };
             fail(ExitKind::Deploy, format!("cannot list s3://{bucket}/{key}: {text}{hint}"))
         })?;
-    Ok(out
-        .contents()
-        .iter()
-        .any(|o| o.key() == Some(key) && o.size().unwrap_or(0) >= MIN_PRESENT_SIZE))
+    Ok(out.contents().iter().any(|o| {
+        o.key() == Some(key)
+            && (!key.ends_with(".zip") || o.size().unwrap_or(0) >= MIN_PRESENT_ZIP_SIZE)
+    }))
 }
 
 /// Uploads `body` under `key` unless present. Returns whether it uploaded.
@@ -85,7 +470,31 @@ pub async fn publish_template(
     let bucket = staging_bucket(qualifier, env);
     let key = format!("{}.yaml", sha256_hex(body.as_bytes()));
     publish_bytes(&s3, &bucket, &key, body.as_bytes().to_vec()).await?;
-    Ok(object_url(aws, &bucket, &key, &env.region))
+    Ok(template_url(&bucket, &key, &env.region))
+}
+
+/// The TemplateURL CloudFormation reads a template from: path-style on the regional S3 name, as
+/// the CDK builds it. CloudFormation fetches it itself, so a custom endpoint of the caller does
+/// not apply (and moto parses the bucket from exactly this form).
+pub fn template_url(bucket: &str, key: &str, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://s3.{region}.{suffix}/{bucket}/{key}")
+}
+
+/// `s3://bucket/key` (as cloud assemblies write `stackTemplateAssetObjectUrl`) as a TemplateURL;
+/// other URLs are returned unchanged.
+pub fn template_url_from(url: &str, region: &str) -> String {
+    match url
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((bucket, key)) => template_url(bucket, key, region),
+        None => url.to_string(),
+    }
 }
 
 /// The https URL of an object; path-style against a custom endpoint.
@@ -102,4 +511,53 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_urls_are_path_style_on_the_regional_s3_name() {
+        assert_eq!(
+            template_url_from(
+                "s3://cdk-q-assets-1-ap-northeast-1/abc.json",
+                "ap-northeast-1"
+            ),
+            "https://s3.ap-northeast-1.amazonaws.com/cdk-q-assets-1-ap-northeast-1/abc.json"
+        );
+        assert_eq!(
+            template_url("b", "k.json", "cn-north-1"),
+            "https://s3.cn-north-1.amazonaws.com.cn/b/k.json"
+        );
+        assert_eq!(
+            template_url_from("https://example.com/t.json", "us-east-1"),
+            "https://example.com/t.json"
+        );
+    }
+
+    #[test]
+    fn asset_attributes_give_bucket_key_and_both_urls() {
+        let l = AssetLocation {
+            bucket: "b".into(),
+            key: "k.zip".into(),
+            region: "ap-northeast-1".into(),
+            url: "https://b.s3.ap-northeast-1.amazonaws.com/k.zip".into(),
+        };
+        assert_eq!(l.attribute("s3_url").as_deref(), Some("s3://b/k.zip"));
+        assert_eq!(l.attribute("key").as_deref(), Some("k.zip"));
+        assert_eq!(l.attribute("bucket").as_deref(), Some("b"));
+        assert!(l.attribute("url").unwrap().starts_with("https://"));
+        assert_eq!(l.attribute("arn"), None);
+        for a in ASSET_ATTRIBUTES {
+            assert!(l.attribute(a).is_some(), "{a}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_shown_in_binary_units() {
+        assert_eq!(human_size(1_258_291), "1.2 MiB");
+        assert_eq!(human_size(2048), "2.0 KiB");
+        assert_eq!(human_size(12), "12 B");
+    }
 }

@@ -33,7 +33,8 @@ pub struct Described {
 
 /// One topology from every environment of the plan, read concurrently. Any environment that
 /// cannot be read makes the whole topology unusable: a network with one account missing would
-/// explain verdicts with "no instance has 10.2.1.10" instead of the real cause.
+/// explain verdicts with "no instance has 10.2.1.10" instead of the real cause. The error has
+/// one line per unreadable environment, each possibly followed by indented fix lines.
 pub async fn topology(ctx: Arc<Context>) -> Result<Topology, String> {
     let mut tasks = JoinSet::new();
     for (order, env) in ctx.plan.environments().into_iter().enumerate() {
@@ -48,17 +49,16 @@ pub async fn topology(ctx: Arc<Context>) -> Result<Topology, String> {
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((order, env, Ok(d))) => described.push((order, env, d)),
-            Ok((order, env, Err(e))) => failures.push((order, format!("{env}: {e}"))),
+            Ok((order, env, Err(e))) => {
+                failures.push((order, format!("cannot read the EC2 network of {env}: {e}")))
+            }
             Err(e) => failures.push((usize::MAX, format!("internal error: {e}"))),
         }
     }
     if !failures.is_empty() {
         failures.sort();
         let reasons: Vec<String> = failures.into_iter().map(|(_, f)| f).collect();
-        return Err(format!(
-            "cannot read the EC2 network state ({})",
-            reasons.join("; ")
-        ));
+        return Err(reasons.join("\n"));
     }
     described.sort_by_key(|(order, _, _)| *order);
     let mut topo = Topology::default();

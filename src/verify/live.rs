@@ -31,6 +31,8 @@ pub enum LiveOutcome {
     TimedOut(String),
     /// An API call failed (permissions, throttling, cancelled command...).
     Failed(String),
+    /// Ctrl-C stopped the wait.
+    Interrupted,
 }
 
 impl LiveOutcome {
@@ -51,6 +53,7 @@ impl LiveOutcome {
             LiveOutcome::Undeliverable(_) => "undeliverable",
             LiveOutcome::TimedOut(_) => "timed_out",
             LiveOutcome::Failed(_) => "error",
+            LiveOutcome::Interrupted => "interrupted",
         }
     }
 
@@ -65,6 +68,9 @@ impl LiveOutcome {
             | LiveOutcome::Undeliverable(m)
             | LiveOutcome::TimedOut(m)
             | LiveOutcome::Failed(m) => m.clone(),
+            LiveOutcome::Interrupted => {
+                "interrupted (Ctrl-C) before the ping finished; the command may still run on the instance".into()
+            }
         }
     }
 }

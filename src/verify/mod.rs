@@ -63,6 +63,8 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub static_only: bool,
+    /// Ctrl-C stopped the verification; unfinished checks failed as interrupted.
+    pub interrupted: bool,
     pub duration_seconds: f64,
     pub checks: Vec<CheckResult>,
 }
@@ -94,11 +96,21 @@ impl VerifyReport {
             &rows,
         );
         out.push('\n');
+        // An unreadable network gives every check the same reason: say it once.
+        let mut unknown_static: Vec<&str> = Vec::new();
         for c in &self.checks {
             match &c.problem {
                 Some(p) => out.push_str(&format!("{}: FAIL — {p}\n", c.name)),
+                None if c.static_reachable.is_none() && !self.static_only => {
+                    if !unknown_static.contains(&c.static_reason.as_str()) {
+                        unknown_static.push(&c.static_reason);
+                    }
+                }
                 None => out.push_str(&format!("{}: {}\n", c.name, c.static_reason)),
             }
+        }
+        for reason in unknown_static {
+            out.push_str(&format!("static analysis: {reason}\n"));
         }
         out
     }
@@ -120,14 +132,25 @@ pub async fn run(ctx: &Arc<Context>, static_only: bool) -> VerifyReport {
         }
     ));
 
-    let topology_task = {
+    let mut topology_task = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let t = Instant::now();
             (collect::topology(ctx).await, t.elapsed())
         })
     };
-    let resolved = resolve_all(ctx).await;
+    // Once a Ctrl-C handler exists (the deploy scheduler installs one) SIGINT no longer ends
+    // the process, so every wait here must give way to it.
+    let mut interrupted = false;
+    let resolved = tokio::select! {
+        resolved = resolve_all(ctx) => resolved,
+        _ = tokio::signal::ctrl_c() => {
+            interrupted = true;
+            topology_task.abort();
+            let why = Err("interrupted (Ctrl-C) before the check's stage outputs were read".to_string());
+            vec![why; checks.len()]
+        }
+    };
 
     let mut pings = JoinSet::new();
     if !static_only {
@@ -139,8 +162,17 @@ pub async fn run(ctx: &Arc<Context>, static_only: bool) -> VerifyReport {
         }
     }
 
-    let topology = match topology_task.await {
-        Ok((topology, took)) => {
+    let joined = tokio::select! {
+        joined = &mut topology_task => Some(joined),
+        _ = tokio::signal::ctrl_c(), if !interrupted => None,
+    };
+    let topology = match joined {
+        None => {
+            interrupted = true;
+            topology_task.abort();
+            Err("interrupted (Ctrl-C) before the network was read".to_string())
+        }
+        Some(Ok((topology, took))) => {
             if topology.is_ok() {
                 ctx.reporter.info(&format!(
                     "verify: read the EC2 network of {environments} environment(s) in {:.2}s",
@@ -149,9 +181,14 @@ pub async fn run(ctx: &Arc<Context>, static_only: bool) -> VerifyReport {
             }
             topology
         }
-        Err(e) => Err(format!("internal error while reading the network: {e}")),
+        Some(Err(e)) if e.is_cancelled() => {
+            Err("interrupted (Ctrl-C) before the network was read".to_string())
+        }
+        Some(Err(e)) => Err(format!("internal error while reading the network: {e}")),
     };
-    if let Err(e) = &topology {
+    if let Err(e) = &topology
+        && !interrupted
+    {
         ctx.reporter
             .warn(&format!("static analysis unavailable: {e}"));
     }
@@ -168,7 +205,16 @@ pub async fn run(ctx: &Arc<Context>, static_only: bool) -> VerifyReport {
             results[i] = Some(result);
         }
     }
-    while let Some(joined) = pings.join_next().await {
+    while !interrupted {
+        let joined = tokio::select! {
+            joined = pings.join_next() => joined,
+            _ = tokio::signal::ctrl_c() => {
+                interrupted = true;
+                pings.abort_all();
+                break;
+            }
+        };
+        let Some(joined) = joined else { break };
         match joined {
             Ok((i, live)) => {
                 let result = build(
@@ -193,7 +239,11 @@ pub async fn run(ctx: &Arc<Context>, static_only: bool) -> VerifyReport {
         .map(|(i, r)| {
             r.unwrap_or_else(|| {
                 let lost = LiveResult {
-                    outcome: LiveOutcome::Failed("the ping task ended without a result".into()),
+                    outcome: if interrupted {
+                        LiveOutcome::Interrupted
+                    } else {
+                        LiveOutcome::Failed("the ping task ended without a result".into())
+                    },
                     command_id: None,
                     seconds: 0.0,
                 };
@@ -209,6 +259,7 @@ pub async fn run(ctx: &Arc<Context>, static_only: bool) -> VerifyReport {
         .collect();
     let report = VerifyReport {
         static_only,
+        interrupted,
         duration_seconds: started.elapsed().as_secs_f64(),
         checks,
     };
@@ -332,6 +383,15 @@ struct StaticView {
     reason: String,
 }
 
+/// The headline of each failure, without the indented fix lines (printed once, as a warning).
+fn first_lines(error: &str) -> String {
+    error
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn static_view(topology: &Result<Topology, String>, r: &Resolved) -> StaticView {
     match topology {
         Ok(topo) => {
@@ -343,7 +403,7 @@ fn static_view(topology: &Result<Topology, String>, r: &Resolved) -> StaticView 
         }
         Err(e) => StaticView {
             reachable: None,
-            reason: format!("unknown ({e})"),
+            reason: format!("unknown ({})", first_lines(e)),
         },
     }
 }
@@ -769,6 +829,7 @@ mod tests {
         assert_eq!(result.ping_summary, "0/3 received, 100% loss");
         let report = VerifyReport {
             static_only: false,
+            interrupted: false,
             duration_seconds: 0.3,
             checks: vec![result],
         };

@@ -5,4 +5,6 @@ PATCH_MODULES = [
     "cfn_changesets",
     # EC2 / IAM / STS / SSM (associations, SGs, peering, trust, ping, seeded identities)
     "network_identity",
+    # fault injection (throttling bursts) and expiry of assumed-role sessions
+    "faults",
 ]

@@ -1,0 +1,173 @@
+//! Stage-file `assets:` and `${assets.NAME.ATTR}` references.
+
+use super::*;
+use crate::assets::package::Packaging;
+use crate::assets::{AssetLocation, AssetTarget};
+
+/// A directory with a template taking parameters A and B, an asset directory and an asset file.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(label: &str) -> Dir {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pipeline-run-plan-assets-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(dir.join("site")).unwrap();
+        std::fs::write(dir.join("site/index.html"), "hi\n").unwrap();
+        std::fs::write(dir.join("config.json"), "{}\n").unwrap();
+        std::fs::write(
+            dir.join("t.yml"),
+            "Parameters:\n  A:\n    Type: String\n    Default: y\n  B:\n    Type: String\n    Default: x\nResources:\n  P:\n    Type: AWS::SSM::Parameter\n",
+        )
+        .unwrap();
+        Dir(dir)
+    }
+
+    fn parse(&self, stage_body: &str) -> Result<Plan, Problems> {
+        let text = format!(
+            "version: 1\naccounts:\n  A:\n    id: \"111111111111\"\n    region: ap-northeast-1\nstages:\n  - name: Web\n    account: A\n    template: t.yml\n{stage_body}"
+        );
+        parse(
+            &self.0.join("pipeline.yml"),
+            &text,
+            &HashMap::<String, String>::new(),
+        )
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn only_problem(result: Result<Plan, Problems>) -> Problem {
+    let problems = result.expect_err("expected a problem").0;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    problems.into_iter().next().unwrap()
+}
+
+#[test]
+fn packaging_defaults_to_zip_for_a_directory_and_file_for_a_file() {
+    let d = Dir::new("defaults");
+    let plan = d
+        .parse("    assets:\n      site: {path: site}\n      config:\n        path: config.json\n    parameters:\n      A: ${assets.site.key}\n      B: \"s3=${assets.config.s3_url};\"\n")
+        .unwrap();
+    let stage = &plan.stages[0];
+    let by_name = |n: &str| stage.assets.iter().find(|a| a.name == n).unwrap();
+    assert_eq!(by_name("site").packaging, Packaging::Zip);
+    assert_eq!(by_name("site").source, d.0.join("site"));
+    assert_eq!(by_name("config").packaging, Packaging::File);
+    assert_eq!(by_name("config").target, AssetTarget::Staging);
+    assert_eq!(
+        stage.parameters["B"],
+        ValueExpr(vec![
+            Piece::Text("s3=".into()),
+            Piece::Asset {
+                name: "config".into(),
+                attr: "s3_url".into()
+            },
+            Piece::Text(";".into()),
+        ])
+    );
+}
+
+#[test]
+fn asset_references_resolve_to_the_published_location() {
+    let d = Dir::new("resolve");
+    let plan = d
+        .parse("    assets:\n      site: {path: site}\n    parameters:\n      A: ${assets.site.bucket}/${assets.site.key}\n")
+        .unwrap();
+    let mut published = BTreeMap::new();
+    published.insert(
+        "site".to_string(),
+        AssetLocation {
+            bucket: "bkt".into(),
+            key: "abc.zip".into(),
+            region: "ap-northeast-1".into(),
+            url: "https://bkt.s3.ap-northeast-1.amazonaws.com/abc.zip".into(),
+        },
+    );
+    let a = &plan.stages[0].parameters["A"];
+    assert_eq!(
+        a.resolve_with_assets(&HashMap::new(), &published).unwrap(),
+        "bkt/abc.zip"
+    );
+    assert!(a.resolve(&HashMap::new()).unwrap_err().contains("site"));
+}
+
+#[test]
+fn a_missing_asset_path_names_the_stage_field_and_fix() {
+    let d = Dir::new("missing");
+    let p = only_problem(d.parse("    assets:\n      site: {path: dist}\n"));
+    assert_eq!(p.stage.as_deref(), Some("Web"));
+    assert_eq!(p.field, "assets.site.path");
+    assert!(p.message.contains("dist: not found"), "{}", p.message);
+    assert!(p.fix.contains("relative to the stage file"), "{}", p.fix);
+    assert_eq!(p.line, Some(11), "the line of the asset");
+    assert_eq!(p.file, d.0.join("pipeline.yml"));
+}
+
+#[test]
+fn unknown_or_mismatched_packaging_is_a_problem() {
+    let d = Dir::new("packaging");
+    let p = only_problem(d.parse("    assets:\n      site: {path: site, packaging: tar}\n"));
+    assert_eq!(p.field, "assets.site.packaging");
+    assert!(p.message.contains("'tar'"), "{}", p.message);
+    assert!(
+        p.fix.contains("`zip`") && p.fix.contains("`file`"),
+        "{}",
+        p.fix
+    );
+
+    let p = only_problem(d.parse("    assets:\n      site: {path: site, packaging: file}\n"));
+    assert_eq!(p.field, "assets.site.packaging");
+    assert!(p.message.contains("is a directory"), "{}", p.message);
+
+    let p = only_problem(d.parse("    assets:\n      cfg: {path: config.json, packaging: zip}\n"));
+    assert!(p.message.contains("is a file"), "{}", p.message);
+}
+
+#[test]
+fn references_to_undeclared_assets_or_unknown_attributes_are_problems() {
+    let d = Dir::new("refs");
+    let p = only_problem(d.parse(
+        "    assets:\n      site: {path: site}\n    parameters:\n      A: ${assets.code.key}\n",
+    ));
+    assert_eq!(p.field, "parameters.A");
+    assert!(p.message.contains("asset 'code'"), "{}", p.message);
+    assert_eq!(p.fix, "use one of: site");
+
+    let p = only_problem(d.parse(
+        "    assets:\n      site: {path: site}\n    parameters:\n      A: ${assets.site.arn}\n",
+    ));
+    assert_eq!(p.field, "parameters.A");
+    assert!(
+        p.message.contains("bucket, key, s3_url, url"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn asset_names_must_be_referencable() {
+    let d = Dir::new("names");
+    let p = only_problem(d.parse("    assets:\n      \"my.site\": {path: site}\n"));
+    assert_eq!(p.field, "assets.my.site");
+    assert!(
+        p.message.contains("not a valid asset name"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn unknown_asset_fields_are_refused() {
+    let d = Dir::new("unknown");
+    let p = only_problem(d.parse("    assets:\n      site: {path: site, zip: true}\n"));
+    assert!(p.message.contains("unknown field `zip`"), "{}", p.message);
+}
