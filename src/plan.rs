@@ -353,7 +353,7 @@ pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
             // Often the field is there, only indented so that it belongs to something else.
             if let Some(found) = key_line(text, name, line.unwrap_or(1), 1) {
                 fix = format!(
-                    "add the required field '{name}' (line {found} has `{name}:`, but its indentation puts it outside this mapping: align it with the fields around it)"
+                    "add the required field '{name}' (line {found} has `{name}:`, but its indentation puts it in another mapping: align it with this mapping's other fields)"
                 );
             }
         }
@@ -463,6 +463,8 @@ struct Validator<'a> {
     env: &'a dyn Env,
     problems: Vec<Problem>,
     lines: LineIndex,
+    /// Templates read so far: stages often share one.
+    templates: HashMap<PathBuf, Result<Template, String>>,
     /// Stages whose `source:` is a cloud assembly stack, as that stack's converted stage.
     sourced: HashMap<String, Stage>,
 }
@@ -503,6 +505,7 @@ impl<'a> Validator<'a> {
             env,
             problems: Vec::new(),
             lines: LineIndex::new(text),
+            templates: HashMap::new(),
             sourced: HashMap::new(),
         }
     }
@@ -1127,7 +1130,12 @@ impl<'a> Validator<'a> {
         let line = self
             .line_of("template", None, stage_line.unwrap_or(1))
             .or(stage_line);
-        match template::load(&path) {
+        let loaded = self
+            .templates
+            .entry(path.clone())
+            .or_insert_with(|| template::load(&path))
+            .clone();
+        match loaded {
             Ok(t) => Some(t),
             Err(reason) => {
                 let fix = if reason == "file not found" {

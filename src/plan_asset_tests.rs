@@ -171,3 +171,93 @@ fn unknown_asset_fields_are_refused() {
     let p = only_problem(d.parse("    assets:\n      site: {path: site, zip: true}\n"));
     assert!(p.message.contains("unknown field `zip`"), "{}", p.message);
 }
+
+fn fixture() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/assembly-two-accounts")
+        .display()
+        .to_string()
+}
+
+fn parse_source_stage(d: &Dir, account_id: &str, stage: &str) -> Result<Plan, Problems> {
+    let text = format!(
+        "version: 1\naccounts:\n  B:\n    id: \"{account_id}\"\n    region: ap-northeast-1\nstages:\n  - name: App\n    account: B\n{stage}"
+    );
+    parse(
+        &d.0.join("pipeline.yml"),
+        &text,
+        &HashMap::<String, String>::new(),
+    )
+}
+
+#[test]
+fn a_stage_can_take_its_template_roles_and_assets_from_an_assembly_stack() {
+    let d = Dir::new("source");
+    let stage = format!(
+        "    source: {{app: \"{}\", stack: AppStack}}\n    parameters:\n      Stage: prod\n    tags:\n      team: web\n",
+        fixture()
+    );
+    let plan = parse_source_stage(&d, "222222222222", &stage).unwrap();
+    let s = &plan.stages[0];
+    assert_eq!(s.stack_name, "AppStack");
+    assert!(s.template.path.ends_with("AppStack.template.json"));
+    assert_eq!(s.parameters["Stage"], ValueExpr::literal("prod"));
+    assert_eq!(s.tags["team"], "web");
+    assert_eq!(
+        s.tags["project"], "pipeline-run-fixture",
+        "the assembly's tags stay"
+    );
+    assert_eq!(s.assets.len(), 2);
+    assert!(
+        s.overrides
+            .deploy_role_arn
+            .as_deref()
+            .unwrap()
+            .contains("deploy-role-222222222222")
+    );
+    assert!(s.overrides.template_url.is_some());
+}
+
+#[test]
+fn an_assembly_stack_for_another_account_or_a_missing_stack_is_a_problem() {
+    let d = Dir::new("source-bad");
+    let stage = format!("    source: {{app: \"{}\", stack: AppStack}}\n", fixture());
+    let p = only_problem(parse_source_stage(&d, "333333333333", &stage));
+    assert_eq!(p.field, "account");
+    assert!(
+        p.message.contains("aws://222222222222/ap-northeast-1"),
+        "{}",
+        p.message
+    );
+
+    let stage = format!("    source: {{app: \"{}\", stack: Nope}}\n", fixture());
+    let p = only_problem(parse_source_stage(&d, "222222222222", &stage));
+    assert_eq!(p.field, "source.stack");
+    assert_eq!(p.fix, "use one of: NetworkStack, AppStack");
+
+    let p = only_problem(parse_source_stage(
+        &d,
+        "222222222222",
+        "    source: {app: no-such-dir, stack: AppStack}\n",
+    ));
+    assert_eq!(p.field, "source.app");
+    assert!(p.message.contains("does not exist"), "{}", p.message);
+}
+
+#[test]
+fn a_stage_needs_exactly_one_of_template_and_source() {
+    let d = Dir::new("source-both");
+    let stage = format!(
+        "    template: t.yml\n    source: {{app: \"{}\", stack: AppStack}}\n",
+        fixture()
+    );
+    let p = only_problem(parse_source_stage(&d, "222222222222", &stage));
+    assert_eq!(p.field, "source");
+    let p = only_problem(parse_source_stage(
+        &d,
+        "222222222222",
+        "    region: ap-northeast-1\n",
+    ));
+    assert_eq!(p.field, "template");
+    assert!(p.fix.contains("source:"), "{}", p.fix);
+}

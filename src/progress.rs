@@ -24,12 +24,24 @@ impl Mode {
     /// Bars only on a terminal with colour allowed; GitHub's conventions when it runs us.
     pub fn detect() -> Mode {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if var("GITHUB_ACTIONS").as_deref() == Some("true") {
+        Mode::choose(
+            var("GITHUB_ACTIONS").as_deref(),
+            std::io::stderr().is_terminal(),
+            var("NO_COLOR").is_some(),
+            var("TERM").as_deref(),
+        )
+    }
+
+    /// `NO_COLOR` (https://no-color.org) set to anything non-empty turns colour and bars off.
+    fn choose(
+        github_actions: Option<&str>,
+        stderr_is_tty: bool,
+        no_color: bool,
+        term: Option<&str>,
+    ) -> Mode {
+        if github_actions == Some("true") {
             Mode::GitHub
-        } else if std::io::stderr().is_terminal()
-            && var("NO_COLOR").is_none()
-            && var("TERM").as_deref() != Some("dumb")
-        {
+        } else if stderr_is_tty && !no_color && term != Some("dumb") {
             Mode::Terminal
         } else {
             Mode::Plain
@@ -382,6 +394,20 @@ mod tests {
     fn workflow_command_values_are_escaped() {
         assert_eq!(escape_data("a%b\nc"), "a%25b%0Ac");
         assert_eq!(escape_property("x:y,z"), "x%3Ay%2Cz");
+    }
+
+    #[test]
+    fn bars_and_colour_only_on_a_terminal_without_no_color() {
+        assert_eq!(
+            Mode::choose(None, true, false, Some("xterm")),
+            Mode::Terminal
+        );
+        assert_eq!(Mode::choose(None, true, true, Some("xterm")), Mode::Plain);
+        assert_eq!(Mode::choose(None, true, false, Some("dumb")), Mode::Plain);
+        assert_eq!(Mode::choose(None, false, false, Some("xterm")), Mode::Plain);
+        // GitHub's log is not a terminal even when a runner allocates one.
+        assert_eq!(Mode::choose(Some("true"), true, false, None), Mode::GitHub);
+        assert_eq!(Mode::choose(Some("false"), false, false, None), Mode::Plain);
     }
 
     #[test]

@@ -579,6 +579,25 @@ fn is_final(status: &str) -> bool {
     !status.ends_with("_IN_PROGRESS") && status != "REVIEW_IN_PROGRESS"
 }
 
+/// Streams events to the progress display and collects resource failures (the root-cause
+/// candidates; cancellations caused by another failure are not causes).
+fn show_events(events: &[StackEvent], progress: &StageProgress, failures: &mut Vec<String>) {
+    for e in events {
+        let status = e
+            .resource_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        let logical = e.logical_resource_id().unwrap_or_default();
+        let resource_type = e.resource_type().unwrap_or_default();
+        let is_stack = resource_type == "AWS::CloudFormation::Stack";
+        let reason = e.resource_status_reason().unwrap_or_default();
+        progress.resource_event(logical, resource_type, &status, reason, is_stack);
+        if status.ends_with("_FAILED") && !is_stack && !reason.contains("cancelled") {
+            failures.push(format!("{logical} ({resource_type}) {status}: {reason}"));
+        }
+    }
+}
+
 /// Follows a stack to a final state, streaming its resource events. Fails with the root cause.
 async fn follow(
     cfn: &Client,
@@ -593,28 +612,7 @@ async fn follow(
         if !events.is_empty() {
             backoff.reset_to(Duration::from_millis(100));
         }
-        for e in &events {
-            let status = e
-                .resource_status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default();
-            let logical = e.logical_resource_id().unwrap_or_default();
-            let is_stack = e.resource_type() == Some("AWS::CloudFormation::Stack");
-            let reason = e.resource_status_reason().unwrap_or_default();
-            progress.resource_event(
-                logical,
-                e.resource_type().unwrap_or_default(),
-                &status,
-                reason,
-                is_stack,
-            );
-            if status.ends_with("_FAILED") && !is_stack && !reason.contains("cancelled") {
-                failures.push(format!(
-                    "{logical} ({}) {status}: {reason}",
-                    e.resource_type().unwrap_or_default()
-                ));
-            }
-        }
+        show_events(&events, progress, &mut failures);
         let stack = describe(cfn, name).await?.ok_or_else(|| {
             deploy_error(format!(
                 "stack {name} disappeared while it was being deployed"
@@ -623,28 +621,8 @@ async fn follow(
         let status = status_of(&stack);
         if is_final(&status) {
             // One last look: the events of the final transition may land after the status.
-            for e in new_events(cfn, name, &mut seen).await? {
-                let status = e
-                    .resource_status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default();
-                let is_stack = e.resource_type() == Some("AWS::CloudFormation::Stack");
-                let reason = e.resource_status_reason().unwrap_or_default();
-                progress.resource_event(
-                    e.logical_resource_id().unwrap_or_default(),
-                    e.resource_type().unwrap_or_default(),
-                    &status,
-                    reason,
-                    is_stack,
-                );
-                if status.ends_with("_FAILED") && !is_stack && !reason.contains("cancelled") {
-                    failures.push(format!(
-                        "{} ({}) {status}: {reason}",
-                        e.logical_resource_id().unwrap_or_default(),
-                        e.resource_type().unwrap_or_default()
-                    ));
-                }
-            }
+            let last = new_events(cfn, name, &mut seen).await?;
+            show_events(&last, progress, &mut failures);
             if status == "CREATE_COMPLETE"
                 || status == "UPDATE_COMPLETE"
                 || status == "IMPORT_COMPLETE"
@@ -682,20 +660,7 @@ pub async fn delete(cfn: &Client, name: &str, progress: &StageProgress) -> Resul
     let mut backoff = Backoff::cloudformation();
     loop {
         if let Ok(events) = new_events(cfn, name, &mut seen).await {
-            for e in &events {
-                let status = e
-                    .resource_status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default();
-                let is_stack = e.resource_type() == Some("AWS::CloudFormation::Stack");
-                progress.resource_event(
-                    e.logical_resource_id().unwrap_or_default(),
-                    e.resource_type().unwrap_or_default(),
-                    &status,
-                    e.resource_status_reason().unwrap_or_default(),
-                    is_stack,
-                );
-            }
+            show_events(&events, progress, &mut Vec::new());
         }
         match describe(cfn, name).await? {
             None => return Ok(()),

@@ -388,6 +388,54 @@ stages:
 }
 
 #[tokio::test]
+async fn a_stage_file_stage_can_deploy_an_assembly_stack_fed_by_another_accounts_output() {
+    let aws = aws();
+    aws.bootstrap_both();
+    let scratch = Scratch::new("source-stage");
+    scratch.write(
+        "net.yml",
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /assets-test/env\n      Type: String\n      Value: staging\nOutputs:\n  EnvName:\n    Value: staging-from-a\n",
+    );
+    let app = repo().join(FIXTURE).display().to_string();
+    scratch.write(
+        "pipeline.yml",
+        &format!(
+            "version: 1\naccounts:\n  A:\n    id: \"111111111111\"\n    region: ap-northeast-1\n  B:\n    id: \"222222222222\"\n    region: ap-northeast-1\nstages:\n  - name: Env\n    account: A\n    template: net.yml\n  - name: App\n    account: B\n    source: {{app: \"{app}\", stack: AppStack}}\n    parameters:\n      Stage: ${{Env.EnvName}}\n"
+        ),
+    );
+    let r = aws.run(&[
+        "deploy",
+        "--all",
+        "-f",
+        &scratch.path("pipeline.yml"),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = r.json();
+    let app_stage = stage(&json, "App");
+    assert_eq!(app_stage["stack"], "AppStack");
+    assert_eq!(app_stage["account"], ACCOUNT_B);
+    assert_eq!(
+        app_stage["assets"],
+        serde_json::json!({"uploaded": 2, "skipped": 0})
+    );
+    let ssm_b = aws_sdk_ssm::Client::new(&aws.sdk("admin-b").await);
+    let p = ssm_b
+        .get_parameter()
+        .name("/pipeline-run-fixture/app/stage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p.parameter().unwrap().value(), Some("staging-from-a"));
+    let in_b = objects(&s3(&aws, "admin-b").await, &bucket(ACCOUNT_B)).await;
+    assert!(
+        in_b.contains_key("f424edda711c458f44c6462f329ac337c4491dc9250d719dca2dd922f96f1842.zip"),
+        "{in_b:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_large_file_asset_is_uploaded_in_parts() {
     let aws = aws();
     aws.bootstrap_both();
