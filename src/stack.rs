@@ -222,13 +222,17 @@ pub async fn deploy(
         ));
     }
 
-    if mode == Mode::Diff {
+    // A change set that is not executed leaves, on a first deploy, an empty REVIEW_IN_PROGRESS
+    // stack behind; withdraw both so nothing is left half-made.
+    let withdraw = async || {
         delete_change_set(cfn, name, &change_set_id).await;
         if change_set_type == ChangeSetType::Create && existing.is_none() {
-            // The change set left an empty REVIEW_IN_PROGRESS stack behind; remove it so a diff
-            // leaves no trace.
             let _ = cfn.delete_stack().stack_name(name).send().await;
         }
+    };
+
+    if mode == Mode::Diff {
+        withdraw().await;
         return Ok(Outcome {
             status: existing
                 .as_ref()
@@ -250,10 +254,12 @@ pub async fn deploy(
         ))
         .await
     {
-        delete_change_set(cfn, name, &change_set_id).await;
+        withdraw().await;
         return Err(fail(
             ExitKind::Deploy,
-            format!("change set for stack {name} was not approved; nothing was executed"),
+            format!(
+                "change set for stack {name} was not approved; nothing was executed\n  fix: approve on a terminal, or pass --require-approval never (as CI must)"
+            ),
         ));
     }
 

@@ -374,3 +374,41 @@ fn a_single_stage_reads_the_outputs_of_earlier_stages_from_cloudformation() {
         orphan.stderr
     );
 }
+
+#[test]
+fn required_approval_without_a_terminal_executes_nothing_and_leaves_nothing() {
+    let aws = aws();
+    aws.bootstrap_both();
+    let file = reference_file();
+    let r = aws.run(&[
+        "deploy",
+        "VpcA",
+        "-f",
+        &file,
+        "--no-verify",
+        "--require-approval",
+        "any-change",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("was not approved") && r.stderr.contains("--require-approval never"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.json()["stages"][0]["change_set_executed"], false);
+    // No stack was left behind: the next plain deploy creates it from scratch.
+    let d = aws.run(&[
+        "deploy",
+        "VpcA",
+        "-f",
+        &file,
+        "--no-verify",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert_eq!(d.json()["stages"][0]["status"], "deployed");
+    assert!(!d.stderr.contains("re-created"), "{}", d.stderr);
+}
