@@ -94,9 +94,13 @@ pub struct Aws {
 impl Aws {
     pub async fn load(opts: AwsOptions) -> Result<Aws> {
         // Throttling comes in bursts when many stages poll at once: retry longer than the SDK's
-        // default three attempts, with its exponential backoff and jitter.
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8));
+        // default three attempts, with its exponential backoff and jitter. An explicit
+        // AWS_MAX_ATTEMPTS still wins, as it does for every SDK and the AWS CLI.
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+            loader = loader
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8));
+        }
         if let Some(url) = &opts.endpoint_url {
             loader = loader.endpoint_url(url);
         }
@@ -326,18 +330,23 @@ impl RefreshingSession {
     }
 
     async fn get(&self) -> aws_credential_types::provider::Result {
-        if let Some(c) = self.cached.lock().unwrap().as_ref() {
-            let fresh = c
-                .expiry()
-                .is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(300));
-            if fresh {
-                return Ok(c.clone());
-            }
+        if let Some(c) = self.cached.lock().unwrap().as_ref()
+            && is_fresh(c.expiry(), SystemTime::now())
+        {
+            return Ok(c.clone());
         }
         let creds = self.inner.provide_credentials().await?;
         *self.cached.lock().unwrap() = Some(creds.clone());
         Ok(creds)
     }
+}
+
+/// Renewal margin of `RefreshingSession`.
+const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// Whether cached credentials expiring at `expiry` may still be handed out at `now`.
+fn is_fresh(expiry: Option<SystemTime>, now: SystemTime) -> bool {
+    expiry.is_none_or(|exp| exp > now + RENEW_BEFORE_EXPIRY)
 }
 
 impl ProvideCredentials for RefreshingSession {
@@ -354,6 +363,18 @@ impl ProvideCredentials for RefreshingSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_are_renewed_from_five_minutes_before_expiry() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let expiry = Some(t0 + Duration::from_secs(900));
+        assert!(is_fresh(expiry, t0));
+        assert!(is_fresh(expiry, t0 + Duration::from_secs(599)));
+        assert!(!is_fresh(expiry, t0 + Duration::from_secs(600)));
+        assert!(!is_fresh(expiry, t0 + Duration::from_secs(901)));
+        // Credentials without an expiry (static keys) never need renewing.
+        assert!(is_fresh(None, t0 + Duration::from_secs(1_000_000)));
+    }
 
     #[test]
     fn role_names_follow_the_cdk_bootstrap_convention() {

@@ -192,10 +192,13 @@ pub async fn deploy(
             return no_change_outcome(cfn, name, existing.as_ref()).await;
         }
         Err(e) => {
-            return Err(deploy_error(format!(
-                "cannot create a change set for stack {name}: {}",
-                describe_sdk_error(&e)
-            )));
+            return Err(raced_or(
+                cfn,
+                name,
+                format!("cannot create a change set for stack {name}"),
+                describe_sdk_error(&e),
+            )
+            .await);
         }
     };
     let change_set_id = created.id().unwrap_or(&change_set_name).to_string();
@@ -266,18 +269,22 @@ pub async fn deploy(
     progress.set_total(changes.len() as u64);
     progress.phase("executing");
     let seen = event_ids(cfn, name).await;
-    cfn.execute_change_set()
+    if let Err(e) = cfn
+        .execute_change_set()
         .stack_name(name)
         .change_set_name(&change_set_id)
         .client_request_token(format!("exec-{change_set_name}"))
         .send()
         .await
-        .map_err(|e| {
-            deploy_error(format!(
-                "cannot execute the change set of stack {name}: {}",
-                describe_sdk_error(&e)
-            ))
-        })?;
+    {
+        return Err(raced_or(
+            cfn,
+            name,
+            format!("cannot execute the change set of stack {name}"),
+            describe_sdk_error(&e),
+        )
+        .await);
+    }
 
     let stack = follow(cfn, name, seen, progress).await?;
     let status = status_of(&stack);
@@ -334,6 +341,60 @@ fn sign(action: &str) -> &'static str {
 
 fn deploy_error(msg: String) -> anyhow::Error {
     fail(ExitKind::Deploy, msg)
+}
+
+/// CloudFormation's answers when another deployment of the same stack got there first (two runs
+/// at once): the stack is busy, was created meanwhile, or its execution removed our change set.
+fn is_race_text(reason: &str) -> bool {
+    reason.contains("state and can not be updated")
+        || reason.contains("already exists and cannot be created again")
+        || reason.starts_with("ChangeSetNotFound")
+        || reason.starts_with("InvalidChangeSetStatus")
+}
+
+/// `what` failed with `reason`; when that is another deployment's doing, says so with the
+/// stack's current state and what to do, instead of CloudFormation's raw refusal.
+async fn raced_or(cfn: &Client, name: &str, what: String, reason: String) -> anyhow::Error {
+    if is_race_text(&reason)
+        && let Ok(Some(stack)) = describe(cfn, name).await
+    {
+        let status = status_of(&stack);
+        let region = cfn
+            .config()
+            .region()
+            .map(|r| format!(" --region {r}"))
+            .unwrap_or_default();
+        let (state, fix) = if is_final(&status) {
+            (
+                format!(
+                    "another deployment changed stack {name} (now {status}) while this run prepared its own"
+                ),
+                "run again: the next run compares against what is deployed now",
+            )
+        } else {
+            (
+                format!("stack {name} is {status}: another deployment is running"),
+                "wait until it finishes and run again",
+            )
+        };
+        return deploy_error(format!(
+            "{state} ({what}: {reason})\n  fix: {fix}; see: aws cloudformation describe-stacks --stack-name {name}{region}"
+        ));
+    }
+    deploy_error(format!("{what}: {reason}"))
+}
+
+/// Following an executed change set failed (the endpoint went away, say): the stack keeps
+/// changing without us, so say where to look.
+fn lost_track(cfn: &Client, name: &str, e: anyhow::Error) -> anyhow::Error {
+    let region = cfn
+        .config()
+        .region()
+        .map(|r| format!(" --region {r}"))
+        .unwrap_or_default();
+    e.context(format!(
+        "lost track of stack {name} after its change set was executed; CloudFormation may still be working on it (see: aws cloudformation describe-stacks --stack-name {name}{region})"
+    ))
 }
 
 /// The stack, or None when it does not exist.
@@ -455,18 +516,24 @@ fn is_no_changes_text(reason: &str) -> bool {
 async fn wait_for_change_set(cfn: &Client, stack: &str, id: &str) -> Result<ChangeSetResult> {
     let mut backoff = Backoff::cloudformation();
     loop {
-        let out = cfn
+        let out = match cfn
             .describe_change_set()
             .stack_name(stack)
             .change_set_name(id)
             .send()
             .await
-            .map_err(|e| {
-                deploy_error(format!(
-                    "cannot read the change set of stack {stack}: {}",
-                    describe_sdk_error(&e)
-                ))
-            })?;
+        {
+            Ok(out) => out,
+            Err(e) => {
+                return Err(raced_or(
+                    cfn,
+                    stack,
+                    format!("cannot read the change set of stack {stack}"),
+                    describe_sdk_error(&e),
+                )
+                .await);
+            }
+        };
         match out.status() {
             Some(ChangeSetStatus::CreateComplete) => {
                 let mut changes = collect_changes(out.changes());
@@ -614,20 +681,27 @@ async fn follow(
     let mut backoff = Backoff::cloudformation();
     let mut failures: Vec<String> = Vec::new();
     loop {
-        let events = new_events(cfn, name, &mut seen).await?;
+        let events = new_events(cfn, name, &mut seen)
+            .await
+            .map_err(|e| lost_track(cfn, name, e))?;
         if !events.is_empty() {
             backoff.reset_to(Duration::from_millis(100));
         }
         show_events(&events, progress, &mut failures);
-        let stack = describe(cfn, name).await?.ok_or_else(|| {
-            deploy_error(format!(
-                "stack {name} disappeared while it was being deployed"
-            ))
-        })?;
+        let stack = describe(cfn, name)
+            .await
+            .map_err(|e| lost_track(cfn, name, e))?
+            .ok_or_else(|| {
+                deploy_error(format!(
+                    "stack {name} disappeared while it was being deployed"
+                ))
+            })?;
         let status = status_of(&stack);
         if is_final(&status) {
             // One last look: the events of the final transition may land after the status.
-            let last = new_events(cfn, name, &mut seen).await?;
+            let last = new_events(cfn, name, &mut seen)
+                .await
+                .map_err(|e| lost_track(cfn, name, e))?;
             show_events(&last, progress, &mut failures);
             if status == "CREATE_COMPLETE"
                 || status == "UPDATE_COMPLETE"
@@ -713,6 +787,22 @@ mod tests {
             "ValidationError: No updates are to be performed."
         ));
         assert!(!is_no_changes_text("Template format error"));
+    }
+
+    #[test]
+    fn the_refusals_of_a_concurrent_deployment_are_recognised() {
+        assert!(is_race_text(
+            "ValidationError: Stack:arn:aws:cloudformation:ap-northeast-1:111111111111:stack/VpcA/x is in CREATE_IN_PROGRESS state and can not be updated."
+        ));
+        assert!(is_race_text(
+            "ValidationError: Stack [VpcA] already exists and cannot be created again with the changeSet [pipeline-run-1]."
+        ));
+        assert!(is_race_text(
+            "ChangeSetNotFound: ChangeSet [x] does not exist"
+        ));
+        assert!(!is_race_text(
+            "ValidationError: Template format error: Unresolved resource dependencies"
+        ));
     }
 
     #[test]

@@ -235,6 +235,22 @@ async fn a_cloud_assembly_deploys_across_two_accounts_and_a_redeploy_uploads_not
     );
     assert_eq!(objects(&s3_a, &bucket(ACCOUNT_A)).await, in_a);
     assert_eq!(objects(&s3_b, &bucket(ACCOUNT_B)).await, in_b);
+
+    // destroy removes both stacks with the assembly's deploy roles; the assets stay.
+    let d = aws.run(&["destroy", "--app", FIXTURE, "--all", "--force"]);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    for (cfn, name) in [(&cfn_a, "NetworkStack"), (&cfn_b, "AppStack")] {
+        let left = cfn.describe_stacks().stack_name(name).send().await;
+        let gone = match left {
+            Err(_) => true,
+            Ok(out) => out
+                .stacks()
+                .iter()
+                .all(|s| s.stack_status().map(|x| x.as_str()) == Some("DELETE_COMPLETE")),
+        };
+        assert!(gone, "{name} still exists");
+    }
+    assert_eq!(objects(&s3_b, &bucket(ACCOUNT_B)).await, in_b);
 }
 
 #[test]

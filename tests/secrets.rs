@@ -1,0 +1,278 @@
+//! No credential ever leaves pipeline-run: the whole reference pipeline (bootstrap, deploy, verify)
+//! and two failing runs, with `--output json`, `-v` and the GitHub Actions mode, and everything
+//! they print or write is scanned for the access keys and secret keys in use and for every
+//! assumed-role session the emulator issued during the runs (key id, secret and token).
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+
+const SEEDED: [&str; 4] = [
+    "AKIAPIPELINECI111111",
+    "pipelineRunCiSecretAccessKey000000000001",
+    "AKIAPIPELINEADMIN222",
+    "pipelineRunAdminSecretAccessKey000000002",
+];
+
+/// Markers of signed requests or credential files: none belongs in a log.
+const MARKERS: [&str; 8] = [
+    "aws_session_token",
+    "aws_secret_access_key",
+    "x-amz-security-token",
+    "x-amz-signature",
+    "x-amz-credential",
+    "aws4-hmac-sha256",
+    "credential=",
+    "signature=",
+];
+
+/// An AWS access key id (AKIA… long-term, ASIA… temporary): 4 letters and 16 of [A-Z2-7].
+fn key_ids(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut found = Vec::new();
+    for i in 0..b.len().saturating_sub(19) {
+        let prefix = &b[i..i + 4];
+        if (prefix == b"AKIA" || prefix == b"ASIA")
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && b[i + 4..i + 20]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && b.get(i + 20).is_none_or(|c| !c.is_ascii_alphanumeric())
+        {
+            found.push(text[i..i + 20].to_string());
+        }
+    }
+    found
+}
+
+/// What leaked from `secrets` into `text` (named by `source`), and the markers found.
+fn leaks(source: &str, text: &str, secrets: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in secrets {
+        if text.contains(s.as_str()) {
+            out.push(format!("{source}: contains {}…", &s[..8]));
+        }
+    }
+    let lower = text.to_ascii_lowercase();
+    for m in MARKERS {
+        if lower.contains(m) {
+            out.push(format!("{source}: contains {m:?}"));
+        }
+    }
+    for id in key_ids(text) {
+        out.push(format!("{source}: contains an access key id {}…", &id[..8]));
+    }
+    out
+}
+
+/// Every session the emulator issued since its last reset, from moto's model dump.
+fn issued_sessions(endpoint: &str) -> Vec<(String, String, String)> {
+    let body = get(endpoint, "/moto-api/data.json");
+    let data: serde_json::Value = serde_json::from_str(&body).unwrap();
+    data["sts"]["AssumedRole"]
+        .as_array()
+        .map(|roles| {
+            roles
+                .iter()
+                .map(|r| {
+                    (
+                        r["access_key_id"].as_str().unwrap().to_string(),
+                        r["secret_access_key"].as_str().unwrap().to_string(),
+                        r["session_token"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn get(endpoint: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+fn post(endpoint: &str, path: &str, body: &str) {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200"),
+        "{resp}"
+    );
+}
+
+#[test]
+fn the_scanner_finds_what_it_looks_for() {
+    let secrets: BTreeSet<String> =
+        ["FQoGZXIvYXdzEBYaDfbHskBNvy3DOnK5h5n9g5Zss1QT1vEIUOkkV".to_string()]
+            .into_iter()
+            .collect();
+    let found = leaks(
+        "sample",
+        "token FQoGZXIvYXdzEBYaDfbHskBNvy3DOnK5h5n9g5Zss1QT1vEIUOkkV, key ASIARTXV5AHD67DGBP7R, Authorization: AWS4-HMAC-SHA256 Credential=x",
+        &secrets,
+    );
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(
+        leaks(
+            "clean",
+            "vpc-0123 ASIAN AKIA123 arn:aws:iam::111111111111:role/x",
+            &secrets
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn nothing_printed_or_written_by_a_whole_run_contains_a_credential() {
+    let aws = aws();
+    let dir = Scratch::new("secrets");
+    let github_output = dir.path("github_output");
+    let summary = dir.path("step_summary");
+    let result = dir.path("result.json");
+    let export = dir.path("export.env");
+    let github: Vec<(&str, &str)> = vec![
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_OUTPUT", &github_output),
+        ("GITHUB_STEP_SUMMARY", &summary),
+        ("GITHUB_RUN_ID", "4242"),
+        ("PIPELINE_RUN_RESULT_FILE", &result),
+        // The SDK traces requests (signatures included) at trace level: nothing may print them.
+        ("RUST_LOG", "trace"),
+    ];
+    let file = reference_file();
+    let mut printed: Vec<(String, String)> = Vec::new();
+    let mut record = |what: &str, r: &Run| {
+        printed.push((format!("{what} stdout"), r.stdout.clone()));
+        printed.push((format!("{what} stderr"), r.stderr.clone()));
+    };
+
+    let boot = aws.run_as(
+        "ci",
+        &[
+            "bootstrap",
+            "--trust",
+            ACCOUNT_A,
+            "--cloudformation-execution-policies",
+            ADMIN_POLICY,
+            &env_url(ACCOUNT_A),
+            &env_url(ACCOUNT_B),
+            "-v",
+            "--output",
+            "json",
+        ],
+        &github,
+    );
+    assert_eq!(boot.code, 0, "{}", boot.stderr);
+    record("bootstrap", &boot);
+    let deploy = aws.run_as(
+        "ci",
+        &[
+            "deploy",
+            "--all",
+            "-f",
+            &file,
+            "-v",
+            "--output",
+            "json",
+            "--export-env",
+            &export,
+        ],
+        &github,
+    );
+    assert_eq!(deploy.code, 0, "{}", deploy.stderr);
+    assert_eq!(deploy.json()["ok"], true);
+    record("deploy", &deploy);
+    let verify = aws.run_as(
+        "ci",
+        &["verify", "-f", &file, "-v", "--output", "json"],
+        &github,
+    );
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    record("verify", &verify);
+
+    // Failures print more: a stack that rolls back, and a role that cannot be assumed (the
+    // credential provider's error, retries exhausted on a throttled AssumeRole).
+    dir.write("broken.yml", "Resources:\n  Net:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.9.0.0/16\n  Rt:\n    Type: AWS::EC2::RouteTable\n    Properties:\n      VpcId: !Ref Net\n  Broken:\n    Type: AWS::EC2::Route\n    DependsOn: Rt\n    Properties:\n      RouteTableId: !Ref Rt\n      DestinationCidrBlock: 10.8.0.0/16\n      VpcPeeringConnectionId: pcx-0000000000000dead\n");
+    let broken = dir.write(
+        "broken-pipeline.yml",
+        "version: 1\naccounts:\n  B:\n    id: \"222222222222\"\n    region: ap-northeast-1\nstages:\n  - name: Broken\n    account: B\n    template: broken.yml\n",
+    );
+    let broken = broken.display().to_string();
+    let failed = aws.run_as(
+        "ci",
+        &["deploy", "--all", "-f", &broken, "-v", "--output", "json"],
+        &github,
+    );
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    record("failed deploy", &failed);
+    post(
+        &aws.endpoint,
+        "/_emulator/faults",
+        r#"{"throttle": {"service": "sts", "action": "AssumeRole", "count": 5}}"#,
+    );
+    let mut github_one_attempt = github.clone();
+    github_one_attempt.push(("AWS_MAX_ATTEMPTS", "1"));
+    let denied = aws.run_as(
+        "ci",
+        &["deploy", "--all", "-f", &broken, "-v", "--output", "json"],
+        &github_one_attempt,
+    );
+    assert_eq!(denied.code, 5, "{}", denied.stderr);
+    assert!(denied.stderr.contains("Throttling"), "{}", denied.stderr);
+    record("credentials failure", &denied);
+
+    for path in [&github_output, &summary, &result, &export] {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        printed.push((path.to_string(), text));
+    }
+
+    // The secrets in use: the seeded keys and every session the runs were issued.
+    let sessions = issued_sessions(&aws.endpoint);
+    assert!(
+        sessions.len() >= 6,
+        "the runs assumed too few roles for this test to mean much: {}",
+        sessions.len()
+    );
+    let mut secrets: BTreeSet<String> = SEEDED.iter().map(|s| s.to_string()).collect();
+    for (key, secret, token) in &sessions {
+        assert!(key.starts_with("ASIA"), "{key}");
+        secrets.extend([key.clone(), secret.clone(), token.clone()]);
+    }
+
+    // The scan covers real output: the stack outputs and the verification are all there.
+    let everything: String = printed.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(everything.contains("PeeringConnectionId") && everything.contains("::group::"));
+    assert!(everything.contains("VpcCId") && everything.contains("not transitive"));
+    let found: Vec<String> = printed
+        .iter()
+        .flat_map(|(source, text)| leaks(source, text, &secrets))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "credentials leaked:\n{}",
+        found.join("\n")
+    );
+    eprintln!(
+        "scanned {} bytes from {} streams and files for {} secrets ({} sessions): none found",
+        everything.len(),
+        printed.len(),
+        secrets.len(),
+        sessions.len()
+    );
+}
