@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -469,47 +466,9 @@ const CASES: &[(&str, Option<usize>, &str, &str, &str)] = &[
     ),
 ];
 
-/// A loopback port that accepts and counts connections (it answers nothing).
-fn counting_endpoint() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            c.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-        }
-    });
-    (format!("http://{addr}"), count)
-}
-
-fn offline_env(endpoint: &str) -> Vec<(String, String)> {
-    [
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_ACCESS_KEY_ID", "AKIAPIPELINECI111111"),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            "pipelineRunCiSecretAccessKey000000000001",
-        ),
-        ("AWS_REGION", REGION),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 /// `deploy --all` of `file` against the counting endpoint: the run and the connections it made.
 fn deploy_offline(file: &str) -> (Run, usize) {
-    let (endpoint, count) = counting_endpoint();
-    let run = run_binary(
-        &["deploy", "--all", "-f", file, "--no-verify"],
-        &offline_env(&endpoint),
-        &[],
-    );
-    std::thread::sleep(Duration::from_millis(50));
-    (run, count.load(Ordering::SeqCst))
+    run_offline(&["deploy", "--all", "-f", file, "--no-verify"])
 }
 
 fn corpus_file(case: &str) -> String {
@@ -620,20 +579,15 @@ fn unquoted_account_ids_are_taken_as_written() {
         ("account-id-unquoted", "111111111111"),
         ("account-id-unquoted-leading-zero", "012345678901"),
     ] {
-        let (endpoint, count) = counting_endpoint();
-        let r = run_binary(
-            &[
-                "list",
-                "-f",
-                &format!("tests/corpus/_accepted/{case}/pipeline.yml"),
-                "--output",
-                "json",
-            ],
-            &offline_env(&endpoint),
-            &[],
-        );
+        let (r, calls) = run_offline(&[
+            "list",
+            "-f",
+            &format!("tests/corpus/_accepted/{case}/pipeline.yml"),
+            "--output",
+            "json",
+        ]);
         assert_eq!(r.code, 0, "{case}: {}", r.stderr);
-        assert_eq!(count.load(Ordering::SeqCst), 0);
+        assert_eq!(calls, 0);
         assert_eq!(r.json()["stages"][0]["account"], id, "{case}");
     }
 }
@@ -671,15 +625,10 @@ fn a_five_megabyte_stage_file_is_refused_quickly_at_the_right_line() {
 
     // Valid, it is planned as one wave per stage.
     let started = Instant::now();
-    let (endpoint, count) = counting_endpoint();
-    let r = run_binary(
-        &["list", "-f", &file, "--output", "json"],
-        &offline_env(&endpoint),
-        &[],
-    );
+    let (r, calls) = run_offline(&["list", "-f", &file, "--output", "json"]);
     let listed_in = started.elapsed();
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(count.load(Ordering::SeqCst), 0);
+    assert_eq!(calls, 0);
     assert_eq!(r.json()["waves"].as_array().unwrap().len(), i);
 
     text.push_str("  - name: Last\n    account: A\n    template: vpc.yml\n    parameters:\n      Cidr: 10.0.0.0/16\n      Name: ${Stage0.SubnetId}\n");
@@ -727,13 +676,8 @@ fn a_template_over_the_body_limit_is_accepted_at_validation() {
         "pipeline.yml",
         "version: 1\naccounts:\n  A:\n    id: \"111111111111\"\n    region: ap-northeast-1\nstages:\n  - name: Big\n    account: A\n    template: big.yml\n",
     );
-    let (endpoint, count) = counting_endpoint();
-    let r = run_binary(
-        &["list", "-f", &file.display().to_string()],
-        &offline_env(&endpoint),
-        &[],
-    );
+    let (r, calls) = run_offline(&["list", "-f", &file.display().to_string()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(count.load(Ordering::SeqCst), 0);
+    assert_eq!(calls, 0);
     assert!(Path::new(&s.path("big.yml")).metadata().unwrap().len() > 51_200);
 }

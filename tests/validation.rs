@@ -3,46 +3,7 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::*;
-
-/// A loopback port that accepts and counts connections (it answers nothing).
-fn counting_endpoint() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            c.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-        }
-    });
-    (format!("http://{addr}"), count)
-}
-
-fn run_offline(args: &[&str]) -> (Run, usize) {
-    let (endpoint, count) = counting_endpoint();
-    let env = vec![
-        ("AWS_ENDPOINT_URL".to_string(), endpoint),
-        (
-            "AWS_ACCESS_KEY_ID".to_string(),
-            "AKIAPIPELINECI111111".to_string(),
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY".to_string(),
-            "pipelineRunCiSecretAccessKey000000000001".to_string(),
-        ),
-        ("AWS_REGION".to_string(), REGION.to_string()),
-        ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
-    ];
-    let run = run_binary(args, &env, &[]);
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    (run, count.load(Ordering::SeqCst))
-}
 
 #[test]
 fn a_broken_stage_file_is_refused_with_file_line_field_and_fix_and_no_aws_call() {

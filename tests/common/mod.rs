@@ -254,3 +254,38 @@ impl Drop for Scratch {
 pub fn reference_file() -> String {
     Path::new("pipelines/vpc-peering.yml").display().to_string()
 }
+
+/// Runs pipeline-run against a loopback port that only accepts and counts connections (it
+/// answers nothing), with valid-looking credentials: the run, and how many connections it made.
+/// Zero connections proves that no AWS request was sent.
+pub fn run_offline(args: &[&str]) -> (Run, usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "AKIAPIPELINECI111111"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "pipelineRunCiSecretAccessKey000000000001",
+        ),
+        ("AWS_REGION", REGION),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let run = run_binary(args, &env, &[]);
+    // A connection attempt the process made just before exiting may still be in the backlog.
+    std::thread::sleep(Duration::from_millis(50));
+    (run, count.load(Ordering::SeqCst))
+}
