@@ -124,6 +124,10 @@ fn measure(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
     (times[0], times[times.len() / 2])
 }
 
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
+
 fn rate(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64()
 }
@@ -162,10 +166,10 @@ fn main() {
     });
     let zipped = fs::metadata(&archive).unwrap().len();
     println!(
-        "zip_directory    {:>5} MiB in {:>5} files → {:>4} MiB  best {:>7.3} s  {:>6.1} MB/s   (median {:.1} MB/s)",
-        tree_bytes >> 20,
+        "zip_directory    {:>5.0} MiB in {:>5} files → {:>4.0} MiB  best {:>7.3} s  {:>6.1} MB/s   (median {:.1} MB/s)",
+        mib(tree_bytes),
         a.files,
-        zipped >> 20,
+        mib(zipped),
         best.as_secs_f64(),
         rate(tree_bytes, best) / 1e6,
         rate(tree_bytes, median) / 1e6
@@ -180,8 +184,8 @@ fn main() {
         let _ = fs::remove_dir_all(&cache);
     });
     println!(
-        "package_asset    {:>5} MiB directory, cold cache  best {:>7.3} s  {:>6.1} MB/s   (median {:.1} MB/s)",
-        tree_bytes >> 20,
+        "package_asset    {:>5.0} MiB directory, cold cache  best {:>7.3} s  {:>6.1} MB/s   (median {:.1} MB/s)",
+        mib(tree_bytes),
         best.as_secs_f64(),
         rate(tree_bytes, best) / 1e6,
         rate(tree_bytes, median) / 1e6
@@ -194,8 +198,8 @@ fn main() {
         package_asset(&tree, Packaging::Zip, &cache).unwrap();
     });
     println!(
-        "package_asset    {:>5} MiB directory, warm cache  best {:>7.3} s  {:>6.1} MB/s   (median {:.1} MB/s)",
-        tree_bytes >> 20,
+        "package_asset    {:>5.0} MiB directory, warm cache  best {:>7.3} s  {:>6.1} MB/s   (median {:.1} MB/s)",
+        mib(tree_bytes),
         best.as_secs_f64(),
         rate(tree_bytes, best) / 1e6,
         rate(tree_bytes, median) / 1e6
