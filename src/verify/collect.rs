@@ -81,88 +81,32 @@ async fn describe(ctx: &Context, env: &Environment) -> Result<Described, String>
         .await
         .map_err(|e| format!("{e:#}"))?;
     let client = ctx.aws.ec2(&cfg);
-    let failed = |call: &str| {
-        let call = call.to_string();
-        move |e: String| format!("{call}: {e}")
-    };
+    // Every item of every page of one Describe call; the error names the call.
+    macro_rules! all_items {
+        ($call:ident, $name:literal) => {
+            async {
+                client
+                    .$call()
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| format!("{}: {}", $name, describe_sdk_error(&e)))
+            }
+        };
+    }
     let (reservations, subnets, vpcs, route_tables, peerings, security_groups, network_acls) = tokio::try_join!(
-        async {
-            client
-                .describe_instances()
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| describe_sdk_error(&e))
-                .map_err(failed("DescribeInstances"))
-        },
-        async {
-            client
-                .describe_subnets()
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| describe_sdk_error(&e))
-                .map_err(failed("DescribeSubnets"))
-        },
-        async {
-            client
-                .describe_vpcs()
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| describe_sdk_error(&e))
-                .map_err(failed("DescribeVpcs"))
-        },
-        async {
-            client
-                .describe_route_tables()
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| describe_sdk_error(&e))
-                .map_err(failed("DescribeRouteTables"))
-        },
-        async {
-            client
-                .describe_vpc_peering_connections()
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| describe_sdk_error(&e))
-                .map_err(failed("DescribeVpcPeeringConnections"))
-        },
-        async {
-            client
-                .describe_security_groups()
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| describe_sdk_error(&e))
-                .map_err(failed("DescribeSecurityGroups"))
-        },
-        async {
-            client
-                .describe_network_acls()
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| describe_sdk_error(&e))
-                .map_err(failed("DescribeNetworkAcls"))
-        },
+        all_items!(describe_instances, "DescribeInstances"),
+        all_items!(describe_subnets, "DescribeSubnets"),
+        all_items!(describe_vpcs, "DescribeVpcs"),
+        all_items!(describe_route_tables, "DescribeRouteTables"),
+        all_items!(
+            describe_vpc_peering_connections,
+            "DescribeVpcPeeringConnections"
+        ),
+        all_items!(describe_security_groups, "DescribeSecurityGroups"),
+        all_items!(describe_network_acls, "DescribeNetworkAcls"),
     )?;
     Ok(Described {
         reservations,
