@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,29 +20,8 @@ const STAGES: [&str; 4] = ["VpcA", "VpcC", "CrossAccountPeering", "VpcCRoutes"];
 // Helpers: the emulator's control API, a pipeline-run process watched while it runs, a TCP proxy
 // that can drop the endpoint, and an emulator process of our own.
 
-/// One HTTP/1.0 request to the emulator: (status, body).
-fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).expect("emulator not reachable");
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+fn env_for_ci(endpoint: &str) -> Vec<(String, String)> {
+    env_for(endpoint, "ci")
 }
 
 fn control(endpoint: &str, method: &str, path: &str, body: &str) -> serde_json::Value {
@@ -58,41 +37,6 @@ fn set_delay(endpoint: &str, ms: u64) {
         "/_emulator/config",
         &format!("{{\"cfn_resource_delay_ms\": {ms}}}"),
     );
-}
-
-/// The environment `Aws::env` gives, for any endpoint (our own emulator, the proxy).
-fn env_for(endpoint: &str) -> Vec<(String, String)> {
-    let emu = repo().join("tests/emulator/aws");
-    vec![
-        (
-            "AWS_CONFIG_FILE".into(),
-            emu.join("config").display().to_string(),
-        ),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE".into(),
-            emu.join("credentials").display().to_string(),
-        ),
-        ("AWS_PROFILE".into(), "ci".into()),
-        ("AWS_ENDPOINT_URL".into(), endpoint.into()),
-        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-    ]
-}
-
-fn bootstrap_both_at(endpoint: &str) {
-    let r = run_binary(
-        &[
-            "bootstrap",
-            "--trust",
-            ACCOUNT_A,
-            "--cloudformation-execution-policies",
-            ADMIN_POLICY,
-            &env_url(ACCOUNT_A),
-            &env_url(ACCOUNT_B),
-        ],
-        &env_for(endpoint),
-        &[],
-    );
-    assert_eq!(r.code, 0, "bootstrap failed:\n{}", r.stderr);
 }
 
 /// pipeline-run running in the background; its stderr is collected line by line as it comes.
@@ -660,7 +604,7 @@ async fn an_endpoint_outage_mid_deploy_is_reported_and_a_rerun_converges() {
     // Two attempts instead of pipeline-run's eight, so the outage is noticed in seconds.
     let mut run = Running::start(
         &deploy_all(&["--no-verify", "--output", "json"]),
-        &env_for(&proxy.endpoint()),
+        &env_for_ci(&proxy.endpoint()),
         &[("AWS_MAX_ATTEMPTS", "2")],
     );
     run.wait_for("VpcC: CREATE_COMPLETE — ", 120);
@@ -711,7 +655,7 @@ async fn an_endpoint_outage_mid_deploy_is_reported_and_a_rerun_converges() {
     set_delay(&aws.endpoint, 0);
     let again = run_binary(
         &deploy_all(&["--no-verify", "--output", "json"]),
-        &env_for(&proxy.endpoint()),
+        &env_for_ci(&proxy.endpoint()),
         &[],
     );
     assert_eq!(again.code, 0, "{}", again.stderr);
@@ -738,7 +682,7 @@ fn the_emulator_killed_mid_deploy_is_reported_and_after_a_restart_the_pipeline_c
     bootstrap_both_at(&endpoint);
     let mut run = Running::start(
         &deploy_all(&["--no-verify", "--output", "json"]),
-        &env_for(&endpoint),
+        &env_for_ci(&endpoint),
         &[("AWS_MAX_ATTEMPTS", "2")],
     );
     run.wait_for("VpcC: CREATE_COMPLETE — ", 120);
@@ -765,7 +709,7 @@ fn the_emulator_killed_mid_deploy_is_reported_and_after_a_restart_the_pipeline_c
 
     let emulator = OwnEmulator::start(port, 0);
     assert_eq!(emulator.endpoint(), endpoint);
-    let lost = run_binary(&deploy_all(&["--no-verify"]), &env_for(&endpoint), &[]);
+    let lost = run_binary(&deploy_all(&["--no-verify"]), &env_for_ci(&endpoint), &[]);
     assert_eq!(lost.code, 5, "{}", lost.stderr);
     assert!(
         lost.stderr
@@ -776,7 +720,7 @@ fn the_emulator_killed_mid_deploy_is_reported_and_after_a_restart_the_pipeline_c
     bootstrap_both_at(&endpoint);
     let again = run_binary(
         &deploy_all(&["--no-verify", "--output", "json"]),
-        &env_for(&endpoint),
+        &env_for_ci(&endpoint),
         &[],
     );
     assert_eq!(again.code, 0, "{}", again.stderr);

@@ -65,21 +65,73 @@ fn start() -> Server {
     }
 }
 
-/// A minimal HTTP/1.0 request to the emulator's control API (no HTTP client crate needed).
-fn http_ok(endpoint: &str, method: &str, path: &str) -> bool {
+/// One HTTP/1.0 request to the emulator's control API: (status, body). No HTTP client crate needed.
+pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let addr = endpoint.trim_start_matches("http://");
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return false;
+        return (0, String::new());
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
-    let req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
+    let _ = s.set_read_timeout(Some(Duration::from_secs(120)));
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     if s.write_all(req.as_bytes()).is_err() {
-        return false;
+        return (0, String::new());
     }
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200")
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn http_ok(endpoint: &str, method: &str, path: &str) -> bool {
+    http(endpoint, method, path, "").0 == 200
+}
+
+/// The environment pipeline-run gets to act as `profile` against `endpoint`.
+pub fn env_for(endpoint: &str, profile: &str) -> Vec<(String, String)> {
+    let emu = repo().join("tests/emulator/aws");
+    vec![
+        (
+            "AWS_CONFIG_FILE".into(),
+            emu.join("config").display().to_string(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".into(),
+            emu.join("credentials").display().to_string(),
+        ),
+        ("AWS_PROFILE".into(), profile.into()),
+        ("AWS_ENDPOINT_URL".into(), endpoint.into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+    ]
+}
+
+/// Bootstraps both reference accounts at `endpoint`, trusting account A (as the demo does).
+pub fn bootstrap_both_at(endpoint: &str) {
+    let r = run_binary(
+        &[
+            "bootstrap",
+            "--trust",
+            ACCOUNT_A,
+            "--cloudformation-execution-policies",
+            ADMIN_POLICY,
+            &env_url(ACCOUNT_A),
+            &env_url(ACCOUNT_B),
+        ],
+        &env_for(endpoint, "ci"),
+        &[],
+    );
+    assert_eq!(r.code, 0, "bootstrap failed:\n{}", r.stderr);
 }
 
 /// Exclusive use of the emulator for one test, starting from an empty AWS.
@@ -129,34 +181,12 @@ impl Aws {
     }
 
     pub fn env(&self, profile: &str) -> Vec<(String, String)> {
-        let emu = repo().join("tests/emulator/aws");
-        vec![
-            (
-                "AWS_CONFIG_FILE".into(),
-                emu.join("config").display().to_string(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE".into(),
-                emu.join("credentials").display().to_string(),
-            ),
-            ("AWS_PROFILE".into(), profile.into()),
-            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ]
+        env_for(&self.endpoint, profile)
     }
 
     /// Bootstraps both reference accounts, trusting account A (as the demo does).
     pub fn bootstrap_both(&self) {
-        let r = self.run(&[
-            "bootstrap",
-            "--trust",
-            ACCOUNT_A,
-            "--cloudformation-execution-policies",
-            ADMIN_POLICY,
-            &env_url(ACCOUNT_A),
-            &env_url(ACCOUNT_B),
-        ]);
-        assert_eq!(r.code, 0, "bootstrap failed:\n{}", r.stderr);
+        bootstrap_both_at(&self.endpoint);
     }
 
     /// An SDK configuration for direct checks, as `profile`.
