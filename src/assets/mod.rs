@@ -252,6 +252,12 @@ pub async fn publish_file(
             format!("cannot read {}: {e}", path.display()),
         )
     })?;
+    put(s3, bucket, key, body).await?;
+    Ok(true)
+}
+
+/// One PutObject, for files and in-memory bodies alike.
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: ByteStream) -> Result<()> {
     s3.put_object()
         .bucket(bucket)
         .key(key)
@@ -260,7 +266,7 @@ pub async fn publish_file(
         .send()
         .await
         .map_err(|e| upload_error(bucket, key, &describe_sdk_error(&e)))?;
-    Ok(true)
+    Ok(())
 }
 
 fn upload_error(bucket: &str, key: &str, text: &str) -> anyhow::Error {
@@ -436,21 +442,7 @@ pub async fn publish_bytes(
     if exists(s3, bucket, key).await? {
         return Ok(false);
     }
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .map_err(|e| {
-            fail(
-                ExitKind::Deploy,
-                format!(
-                    "cannot upload s3://{bucket}/{key}: {}",
-                    describe_sdk_error(&e)
-                ),
-            )
-        })?;
+    put(s3, bucket, key, ByteStream::from(body)).await?;
     Ok(true)
 }
 
