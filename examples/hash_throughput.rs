@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use pipeline_run::assets::package::{Packaging, package_asset, sha256_file, zip_directory};
+use pipeline_run::package::{Packaging, package_asset, sha256_file, zip_directory};
 
 struct Args {
     mib: u64,

@@ -1,10 +1,12 @@
-//! Failure categories and the exit codes CI scripts can rely on.
+//! Failures: one typed value with the exit code CI scripts rely on, a summary, the fix, and the
+//! error it came from. Rendered in one place (`Display`); callers branch on the kind, never on
+//! the text.
 
 use std::fmt;
 
 /// Exit codes, documented in the README ("Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
+pub(crate) enum ExitKind {
     /// The stage file, a template or the command line is wrong; nothing was sent to AWS.
     Validation = 2,
     /// A change set, a stack or an upload failed.
@@ -17,94 +19,133 @@ pub enum ExitKind {
     Interrupted = 130,
 }
 
+impl ExitKind {
+    pub(crate) fn code(self) -> i32 {
+        self as i32
+    }
+}
+
 /// An error that carries the exit code it should end the process with. Anything else that
 /// reaches `main` exits with 1 (an unexpected failure).
 #[derive(Debug)]
-pub struct Failure {
-    pub kind: ExitKind,
-    pub message: String,
+pub(crate) struct Failure {
+    pub(crate) kind: ExitKind,
+    /// What went wrong, in one or more lines.
+    pub(crate) summary: String,
+    /// What to do about it, when something can be done.
+    pub(crate) fix: Option<String>,
+    /// Typed detail a caller may branch on (e.g. how a stack ended).
+    pub(crate) detail: Option<Detail>,
+}
+
+/// Facts about a failure that later code needs as values, not as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// A stack operation ended in `status`; `cause` is the root-cause event, when one was found.
+    StackEnded {
+        status: String,
+        cause: Option<String>,
+    },
 }
 
 impl Failure {
-    pub fn new(kind: ExitKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ExitKind, summary: impl Into<String>) -> Self {
         Failure {
             kind,
-            message: message.into(),
+            summary: summary.into(),
+            fix: None,
+            detail: None,
+        }
+    }
+
+    pub(crate) fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    pub(crate) fn with_detail(mut self, detail: Detail) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// The first `Failure` in an error chain.
+    pub(crate) fn of(err: &anyhow::Error) -> Option<&Failure> {
+        err.chain().find_map(|e| e.downcast_ref::<Failure>())
+    }
+
+    /// The stack status a failure ended in, if it is a stack failure.
+    pub(crate) fn stack_status(err: &anyhow::Error) -> Option<String> {
+        match Failure::of(err)?.detail.as_ref()? {
+            Detail::StackEnded { status, .. } => Some(status.clone()),
         }
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.summary)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "\n  fix: {fix}")?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for Failure {}
 
-pub fn fail(kind: ExitKind, message: impl Into<String>) -> anyhow::Error {
-    Failure::new(kind, message).into()
+/// A failure without a fix.
+pub(crate) fn fail(kind: ExitKind, summary: impl Into<String>) -> anyhow::Error {
+    Failure::new(kind, summary).into()
+}
+
+/// A failure and what to do about it.
+pub(crate) fn fail_fix(
+    kind: ExitKind,
+    summary: impl Into<String>,
+    fix: impl Into<String>,
+) -> anyhow::Error {
+    Failure::new(kind, summary).with_fix(fix).into()
 }
 
 /// The exit code for an error chain: the first `Failure` in it decides.
-pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Failure>())
-        .map(|f| f.kind as i32)
-        .unwrap_or(1)
+pub(crate) fn exit_code_of(err: &anyhow::Error) -> i32 {
+    Failure::of(err).map(|f| f.kind.code()).unwrap_or(1)
 }
 
-/// Renders an SDK error with its service code and message, without request ids, headers or
-/// anything else that could carry signed material.
-pub fn describe_sdk_error<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> String
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    use aws_sdk_sts::error::SdkError;
-    match err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            match (e.code(), e.message()) {
-                (Some(code), Some(msg)) => format!("{code}: {msg}"),
-                (Some(code), None) => code.to_string(),
-                _ => e.to_string(),
-            }
-        }
-        SdkError::TimeoutError(_) => "request timed out".to_string(),
-        SdkError::DispatchFailure(d) => {
-            if d.is_io() {
-                "could not connect to the AWS endpoint (is it reachable?)".to_string()
-            } else {
-                format!("request could not be sent: {}", chain_text(err))
-            }
-        }
-        _ => chain_text(err),
+/// The kind of an error chain, when it carries one.
+pub(crate) fn kind_of(err: &anyhow::Error) -> Option<ExitKind> {
+    Failure::of(err).map(|f| f.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_renders_its_fix_on_its_own_line_and_keeps_its_kind() {
+        let err = fail_fix(ExitKind::Credentials, "cannot assume role", "bootstrap it");
+        assert_eq!(err.to_string(), "cannot assume role\n  fix: bootstrap it");
+        assert_eq!(exit_code_of(&err), 5);
+        let wrapped = err.context("stage A");
+        assert_eq!(kind_of(&wrapped), Some(ExitKind::Credentials));
+        assert_eq!(exit_code_of(&anyhow::anyhow!("plain")), 1);
     }
-}
 
-fn chain_text(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    out
-}
-
-/// The AWS error code of an SDK error, if the service answered with one.
-pub fn error_code<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> Option<String>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-{
-    use aws_sdk_sts::error::SdkError;
-    match err {
-        SdkError::ServiceError(se) => se.err().code().map(str::to_string),
-        _ => None,
+    #[test]
+    fn the_stack_status_is_read_from_the_typed_detail() {
+        let err: anyhow::Error = Failure::new(ExitKind::Deploy, "stack X ended ROLLBACK_COMPLETE")
+            .with_detail(Detail::StackEnded {
+                status: "ROLLBACK_COMPLETE".into(),
+                cause: None,
+            })
+            .into();
+        assert_eq!(
+            Failure::stack_status(&err).as_deref(),
+            Some("ROLLBACK_COMPLETE")
+        );
+        assert_eq!(
+            Failure::stack_status(&fail(ExitKind::Deploy, "x ended y")),
+            None
+        );
     }
 }

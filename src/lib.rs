@@ -1,26 +1,31 @@
-//! pipeline-run: deploy an ordered, multi-account CloudFormation stage file from CI.
+//! pipeline-run: deploy an ordered, multi-account CloudFormation stage file (or a CDK cloud
+//! assembly) from CI.
 //!
-//! Data flow: stage file (`stagefile`) → validated plan (`plan`, `template`) → credentials per
-//! account and role (`aws`) → assets (`assets`) → change sets (`stack`, scheduled by `deploy`) →
-//! outputs → verification (`verify`) → report (`report`, `progress`).
+//! Data flow, each module importing only those before it (see ARCHITECTURE.md):
+//! `model` (leaf: accounts, regions, roles, naming, the plan) → `source` (stage file or cloud
+//! assembly → validated plan) → `aws` (credentials per account and role, typed SDK errors) →
+//! `run` (assets, change sets, outputs across accounts, scheduling) → `verify` (network proof) →
+//! `report` (typed run report, CI outputs) → `commands` (one file per subcommand).
+//! `error`, `progress` and `poll` are shared by all.
 
-pub mod app;
-pub mod assembly;
-pub mod assets;
-pub mod aws;
-pub mod bootstrap;
-pub mod ci;
-pub mod cidr;
 pub mod cli;
 pub mod commands;
-pub mod deploy;
-pub mod error;
-pub mod peering;
-pub mod plan;
-pub mod poll;
-pub mod progress;
-pub mod report;
-pub mod stack;
-pub mod stagefile;
-pub mod template;
-pub mod verify;
+
+mod aws;
+mod error;
+mod model;
+mod poll;
+mod progress;
+mod report;
+mod run;
+mod source;
+mod verify;
+
+/// Asset packaging (deterministic zips, content hashes), public for the integration tests and
+/// the hashing benchmark.
+pub mod package {
+    pub use crate::model::assets::Packaging;
+    pub use crate::run::assets::package::{
+        PackagedAsset, package_asset, sha256_file, zip_directory,
+    };
+}

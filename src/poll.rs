@@ -6,14 +6,14 @@ use std::time::Duration;
 /// seconds per resource, the local emulator milliseconds: a fixed multi-second sleep would waste
 /// most of a fast deploy, a fixed short one would hammer the API on a slow one.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     next: Duration,
     max: Duration,
     factor: f64,
 }
 
 impl Backoff {
-    pub fn new(first: Duration, max: Duration) -> Self {
+    pub(crate) fn new(first: Duration, max: Duration) -> Self {
         Backoff {
             next: first,
             max,
@@ -24,16 +24,16 @@ impl Backoff {
     /// For CloudFormation change sets and stacks: 50 ms first, growing by a quarter per poll to at
     /// most 5 s — ten polls in the first 1.6 s catch quick operations promptly, and a long stack
     /// update settles at one poll per 5 s after about 20 s.
-    pub fn cloudformation() -> Self {
+    pub(crate) fn cloudformation() -> Self {
         Self::new(Duration::from_millis(50), Duration::from_secs(5)).with_factor(1.25)
     }
 
-    pub fn with_factor(mut self, factor: f64) -> Self {
+    pub(crate) fn with_factor(mut self, factor: f64) -> Self {
         self.factor = factor.max(1.0);
         self
     }
 
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let now = self.next;
         let grown = self.next.mul_f64(self.factor);
         self.next = grown.min(self.max);
@@ -41,11 +41,11 @@ impl Backoff {
     }
 
     /// Progress was seen: poll quickly again, since more changes usually follow.
-    pub fn reset_to(&mut self, delay: Duration) {
+    pub(crate) fn reset_to(&mut self, delay: Duration) {
         self.next = delay.min(self.max);
     }
 
-    pub async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         tokio::time::sleep(self.next_delay()).await;
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Terminal,
     Plain,
     GitHub,
@@ -22,7 +22,7 @@ pub enum Mode {
 
 impl Mode {
     /// Bars only on a terminal with colour allowed; GitHub's conventions when it runs us.
-    pub fn detect() -> Mode {
+    pub(crate) fn detect() -> Mode {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Mode::choose(
             var("GITHUB_ACTIONS").as_deref(),
@@ -49,7 +49,7 @@ impl Mode {
     }
 }
 
-pub struct Reporter {
+pub(crate) struct Reporter {
     mode: Mode,
     verbose: bool,
     started: Instant,
@@ -62,7 +62,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(mode: Mode, verbose: bool) -> Arc<Reporter> {
+    pub(crate) fn new(mode: Mode, verbose: bool) -> Arc<Reporter> {
         let multi = (mode == Mode::Terminal)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Arc::new(Reporter {
@@ -74,10 +74,6 @@ impl Reporter {
             out: Mutex::new(()),
             annotated: AtomicUsize::new(0),
         })
-    }
-
-    pub fn mode(&self) -> Mode {
-        self.mode
     }
 
     fn emit(&self, line: &str) {
@@ -102,11 +98,11 @@ impl Reporter {
         }
     }
 
-    pub fn info(&self, msg: &str) {
+    pub(crate) fn info(&self, msg: &str) {
         self.emit(msg);
     }
 
-    pub fn warn(&self, msg: &str) {
+    pub(crate) fn warn(&self, msg: &str) {
         if self.mode == Mode::GitHub {
             self.raw(&format!("::warning::{}", escape_data(msg)));
         } else {
@@ -115,7 +111,7 @@ impl Reporter {
     }
 
     /// An error annotation (GitHub) or an error line; `file`/`line` point into the stage file.
-    pub fn error(&self, msg: &str, file: Option<&str>, line: Option<usize>) {
+    pub(crate) fn error(&self, msg: &str, file: Option<&str>, line: Option<usize>) {
         if self.mode == Mode::GitHub {
             let mut props = Vec::new();
             if let Some(f) = file {
@@ -139,7 +135,7 @@ impl Reporter {
     /// The error that ends the run. Under GitHub, when the problems were already annotated one
     /// by one (each with its file and line), it is logged as a line instead of a second,
     /// less precise annotation.
-    pub fn fatal(&self, msg: &str) {
+    pub(crate) fn fatal(&self, msg: &str) {
         if self.mode == Mode::GitHub && self.annotated.load(Ordering::SeqCst) > 0 {
             let _guard = self.out.lock().unwrap();
             let mut err = std::io::stderr().lock();
@@ -153,7 +149,7 @@ impl Reporter {
 
     /// Hides a value from GitHub's logs from now on. Each line of a multi-line value is also
     /// masked on its own, because the runner matches masks line by line.
-    pub fn mask(&self, value: &str) {
+    pub(crate) fn mask(&self, value: &str) {
         if self.mode != Mode::GitHub {
             return;
         }
@@ -171,7 +167,7 @@ impl Reporter {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
-    pub fn stage(self: &Arc<Self>, name: &str, detail: &str) -> StageProgress {
+    pub(crate) fn stage(self: &Arc<Self>, name: &str, detail: &str) -> StageProgress {
         let bar = self.multi.as_ref().map(|m| {
             let bar = m.add(ProgressBar::new(0));
             bar.set_style(
@@ -195,7 +191,7 @@ impl Reporter {
     }
 }
 
-pub struct StageProgress {
+pub(crate) struct StageProgress {
     reporter: Arc<Reporter>,
     name: String,
     bar: Option<ProgressBar>,
@@ -211,7 +207,7 @@ impl StageProgress {
     }
 
     /// Detail: shown live in plain mode, folded into the stage's group under GitHub.
-    pub fn line(&self, msg: &str) {
+    pub(crate) fn line(&self, msg: &str) {
         match self.reporter.mode {
             Mode::GitHub => {
                 let stamp = format!(
@@ -235,20 +231,20 @@ impl StageProgress {
         }
     }
 
-    pub fn phase(&self, phase: &str) {
+    pub(crate) fn phase(&self, phase: &str) {
         match &self.bar {
             Some(bar) => bar.set_message(phase.to_string()),
             None => self.line(phase),
         }
     }
 
-    pub fn set_total(&self, total: u64) {
+    pub(crate) fn set_total(&self, total: u64) {
         if let Some(bar) = &self.bar {
             bar.set_length(total);
         }
     }
 
-    pub fn resource_event(
+    pub(crate) fn resource_event(
         &self,
         logical: &str,
         resource_type: &str,
@@ -275,7 +271,7 @@ impl StageProgress {
     }
 
     /// Ends the stage's line (and its GitHub group) with a summary.
-    pub fn finish(&self, summary: &str, ok: bool) {
+    pub(crate) fn finish(&self, summary: &str, ok: bool) {
         let elapsed = self.started.elapsed().as_secs_f64();
         if let Some(bar) = &self.bar {
             let mark = if ok { "✔" } else { "✘" };
@@ -312,7 +308,7 @@ impl StageProgress {
 }
 
 /// Asks on the terminal; without one, refuses (CI must say `--require-approval never`).
-pub async fn confirm(question: &str) -> bool {
+pub(crate) async fn confirm(question: &str) -> bool {
     static PROMPT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one_at_a_time = PROMPT.lock().await;
     if !std::io::stdin().is_terminal() {
@@ -334,7 +330,7 @@ pub async fn confirm(question: &str) -> bool {
 }
 
 /// GitHub workflow-command data escaping (%, CR, LF).
-pub fn escape_data(s: &str) -> String {
+pub(crate) fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")

@@ -158,7 +158,7 @@ async fn a_cloud_assembly_deploys_across_two_accounts_and_a_redeploy_uploads_not
     .await;
     let scratch = Scratch::new("assembly-zip");
     let expected = scratch.0.join("expected.zip");
-    pipeline_run::assets::package::zip_directory(
+    pipeline_run::package::zip_directory(
         &repo()
             .join(FIXTURE)
             .join("asset.f424edda711c458f44c6462f329ac337c4491dc9250d719dca2dd922f96f1842"),
@@ -339,9 +339,9 @@ stages:
 
     // Keys are content hashes: the zip of the directory, and the file as it is.
     let cache = Scratch::new("stage-assets-cache");
-    let code = pipeline_run::assets::package::package_asset(
+    let code = pipeline_run::package::package_asset(
         &scratch.0.join("site"),
-        pipeline_run::assets::package::Packaging::Zip,
+        pipeline_run::package::Packaging::Zip,
         &cache.0,
     )
     .unwrap();

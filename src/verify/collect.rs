@@ -8,11 +8,10 @@ use std::sync::Arc;
 use aws_sdk_ec2::types as ec2;
 use tokio::task::JoinSet;
 
-use crate::aws::BootstrapRole;
-use crate::cidr::Cidr;
-use crate::deploy::Context;
-use crate::error::describe_sdk_error;
-use crate::plan::Environment;
+use crate::aws::errors::describe_sdk_error;
+use crate::model::cidr::Cidr;
+use crate::model::env::Environment;
+use crate::run::context::Context;
 
 use super::reachability::{
     AclEntry, Instance, NetworkAcl, Peering, Route, RouteTable, RouteTarget, SecurityGroup, SgRule,
@@ -21,21 +20,21 @@ use super::reachability::{
 
 /// The network of one environment as EC2 describes it, before merging.
 #[derive(Debug, Default)]
-pub struct Described {
-    pub reservations: Vec<ec2::Reservation>,
-    pub subnets: Vec<ec2::Subnet>,
-    pub vpcs: Vec<ec2::Vpc>,
-    pub route_tables: Vec<ec2::RouteTable>,
-    pub peerings: Vec<ec2::VpcPeeringConnection>,
-    pub security_groups: Vec<ec2::SecurityGroup>,
-    pub network_acls: Vec<ec2::NetworkAcl>,
+pub(crate) struct Described {
+    pub(crate) reservations: Vec<ec2::Reservation>,
+    pub(crate) subnets: Vec<ec2::Subnet>,
+    pub(crate) vpcs: Vec<ec2::Vpc>,
+    pub(crate) route_tables: Vec<ec2::RouteTable>,
+    pub(crate) peerings: Vec<ec2::VpcPeeringConnection>,
+    pub(crate) security_groups: Vec<ec2::SecurityGroup>,
+    pub(crate) network_acls: Vec<ec2::NetworkAcl>,
 }
 
 /// One topology from every environment of the plan, read concurrently. Any environment that
 /// cannot be read makes the whole topology unusable: a network with one account missing would
 /// explain verdicts with "no instance has 10.2.1.10" instead of the real cause. The error has
 /// one line per unreadable environment, each possibly followed by indented fix lines.
-pub async fn topology(ctx: Arc<Context>) -> Result<Topology, String> {
+pub(crate) async fn topology(ctx: Arc<Context>) -> Result<Topology, String> {
     let mut tasks = JoinSet::new();
     for (order, env) in ctx.plan.environments().into_iter().enumerate() {
         let ctx = ctx.clone();
@@ -73,8 +72,8 @@ async fn describe(ctx: &Context, env: &Environment) -> Result<Described, String>
     let cfg = ctx
         .aws
         .role(
+            &ctx.plan.roles_in(env).lookup,
             env,
-            BootstrapRole::Lookup,
             &ctx.plan.qualifier,
             "read the network for the static reachability analysis",
         )
@@ -121,7 +120,7 @@ async fn describe(ctx: &Context, env: &Environment) -> Result<Described, String>
 
 /// Adds one environment's network to `topo`. Ids are unique across AWS, so an object already
 /// present (a peering seen from both of its accounts) is kept once.
-pub fn merge(topo: &mut Topology, d: &Described, account: &str) {
+pub(crate) fn merge(topo: &mut Topology, d: &Described, account: &str) {
     let mut seen: HashSet<String> = topo.instances.iter().map(|i| i.id.clone()).collect();
     for r in &d.reservations {
         let owner = r.owner_id().unwrap_or(account);
@@ -372,9 +371,10 @@ fn fill_peering_cidrs(topo: &mut Topology) {
 }
 
 fn security_group(g: &ec2::SecurityGroup) -> Option<SecurityGroup> {
+    // Only VPC security groups take part (EC2-Classic ones have no VPC).
+    g.vpc_id()?;
     Some(SecurityGroup {
         id: g.group_id()?.to_string(),
-        vpc_id: g.vpc_id()?.to_string(),
         ingress: g.ip_permissions().iter().map(sg_rule).collect(),
         egress: g.ip_permissions_egress().iter().map(sg_rule).collect(),
     })

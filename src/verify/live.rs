@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{describe_sdk_error, error_code};
+use crate::aws::errors::{describe_sdk_error, error_code};
 use crate::poll::Backoff;
 use aws_sdk_ssm::types::CommandInvocationStatus;
 
@@ -20,7 +20,7 @@ const OVERALL_SLACK: Duration = Duration::from_secs(60);
 
 /// How one live check ended. Each kind has its own message because each has a different fix.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LiveOutcome {
+pub(crate) enum LiveOutcome {
     /// ping ran and printed its statistics; any reply means reachable.
     Replied(PingSummary),
     /// ping ran but printed no statistics (unknown host, not ping output...).
@@ -37,7 +37,7 @@ pub enum LiveOutcome {
 
 impl LiveOutcome {
     /// `None` when the check proved nothing either way.
-    pub fn reachable(&self) -> Option<bool> {
+    pub(crate) fn reachable(&self) -> Option<bool> {
         match self {
             LiveOutcome::Replied(s) => Some(s.received > 0),
             _ => None,
@@ -45,7 +45,7 @@ impl LiveOutcome {
     }
 
     /// Stable, machine-readable kind for the JSON report.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             LiveOutcome::Replied(s) if s.received > 0 => "reachable",
             LiveOutcome::Replied(_) => "unreachable",
@@ -58,7 +58,7 @@ impl LiveOutcome {
     }
 
     /// One line saying what happened.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             LiveOutcome::Replied(s) if s.received > 0 => {
                 format!("ping got replies ({})", summary_text(s))
@@ -76,7 +76,7 @@ impl LiveOutcome {
 }
 
 /// "3/3 received, 0% loss", "2/3 received, 33.3% loss".
-pub fn summary_text(s: &PingSummary) -> String {
+pub(crate) fn summary_text(s: &PingSummary) -> String {
     let loss = if s.loss_percent.fract() == 0.0 {
         format!("{}", s.loss_percent)
     } else {
@@ -86,23 +86,23 @@ pub fn summary_text(s: &PingSummary) -> String {
 }
 
 #[derive(Debug, Clone)]
-pub struct LiveResult {
-    pub outcome: LiveOutcome,
-    pub command_id: Option<String>,
-    pub seconds: f64,
+pub(crate) struct LiveResult {
+    pub(crate) outcome: LiveOutcome,
+    pub(crate) command_id: Option<String>,
+    pub(crate) seconds: f64,
 }
 
-pub struct PingRequest<'a> {
-    pub check: &'a str,
-    pub instance: &'a str,
-    pub ip: &'a str,
-    pub count: u32,
-    pub timeout_seconds: u32,
+pub(crate) struct PingRequest<'a> {
+    pub(crate) check: &'a str,
+    pub(crate) instance: &'a str,
+    pub(crate) ip: &'a str,
+    pub(crate) count: u32,
+    pub(crate) timeout_seconds: u32,
 }
 
 /// Sends the ping command and waits for its result. Never fails: every way it can end is an
 /// outcome of the check.
-pub async fn ping(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> LiveResult {
+pub(crate) async fn ping(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> LiveResult {
     let started = Instant::now();
     let (outcome, command_id) = run(ssm, req).await;
     LiveResult {
@@ -149,7 +149,7 @@ async fn run(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> (LiveOutcome, 
                 );
             }
         },
-        Err(e) if error_code(&e).as_deref() == Some("InvalidInstanceId") => {
+        Err(e) if error_code(&e) == Some("InvalidInstanceId") => {
             return (
                 LiveOutcome::Undeliverable(format!(
                     "instance {instance} is not managed by SSM or its agent is offline (SendCommand: {})",
@@ -197,7 +197,7 @@ async fn run(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> (LiveOutcome, 
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_else(|| "without status".into());
             }
-            Err(e) if error_code(&e).as_deref() == Some("InvocationDoesNotExist") => {
+            Err(e) if error_code(&e) == Some("InvocationDoesNotExist") => {
                 if sent_at.elapsed() > INVOCATION_APPEARS_WITHIN {
                     return (
                         LiveOutcome::Failed(format!(
@@ -236,17 +236,17 @@ async fn run(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> (LiveOutcome, 
 }
 
 /// What GetCommandInvocation said, reduced to what decides the outcome.
-pub struct Invocation<'a> {
-    pub instance: &'a str,
-    pub status: Option<&'a CommandInvocationStatus>,
-    pub details: &'a str,
-    pub response_code: i32,
-    pub stdout: &'a str,
-    pub stderr: &'a str,
+pub(crate) struct Invocation<'a> {
+    pub(crate) instance: &'a str,
+    pub(crate) status: Option<&'a CommandInvocationStatus>,
+    pub(crate) details: &'a str,
+    pub(crate) response_code: i32,
+    pub(crate) stdout: &'a str,
+    pub(crate) stderr: &'a str,
 }
 
 /// The outcome of a finished invocation, or `None` while it is still on its way.
-pub fn classify(inv: &Invocation<'_>) -> Option<LiveOutcome> {
+pub(crate) fn classify(inv: &Invocation<'_>) -> Option<LiveOutcome> {
     let instance = inv.instance;
     // StatusDetails is finer than Status: a Failed status can mean the command never ran.
     match inv.details {

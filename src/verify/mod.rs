@@ -4,10 +4,10 @@
 //! Reading the EC2 state and the pings run at the same time; each check is reported as soon as
 //! its ping ends.
 
-pub mod collect;
-pub mod live;
-pub mod ping;
-pub mod reachability;
+pub(crate) mod collect;
+pub(crate) mod live;
+pub(crate) mod ping;
+pub(crate) mod reachability;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -17,66 +17,66 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::aws::BootstrapRole;
-use crate::deploy::Context;
-use crate::plan::{CheckPlan, Environment, Expectation, Target};
+use crate::model::env::Environment;
+use crate::model::plan::{CheckPlan, Expectation, Target};
+use crate::run::context::Context;
 
 use self::live::{LiveOutcome, LiveResult, PingRequest};
 use self::ping::PingSummary;
 use self::reachability::Topology;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckResult {
-    pub name: String,
+pub(crate) struct CheckResult {
+    pub(crate) name: String,
     /// The stage output naming the source instance, as written in the stage file.
-    pub from: String,
+    pub(crate) from: String,
     /// The target as written in the stage file: an address or a stage output.
-    pub to: String,
+    pub(crate) to: String,
     /// Account and region of the source stage, whose deploy role runs the ping.
-    pub account: String,
-    pub region: String,
-    pub from_instance: String,
-    pub to_ip: String,
-    pub expect: Expectation,
+    pub(crate) account: String,
+    pub(crate) region: String,
+    pub(crate) from_instance: String,
+    pub(crate) to_ip: String,
+    pub(crate) expect: Expectation,
     /// "reachable", "unreachable" or "unknown".
-    pub static_verdict: String,
-    pub static_reachable: Option<bool>,
+    pub(crate) static_verdict: String,
+    pub(crate) static_reachable: Option<bool>,
     /// One line: the path that carries the echo, or the first thing that stops it.
-    pub static_reason: String,
+    pub(crate) static_reason: String,
     /// "reachable", "unreachable", "unknown", "skipped" (--static-only) or "not run".
-    pub live_verdict: String,
-    pub live_reachable: Option<bool>,
+    pub(crate) live_verdict: String,
+    pub(crate) live_reachable: Option<bool>,
     /// How the live check ended: reachable, unreachable, no_summary, undeliverable, timed_out,
     /// error, skipped or not_run.
-    pub live_outcome: String,
-    pub live_reason: String,
+    pub(crate) live_outcome: String,
+    pub(crate) live_reason: String,
     /// "3/3 received, 0% loss", or empty when ping printed no statistics.
-    pub ping_summary: String,
-    pub ping: Option<PingSummary>,
-    pub command_id: Option<String>,
-    pub live_seconds: Option<f64>,
-    pub ok: bool,
+    pub(crate) ping_summary: String,
+    pub(crate) ping: Option<PingSummary>,
+    pub(crate) command_id: Option<String>,
+    pub(crate) live_seconds: Option<f64>,
+    pub(crate) ok: bool,
     /// Why the check failed; `None` when it passed.
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct VerifyReport {
-    pub static_only: bool,
+pub(crate) struct VerifyReport {
+    pub(crate) static_only: bool,
     /// Ctrl-C stopped the verification; unfinished checks failed as interrupted.
-    pub interrupted: bool,
-    pub duration_seconds: f64,
-    pub checks: Vec<CheckResult>,
+    pub(crate) interrupted: bool,
+    pub(crate) duration_seconds: f64,
+    pub(crate) checks: Vec<CheckResult>,
 }
 
 impl VerifyReport {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
     }
 
     /// The result table, then one line per check: why it failed, or the path (or blocker)
     /// that explains its verdict.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let rows: Vec<[String; 6]> = self
             .checks
             .iter()
@@ -118,7 +118,7 @@ impl VerifyReport {
 
 /// Runs every check of the plan. Never fails as a whole: whatever goes wrong is reported on the
 /// checks it affects.
-pub async fn run(ctx: &Arc<Context>, static_only: bool) -> VerifyReport {
+pub(crate) async fn run(ctx: &Arc<Context>, static_only: bool) -> VerifyReport {
     let started = Instant::now();
     let checks = &ctx.plan.checks;
     let environments = ctx.plan.environments().len();
@@ -413,8 +413,8 @@ async fn live_check(ctx: &Context, check: &CheckPlan, r: &Resolved) -> LiveResul
     let cfg = match ctx
         .aws
         .role(
+            &ctx.plan.roles_in(&r.env).deploy,
             &r.env,
-            BootstrapRole::Deploy,
             &ctx.plan.qualifier,
             &format!("ping for check {} through SSM", check.name),
         )
@@ -544,8 +544,8 @@ fn build(
             return result;
         }
     };
-    result.account = r.env.account.clone();
-    result.region = r.env.region.clone();
+    result.account = r.env.account.to_string();
+    result.region = r.env.region.to_string();
     result.from_instance = r.instance.clone();
     result.to_ip = r.ip.to_string();
     if let Some(s) = stat {
@@ -613,10 +613,7 @@ mod tests {
     }
 
     fn env() -> Environment {
-        Environment {
-            account: "111111111111".into(),
-            region: "ap-northeast-1".into(),
-        }
+        Environment::new("111111111111", "ap-northeast-1").unwrap()
     }
 
     fn outputs(pairs: &[(&str, &[(&str, &str)])]) -> StageOutputs {

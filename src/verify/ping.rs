@@ -11,17 +11,17 @@ use serde::Serialize;
 /// The statistics block ping prints when it finishes, whether or not any
 /// reply arrived.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PingSummary {
-    pub transmitted: u32,
-    pub received: u32,
-    pub loss_percent: f64,
+pub(crate) struct PingSummary {
+    pub(crate) transmitted: u32,
+    pub(crate) received: u32,
+    pub(crate) loss_percent: f64,
     /// Absent when no reply arrived, because ping then omits the rtt line.
-    pub rtt_avg_ms: Option<f64>,
+    pub(crate) rtt_avg_ms: Option<f64>,
 }
 
 /// Why ping output carries no statistics block.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PingError {
+pub(crate) enum PingError {
     UnknownHost {
         host: String,
     },
@@ -62,7 +62,7 @@ impl std::error::Error for PingError {}
 /// Builds `ping -c <count> -W <timeout_secs> <ip>` for SSM's
 /// AWS-RunShellScript. The target must be a literal IPv4 address: the string
 /// is run by a shell, so anything else could inject commands.
-pub fn ping_command(ip: &str, count: u32, timeout_secs: u32) -> anyhow::Result<String> {
+pub(crate) fn ping_command(ip: &str, count: u32, timeout_secs: u32) -> anyhow::Result<String> {
     let ip: Ipv4Addr = ip
         .parse()
         .with_context(|| format!("ping target {ip:?} is not an IPv4 address"))?;
@@ -76,7 +76,7 @@ pub fn ping_command(ip: &str, count: u32, timeout_secs: u32) -> anyhow::Result<S
 /// Parses ping's combined stdout and stderr. A summary with 100% loss is
 /// still `Ok`: the packets went out, and deciding what loss is acceptable
 /// belongs to the caller.
-pub fn parse_ping_output(output: &str) -> Result<PingSummary, PingError> {
+pub(crate) fn parse_ping_output(output: &str) -> Result<PingSummary, PingError> {
     if let Some(summary) = output.lines().find_map(parse_summary_line) {
         return Ok(PingSummary {
             rtt_avg_ms: output.lines().find_map(parse_rtt_average),

@@ -10,55 +10,55 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use crate::cidr::Cidr;
+use crate::model::cidr::Cidr;
 
 #[derive(Debug, Clone)]
-pub struct Instance {
-    pub id: String,
-    pub account: String,
-    pub vpc_id: String,
-    pub subnet_id: String,
-    pub private_ip: Ipv4Addr,
-    pub security_group_ids: Vec<String>,
+pub(crate) struct Instance {
+    pub(crate) id: String,
+    pub(crate) account: String,
+    pub(crate) vpc_id: String,
+    pub(crate) subnet_id: String,
+    pub(crate) private_ip: Ipv4Addr,
+    pub(crate) security_group_ids: Vec<String>,
     /// EC2 state name: "running", "stopped", ...
-    pub state: String,
+    pub(crate) state: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct Subnet {
-    pub id: String,
-    pub vpc_id: String,
-    pub cidr: Cidr,
+pub(crate) struct Subnet {
+    pub(crate) id: String,
+    pub(crate) vpc_id: String,
+    pub(crate) cidr: Cidr,
 }
 
 #[derive(Debug, Clone)]
-pub struct Vpc {
-    pub id: String,
-    pub account: String,
-    pub cidr: Cidr,
+pub(crate) struct Vpc {
+    pub(crate) id: String,
+    pub(crate) account: String,
+    pub(crate) cidr: Cidr,
 }
 
 #[derive(Debug, Clone)]
-pub struct RouteTable {
-    pub id: String,
-    pub vpc_id: String,
+pub(crate) struct RouteTable {
+    pub(crate) id: String,
+    pub(crate) vpc_id: String,
     /// The table used by every subnet of the VPC without an explicit association.
-    pub main: bool,
+    pub(crate) main: bool,
     /// Explicitly associated subnets.
-    pub subnet_ids: Vec<String>,
-    pub routes: Vec<Route>,
+    pub(crate) subnet_ids: Vec<String>,
+    pub(crate) routes: Vec<Route>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Route {
-    pub destination: Cidr,
-    pub target: RouteTarget,
+pub(crate) struct Route {
+    pub(crate) destination: Cidr,
+    pub(crate) target: RouteTarget,
     /// EC2 state "blackhole": the target was deleted and matching packets are dropped.
-    pub blackhole: bool,
+    pub(crate) blackhole: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteTarget {
+pub(crate) enum RouteTarget {
     Local,
     /// VPC peering connection id (pcx-...).
     Peering(String),
@@ -82,14 +82,14 @@ impl fmt::Display for RouteTarget {
 }
 
 #[derive(Debug, Clone)]
-pub struct Peering {
-    pub id: String,
-    pub requester_vpc: String,
-    pub requester_cidr: Cidr,
-    pub accepter_vpc: String,
-    pub accepter_cidr: Cidr,
+pub(crate) struct Peering {
+    pub(crate) id: String,
+    pub(crate) requester_vpc: String,
+    pub(crate) requester_cidr: Cidr,
+    pub(crate) accepter_vpc: String,
+    pub(crate) accepter_cidr: Cidr,
     /// EC2 status code: "active", "pending-acceptance", "rejected", ...
-    pub status: String,
+    pub(crate) status: String,
 }
 
 impl Peering {
@@ -107,83 +107,86 @@ impl Peering {
 }
 
 #[derive(Debug, Clone)]
-pub struct SecurityGroup {
-    pub id: String,
-    pub vpc_id: String,
-    pub ingress: Vec<SgRule>,
-    pub egress: Vec<SgRule>,
+pub(crate) struct SecurityGroup {
+    pub(crate) id: String,
+    pub(crate) ingress: Vec<SgRule>,
+    pub(crate) egress: Vec<SgRule>,
 }
 
 #[derive(Debug, Clone)]
-pub struct SgRule {
+pub(crate) struct SgRule {
     /// As EC2 reports it: "-1" (all), "icmp", "tcp", or a protocol number like "1".
-    pub protocol: String,
+    pub(crate) protocol: String,
     /// For ICMP rules this is the ICMP type (-1 = all).
-    pub from_port: Option<i32>,
+    pub(crate) from_port: Option<i32>,
     /// For ICMP rules this is the ICMP code (-1 = all).
-    pub to_port: Option<i32>,
-    pub cidrs: Vec<Cidr>,
+    pub(crate) to_port: Option<i32>,
+    pub(crate) cidrs: Vec<Cidr>,
     /// Referenced security group ids (possibly in a peered VPC).
-    pub source_groups: Vec<String>,
+    pub(crate) source_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
-pub struct NetworkAcl {
-    pub id: String,
-    pub vpc_id: String,
+pub(crate) struct NetworkAcl {
+    pub(crate) id: String,
+    pub(crate) vpc_id: String,
     /// Explicitly associated subnets.
-    pub subnet_ids: Vec<String>,
+    pub(crate) subnet_ids: Vec<String>,
     /// Used by every subnet of the VPC without an explicit association.
-    pub is_default: bool,
-    pub entries: Vec<AclEntry>,
+    pub(crate) is_default: bool,
+    pub(crate) entries: Vec<AclEntry>,
 }
 
 #[derive(Debug, Clone)]
-pub struct AclEntry {
-    pub rule_number: i32,
-    pub egress: bool,
-    pub protocol: String,
-    pub cidr: Cidr,
-    pub allow: bool,
+pub(crate) struct AclEntry {
+    pub(crate) rule_number: i32,
+    pub(crate) egress: bool,
+    pub(crate) protocol: String,
+    pub(crate) cidr: Cidr,
+    pub(crate) allow: bool,
 }
 
 /// Everything the analysis looks at, across all accounts.
 #[derive(Debug, Clone, Default)]
-pub struct Topology {
-    pub instances: Vec<Instance>,
-    pub subnets: Vec<Subnet>,
-    pub vpcs: Vec<Vpc>,
-    pub route_tables: Vec<RouteTable>,
-    pub peerings: Vec<Peering>,
-    pub security_groups: Vec<SecurityGroup>,
-    pub network_acls: Vec<NetworkAcl>,
+pub(crate) struct Topology {
+    pub(crate) instances: Vec<Instance>,
+    pub(crate) subnets: Vec<Subnet>,
+    pub(crate) vpcs: Vec<Vpc>,
+    pub(crate) route_tables: Vec<RouteTable>,
+    pub(crate) peerings: Vec<Peering>,
+    pub(crate) security_groups: Vec<SecurityGroup>,
+    pub(crate) network_acls: Vec<NetworkAcl>,
 }
 
 impl Topology {
-    pub fn instance(&self, id: &str) -> Option<&Instance> {
+    pub(crate) fn instance(&self, id: &str) -> Option<&Instance> {
         self.instances.iter().find(|i| i.id == id)
     }
 
     /// Several instances can share a private IP when VPCs in different
     /// accounts use overlapping CIDRs, hence an iterator.
-    pub fn instances_with_ip(&self, ip: Ipv4Addr) -> impl Iterator<Item = &Instance> {
+    pub(crate) fn instances_with_ip(&self, ip: Ipv4Addr) -> impl Iterator<Item = &Instance> {
         self.instances.iter().filter(move |i| i.private_ip == ip)
     }
 
-    pub fn vpc(&self, id: &str) -> Option<&Vpc> {
+    pub(crate) fn vpc(&self, id: &str) -> Option<&Vpc> {
         self.vpcs.iter().find(|v| v.id == id)
     }
 
-    pub fn peering(&self, id: &str) -> Option<&Peering> {
+    pub(crate) fn peering(&self, id: &str) -> Option<&Peering> {
         self.peerings.iter().find(|p| p.id == id)
     }
 
-    pub fn security_group(&self, id: &str) -> Option<&SecurityGroup> {
+    pub(crate) fn security_group(&self, id: &str) -> Option<&SecurityGroup> {
         self.security_groups.iter().find(|g| g.id == id)
     }
 
     /// The explicitly associated table, else the VPC's main table, as AWS picks it.
-    pub fn route_table_for_subnet(&self, subnet_id: &str, vpc_id: &str) -> Option<&RouteTable> {
+    pub(crate) fn route_table_for_subnet(
+        &self,
+        subnet_id: &str,
+        vpc_id: &str,
+    ) -> Option<&RouteTable> {
         let explicit = self
             .route_tables
             .iter()
@@ -196,7 +199,11 @@ impl Topology {
     }
 
     /// The explicitly associated ACL, else the VPC's default ACL.
-    pub fn network_acl_for_subnet(&self, subnet_id: &str, vpc_id: &str) -> Option<&NetworkAcl> {
+    pub(crate) fn network_acl_for_subnet(
+        &self,
+        subnet_id: &str,
+        vpc_id: &str,
+    ) -> Option<&NetworkAcl> {
         let explicit = self
             .network_acls
             .iter()
@@ -210,11 +217,11 @@ impl Topology {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verdict {
-    pub reachable: bool,
+pub(crate) struct Verdict {
+    pub(crate) reachable: bool,
     /// One line: the first thing that blocks the echo or its reply, or the
     /// path that carries both.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Decides whether an ICMP echo from `from_instance` reaches `to_ip` and the
@@ -227,7 +234,7 @@ pub struct Verdict {
 /// stateful, so the reply needs no rule there. Only local and peering routes
 /// can deliver; any other target is reported as blocking, since a private
 /// address in another VPC cannot be confirmed reachable through it.
-pub fn analyze(topo: &Topology, from_instance: &str, to_ip: Ipv4Addr) -> Verdict {
+pub(crate) fn analyze(topo: &Topology, from_instance: &str, to_ip: Ipv4Addr) -> Verdict {
     match trace_echo(topo, from_instance, to_ip) {
         Ok(path) => Verdict {
             reachable: true,
@@ -700,7 +707,6 @@ mod tests {
             });
             self.topo.security_groups.push(SecurityGroup {
                 id: format!("sg-{name}"),
-                vpc_id: vpc_id.clone(),
                 ingress: vec![allow_all_icmp_from(&["10.0.0.0/8"])],
                 egress: vec![allow_everything_to_anywhere()],
             });
@@ -1008,7 +1014,6 @@ mod tests {
         let mut net = peered_pair();
         net.topo.security_groups.push(SecurityGroup {
             id: "sg-b-web".into(),
-            vpc_id: "vpc-b".into(),
             ingress: vec![],
             egress: vec![],
         });

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// An IPv4 network such as `10.0.0.0/16`. Host bits are always zero, so two
 /// `Cidr`s are equal exactly when they describe the same network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     network: Ipv4Addr,
     prefix_len: u8,
 }
@@ -18,7 +18,7 @@ pub struct Cidr {
 impl Cidr {
     /// Rejects prefixes above 32 and networks with host bits set, so that a
     /// typo like `10.0.0.1/16` surfaces instead of silently meaning `10.0.0.0/16`.
-    pub fn new(network: Ipv4Addr, prefix_len: u8) -> Result<Self, CidrError> {
+    pub(crate) fn new(network: Ipv4Addr, prefix_len: u8) -> Result<Self, CidrError> {
         if prefix_len > 32 {
             return Err(CidrError::InvalidPrefix(format!("{network}/{prefix_len}")));
         }
@@ -35,21 +35,22 @@ impl Cidr {
         })
     }
 
-    pub fn network(&self) -> Ipv4Addr {
+    #[cfg(test)]
+    pub(crate) fn network(&self) -> Ipv4Addr {
         self.network
     }
 
-    pub fn prefix_len(&self) -> u8 {
+    pub(crate) fn prefix_len(&self) -> u8 {
         self.prefix_len
     }
 
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+    pub(crate) fn contains(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & netmask(self.prefix_len) == u32::from(self.network)
     }
 
     /// Two aligned blocks overlap exactly when one contains the other, which
     /// is decided by comparing both under the shorter prefix.
-    pub fn overlaps(&self, other: &Cidr) -> bool {
+    pub(crate) fn overlaps(&self, other: &Cidr) -> bool {
         let mask = netmask(self.prefix_len.min(other.prefix_len));
         u32::from(self.network) & mask == u32::from(other.network) & mask
     }
@@ -106,7 +107,7 @@ impl<'de> Deserialize<'de> for Cidr {
 
 /// Why a string is not a CIDR block; each variant carries the offending input.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CidrError {
+pub(crate) enum CidrError {
     MissingPrefix(String),
     InvalidAddress(String),
     InvalidPrefix(String),

@@ -1,8 +1,8 @@
 //! Stage-file `assets:` and `${assets.NAME.ATTR}` references.
 
 use super::*;
-use crate::assets::package::Packaging;
-use crate::assets::{AssetLocation, AssetTarget};
+use crate::model::assets::Packaging;
+use crate::model::assets::{AssetLocation, AssetTarget};
 
 /// A directory with a template taking parameters A and B, an asset directory and an asset file.
 struct Dir(PathBuf);
@@ -208,13 +208,7 @@ fn a_stage_can_take_its_template_roles_and_assets_from_an_assembly_stack() {
         "the assembly's tags stay"
     );
     assert_eq!(s.assets.len(), 2);
-    assert!(
-        s.overrides
-            .deploy_role_arn
-            .as_deref()
-            .unwrap()
-            .contains("deploy-role-222222222222")
-    );
+    assert!(s.roles.deploy.arn.contains("deploy-role-222222222222"));
     assert!(s.overrides.template_url.is_some());
 }
 

@@ -93,10 +93,7 @@ fn account_ids_and_regions_can_be_overridden_from_the_environment() {
     let plan = d.parse_with(&text, &env).unwrap();
     assert_eq!(
         plan.stages[0].env,
-        Environment {
-            account: "333333333333".into(),
-            region: "eu-west-1".into()
-        }
+        Environment::new("333333333333", "eu-west-1").unwrap()
     );
     let bad = HashMap::from([("PIPELINE_RUN_ACCOUNT_B".to_string(), "12".to_string())]);
     let p = problems(d.parse_with(&text, &bad));

@@ -8,35 +8,38 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::aws::{Aws, partition};
-use crate::error::{ExitKind, fail};
-use crate::plan::{Environment, valid_account_id, valid_qualifier, valid_region};
+use crate::aws::Aws;
+use crate::error::{ExitKind, Failure, fail, fail_fix};
+use crate::model::env::{EnvError, Environment, is_account_id};
+use crate::model::roles::is_qualifier;
 use crate::progress::Reporter;
 use crate::report::{StageReport, StageState};
-use crate::stack::{self, Approval, Mode, StackSpec, TemplateSource};
+use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
 
-pub const TEMPLATE: &str = include_str!("../bootstrap/bootstrap-template.yaml");
-pub const DEFAULT_TOOLKIT_STACK: &str = "CDKToolkit";
+pub(crate) const TEMPLATE: &str = include_str!("../../bootstrap/bootstrap-template.yaml");
+pub(crate) const DEFAULT_TOOLKIT_STACK: &str = "CDKToolkit";
 /// The role AWS Organizations creates in member accounts; used to reach an account that the
 /// credentials in use do not belong to.
-pub const DEFAULT_ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
+pub(crate) const DEFAULT_ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
 
 #[derive(Debug, Clone)]
-pub struct BootstrapOptions {
-    pub trust: Vec<String>,
-    pub trust_for_lookup: Vec<String>,
-    pub execution_policies: Vec<String>,
-    pub qualifier: String,
-    pub toolkit_stack_name: String,
-    pub access_role_name: String,
-    pub environments: Vec<Environment>,
+pub(crate) struct BootstrapOptions {
+    pub(crate) trust: Vec<String>,
+    pub(crate) trust_for_lookup: Vec<String>,
+    pub(crate) execution_policies: Vec<String>,
+    pub(crate) qualifier: String,
+    pub(crate) toolkit_stack_name: String,
+    pub(crate) access_role_name: String,
+    pub(crate) environments: Vec<Environment>,
+    /// `aws://` arguments whose account or region is invalid, reported with the other problems.
+    pub(crate) bad_environments: Vec<String>,
 }
 
 /// Checks the options before any AWS call, with the CDK's rules.
-pub fn validate(opts: &BootstrapOptions) -> Result<()> {
+pub(crate) fn validate(opts: &BootstrapOptions) -> Result<()> {
     let mut problems = Vec::new();
     for a in opts.trust.iter().chain(&opts.trust_for_lookup) {
-        if !valid_account_id(a) {
+        if !is_account_id(a) {
             problems.push(format!("'{a}' is not an AWS account id (12 digits) — fix the --trust/--trust-for-lookup list"));
         }
     }
@@ -45,20 +48,18 @@ pub fn validate(opts: &BootstrapOptions) -> Result<()> {
             problems.push(format!("'{p}' is not a managed policy ARN — use e.g. arn:aws:iam::aws:policy/AdministratorAccess"));
         }
     }
-    if !valid_qualifier(&opts.qualifier) {
+    if !is_qualifier(&opts.qualifier) {
         problems.push(format!(
             "qualifier '{}' is invalid — use 1 to 10 characters from A-Z a-z 0-9 _ -",
             opts.qualifier
         ));
     }
-    for env in &opts.environments {
-        if !valid_account_id(&env.account) || !valid_region(&env.region) {
-            problems.push(format!(
-                "{env} is not a valid environment — write aws://<12-digit account>/<region>"
-            ));
-        }
+    for env in &opts.bad_environments {
+        problems.push(format!(
+            "{env} is not a valid environment — write aws://<12-digit account>/<region>"
+        ));
     }
-    if opts.environments.is_empty() {
+    if opts.environments.is_empty() && opts.bad_environments.is_empty() {
         problems.push("no environment to bootstrap — name one (aws://ACCOUNT/REGION) or pass a stage file with -f".into());
     }
     if problems.is_empty() {
@@ -71,23 +72,35 @@ pub fn validate(opts: &BootstrapOptions) -> Result<()> {
     }
 }
 
-pub fn parse_environment(s: &str) -> Result<Environment> {
-    let rest = s.strip_prefix("aws://").ok_or_else(|| {
-        fail(ExitKind::Validation, format!("'{s}' is not an environment — write aws://ACCOUNT/REGION, e.g. aws://222222222222/ap-northeast-1"))
-    })?;
-    let (account, region) = rest.split_once('/').ok_or_else(|| {
-        fail(
-            ExitKind::Validation,
-            format!("'{s}' has no region — write aws://ACCOUNT/REGION"),
-        )
-    })?;
-    Ok(Environment {
-        account: account.to_string(),
-        region: region.to_string(),
-    })
+/// Parses `aws://ACCOUNT/REGION` arguments. A malformed one stops at once; one whose account or
+/// region is invalid is returned in the second list, to be reported with the other problems.
+pub(crate) fn parse_environments(args: &[String]) -> Result<(Vec<Environment>, Vec<String>)> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for s in args {
+        match Environment::parse_url(s) {
+            Ok(env) => good.push(env),
+            Err(EnvError::NotAnEnvironment) => {
+                return Err(fail(
+                    ExitKind::Validation,
+                    format!(
+                        "'{s}' is not an environment — write aws://ACCOUNT/REGION, e.g. aws://222222222222/ap-northeast-1"
+                    ),
+                ));
+            }
+            Err(EnvError::NoRegion) => {
+                return Err(fail(
+                    ExitKind::Validation,
+                    format!("'{s}' has no region — write aws://ACCOUNT/REGION"),
+                ));
+            }
+            Err(_) => bad.push(s.clone()),
+        }
+    }
+    Ok((good, bad))
 }
 
-pub async fn bootstrap(
+pub(crate) async fn bootstrap(
     aws: Arc<Aws>,
     reporter: Arc<Reporter>,
     opts: BootstrapOptions,
@@ -140,7 +153,7 @@ async fn bootstrap_one(
                 ExitKind::Validation,
                 format!(
                     "--cloudformation-execution-policies is required with --trust: say what CloudFormation may do in {env} on behalf of the trusted accounts\n  fix: add --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess (or a narrower policy)",
-                    partition(&env.region)
+                    env.partition()
                 ),
             ));
         }
@@ -163,8 +176,8 @@ async fn bootstrap_one(
     .await;
     let mut report = StageReport {
         stage: env.to_string(),
-        account: env.account.clone(),
-        region: env.region.clone(),
+        account: env.account.to_string(),
+        region: env.region.to_string(),
         stack: opts.toolkit_stack_name.clone(),
         status: StageState::Failed,
         stack_status: None,
@@ -214,19 +227,21 @@ async fn credentials_for(
     access_role: &str,
 ) -> Result<aws_config::SdkConfig> {
     let caller = aws.caller().await?.clone();
-    if caller.account == env.account {
+    if env.account == caller.account.as_str() {
         return Ok(aws.base_in(&env.region));
     }
     let arn = format!(
         "arn:{}:iam::{}:role/{access_role}",
-        partition(&env.region),
+        env.partition(),
         env.account
     );
     aws.assume(&arn, &env.region, "bootstrap", &format!("bootstrap {env}")).await.map_err(|e| {
-        fail(
+        let summary = Failure::of(&e).map(|f| f.summary.clone()).unwrap_or_else(|| format!("{e:#}"));
+        fail_fix(
             ExitKind::Credentials,
+            summary,
             format!(
-                "{e:#}\n  fix: run the bootstrap of {env} with credentials of account {} (e.g. AWS_PROFILE=<admin profile of that account>), or name a role there that trusts account {} with --bootstrap-role-name",
+                "run the bootstrap of {env} with credentials of account {} (e.g. AWS_PROFILE=<admin profile of that account>), or name a role there that trusts account {} with --bootstrap-role-name",
                 env.account, caller.account
             ),
         )
@@ -262,16 +277,30 @@ mod tests {
             qualifier: "hnb659fds".into(),
             toolkit_stack_name: DEFAULT_TOOLKIT_STACK.into(),
             access_role_name: DEFAULT_ACCESS_ROLE.into(),
-            environments: vec![parse_environment("aws://222222222222/ap-northeast-1").unwrap()],
+            environments: vec![
+                Environment::parse_url("aws://222222222222/ap-northeast-1").unwrap(),
+            ],
+            bad_environments: vec![],
         }
     }
 
     #[test]
-    fn environments_are_parsed_from_aws_urls() {
-        let env = parse_environment("aws://222222222222/ap-northeast-1").unwrap();
-        assert_eq!(env.account, "222222222222");
-        assert_eq!(env.region, "ap-northeast-1");
-        assert!(parse_environment("222222222222/ap-northeast-1").is_err());
+    fn environment_arguments_are_parsed_and_bad_ones_kept_for_the_report() {
+        let args = [
+            "aws://222222222222/ap-northeast-1".to_string(),
+            "aws://12/ap-northeast-1".to_string(),
+        ];
+        let (good, bad) = parse_environments(&args).unwrap();
+        assert_eq!(good[0].account, "222222222222");
+        assert_eq!(bad, vec!["aws://12/ap-northeast-1"]);
+        assert!(parse_environments(&["222222222222/ap-northeast-1".to_string()]).is_err());
+        let mut o = opts();
+        o.bad_environments = bad;
+        let msg = validate(&o).unwrap_err().to_string();
+        assert!(
+            msg.contains("aws://12/ap-northeast-1 is not a valid environment"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -7,15 +7,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::aws::{Aws, AwsOptions, BootstrapRole};
-use crate::bootstrap::{self, BootstrapOptions};
+use crate::aws::{Aws, AwsOptions};
 use crate::cli::{Cli, Command, Global, OutputFormat, PlanFormat, RequireApproval, Selection};
-use crate::deploy::{self, Context, RunOptions, Scheduled};
 use crate::error::{ExitKind, exit_code_of, fail};
-use crate::plan::{self, Plan, ProcessEnv};
+use crate::model::plan::Plan;
+use crate::model::roles::{BootstrapRole, DEFAULT_QUALIFIER};
 use crate::progress::{Mode as ProgressMode, Reporter};
 use crate::report::{RunReport, stage_table};
-use crate::stack::{Approval, Mode};
+use crate::run::bootstrap::{self, BootstrapOptions};
+use crate::run::context::{Context, RunOptions};
+use crate::run::schedule::Scheduled;
+use crate::run::stack::{Approval, Mode};
+use crate::run::{destroy, stage};
+use crate::source::validate::{self as plan, ProcessEnv};
 
 pub fn run(cli: Cli) -> i32 {
     let reporter = Reporter::new(ProgressMode::detect(), cli.global.verbose);
@@ -42,7 +46,7 @@ pub fn run(cli: Cli) -> i32 {
             reporter.fatal(&message);
             // `list` and `plan` only print; the commands that act leave a result for CI.
             if !matches!(command, "list" | "plan") {
-                let json = crate::ci::publish_failure(
+                let json = crate::report::ci::publish_failure(
                     command,
                     &message,
                     code,
@@ -73,15 +77,12 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
             environments,
         } => {
             let mut plan_qualifier = None;
-            let envs = if environments.is_empty() {
+            let (envs, bad_environments) = if environments.is_empty() {
                 let plan = load_plan(g, &reporter)?;
                 plan_qualifier = Some(plan.qualifier.clone());
-                plan.environments()
+                (plan.environments(), Vec::new())
             } else {
-                environments
-                    .iter()
-                    .map(|e| bootstrap::parse_environment(e))
-                    .collect::<Result<Vec<_>>>()?
+                bootstrap::parse_environments(&environments)?
             };
             let opts = BootstrapOptions {
                 trust,
@@ -89,13 +90,14 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
                 execution_policies: cloudformation_execution_policies,
                 qualifier: qualifier
                     .or(plan_qualifier)
-                    .unwrap_or_else(|| plan::DEFAULT_QUALIFIER.to_string()),
+                    .unwrap_or_else(|| DEFAULT_QUALIFIER.to_string()),
                 toolkit_stack_name,
                 access_role_name: bootstrap_role_name,
                 environments: envs,
+                bad_environments,
             };
             bootstrap::validate(&opts)?;
-            let fallback = opts.environments.first().map(|e| e.region.clone());
+            let fallback = opts.environments.first().map(|e| e.region.to_string());
             let aws = Arc::new(load_aws(g, fallback).await?);
             let started = Instant::now();
             let stages = bootstrap::bootstrap(aws, reporter.clone(), opts).await;
@@ -130,7 +132,7 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
                 concurrency,
                 approval,
             };
-            let scheduled = deploy::deploy(&ctx, &opts, Mode::Deploy).await;
+            let scheduled = stage::deploy(&ctx, &opts, Mode::Deploy).await;
             let all_ok =
                 !scheduled.interrupted && scheduled.stages.iter().all(|s| !s.status.is_failure());
             let verification = if all_ok && !no_verify && !plan.checks.is_empty() {
@@ -153,7 +155,7 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
                 concurrency,
                 approval: Approval::Never,
             };
-            let scheduled = deploy::deploy(&ctx, &opts, Mode::Diff).await;
+            let scheduled = stage::deploy(&ctx, &opts, Mode::Diff).await;
             finish(g, &reporter, "diff", scheduled, None, started)
         }
         Command::Destroy {
@@ -185,7 +187,7 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
             }
             let ctx = context(g, &reporter, plan).await?;
             let started = Instant::now();
-            let scheduled = deploy::destroy(&ctx, &selected, concurrency).await;
+            let scheduled = destroy::destroy(&ctx, &selected, concurrency).await;
             finish(g, &reporter, "destroy", scheduled, None, started)
         }
         Command::Verify { static_only } => {
@@ -219,7 +221,7 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
 
 fn load_plan(g: &Global, reporter: &Reporter) -> Result<Plan> {
     if let Some(app) = &g.app {
-        return crate::app::load_plan(app);
+        return crate::source::cdk::stages::load_plan(app);
     }
     if !g.file.exists() && g.file.as_os_str() == "pipeline-run.yml" {
         return Err(fail(
@@ -291,7 +293,7 @@ async fn load_aws(g: &Global, fallback_region: Option<String>) -> Result<Aws> {
 }
 
 async fn context(g: &Global, reporter: &Arc<Reporter>, plan: Arc<Plan>) -> Result<Arc<Context>> {
-    let fallback = plan.stages.first().map(|s| s.env.region.clone());
+    let fallback = plan.stages.first().map(|s| s.env.region.to_string());
     let aws = Arc::new(load_aws(g, fallback).await?);
     let caller = aws.caller().await?;
     reporter.info(&format!(
@@ -344,7 +346,7 @@ fn finish(
             ""
         }
     ));
-    let published = crate::ci::publish(reporter, &report, g.export_env.as_deref());
+    let published = crate::report::ci::publish(reporter, &report, g.export_env.as_deref());
     if let Err(e) = &published {
         reporter.error(e, None, None);
     }
@@ -384,9 +386,9 @@ fn list(g: &Global, reporter: &Reporter) -> Result<i32> {
                     "stack": s.stack_name,
                     "template": s.template.path.display().to_string(),
                     "depends_on": s.depends_on.iter().map(|&d| plan.stages[d].name.clone()).collect::<Vec<_>>(),
-                    "deploy_role": s.role_arn(BootstrapRole::Deploy, &plan.qualifier),
-                    "execution_role": s.role_arn(BootstrapRole::CfnExec, &plan.qualifier),
-                    "lookup_role": s.role_arn(BootstrapRole::Lookup, &plan.qualifier),
+                    "deploy_role": s.roles.deploy.arn,
+                    "execution_role": s.roles.cfn_exec.arn,
+                    "lookup_role": s.roles.lookup.arn,
                     "assets": s.assets.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
                 })
             })
@@ -418,7 +420,7 @@ fn list(g: &Global, reporter: &Reporter) -> Result<i32> {
                 wave.to_string(),
                 s.name.clone(),
                 format!("{} ({})", s.env.account, s.account_alias),
-                s.env.region.clone(),
+                s.env.region.to_string(),
                 s.stack_name.clone(),
                 s.depends_on
                     .iter()
@@ -444,7 +446,7 @@ fn list(g: &Global, reporter: &Reporter) -> Result<i32> {
             BootstrapRole::Lookup,
             BootstrapRole::CfnExec,
         ] {
-            println!("  {}", role.arn(&plan.qualifier, &env));
+            println!("  {}", plan.roles_in(&env).get(role).arn);
         }
     }
     if !plan.checks.is_empty() {
@@ -489,7 +491,7 @@ fn plan_waves(g: &Global, reporter: &Reporter, format: PlanFormat) -> Result<i32
                 .collect();
             let doc = serde_json::json!({ "waves": matrices, "wave_count": waves.len() });
             println!("{}", serde_json::to_string(&doc)?);
-            crate::ci::github_plan_outputs(&doc);
+            crate::report::ci::github_plan_outputs(&doc);
         }
     }
     Ok(0)

@@ -22,6 +22,8 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, System, ZipWriter};
 
+use crate::model::assets::Packaging;
+
 /// Large enough to keep syscalls off the profile, small enough to allocate per call.
 const IO_BUFFER_BYTES: usize = 256 * 1024;
 
@@ -35,14 +37,6 @@ const DEFLATE_LEVEL: i64 = 6;
 /// Permission bits written when the platform has none to offer.
 #[cfg(not(unix))]
 const DEFAULT_FILE_MODE: u32 = 0o644;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Packaging {
-    /// Upload the file as it is.
-    File,
-    /// Zip the directory deterministically and upload the archive.
-    Zip,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackagedAsset {

@@ -7,22 +7,26 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::assembly::{AssemblyStack, AssetPackaging, CloudAssembly};
-use crate::assets::package::Packaging;
-use crate::assets::{AssetSpec, AssetTarget, Destination};
+use super::manifest::{AssemblyStack, AssetPackaging, CloudAssembly};
 use crate::error::{ExitKind, fail};
-use crate::plan::{DEFAULT_QUALIFIER, Environment, Plan, Stage, StageOverrides, ValueExpr};
-use crate::template;
+use crate::model::assets::{AssetSpec, AssetTarget, Destination, Packaging};
+use crate::model::env::Environment;
+use crate::model::graph;
+use crate::model::plan::{Plan, Stage, StageOverrides, ValueExpr};
+use crate::model::roles::{
+    BootstrapRole, DEFAULT_QUALIFIER, StageRoles, bootstrap_version_parameter,
+};
+use crate::source::template;
 
 /// Reads `dir` and turns it into a plan. Everything pipeline-run cannot deploy is refused here,
 /// before any AWS call.
-pub fn load_plan(dir: &Path) -> Result<Plan> {
+pub(crate) fn load_plan(dir: &Path) -> Result<Plan> {
     let assembly =
         CloudAssembly::load(dir).map_err(|e| fail(ExitKind::Validation, format!("{e:#}")))?;
     plan_from_assembly(&assembly)
 }
 
-pub fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
+pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
     let invalid = |msg: String| fail(ExitKind::Validation, msg);
     if let Some(d) = assembly.docker_assets.first() {
         return Err(invalid(format!(
@@ -36,6 +40,11 @@ pub fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
+    let qualifier = assembly
+        .stacks
+        .iter()
+        .find_map(|s| qualifier_of(s.bootstrap_version_parameter.as_deref()?))
+        .unwrap_or_else(|| DEFAULT_QUALIFIER.to_string());
     let mut stages = Vec::new();
     let mut accounts = BTreeMap::new();
     for stack in &assembly.stacks {
@@ -45,10 +54,12 @@ pub fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
                 stack.id
             )));
         }
-        let env = Environment {
-            account: stack.account.clone(),
-            region: stack.region.clone(),
-        };
+        let env = Environment::new(&stack.account, &stack.region).map_err(|_| {
+            invalid(format!(
+                "stack {}: aws://{}/{} is not an account id and region\n  fix: set env on the stack and run `cdk synth` again",
+                stack.id, stack.account, stack.region
+            ))
+        })?;
         accounts
             .entry(stack.account.clone())
             .or_insert_with(|| env.clone());
@@ -64,6 +75,8 @@ pub fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
             .iter()
             .filter_map(|d| index.get(d.as_str()).copied())
             .collect();
+        let assets = stack_assets(assembly, stack)?;
+        let roles = stack_roles(&qualifier, &env, stack, &assets);
         stages.push(Stage {
             name: stack.id.clone(),
             env,
@@ -80,31 +93,45 @@ pub fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
             publish_outputs: BTreeMap::new(),
             termination_protection: stack.termination_protection,
             line: None,
-            assets: stack_assets(assembly, stack)?,
+            roles,
+            assets,
             overrides: StageOverrides {
-                deploy_role_arn: stack.assume_role_arn.clone(),
-                execution_role_arn: stack.cfn_exec_role_arn.clone(),
-                lookup_role_arn: stack.lookup_role_arn.clone(),
                 template_url: stack.template_asset_url.clone(),
                 bootstrap_version: bootstrap_requirement(assembly, stack),
             },
         });
     }
-    let qualifier = assembly
-        .stacks
-        .iter()
-        .find_map(|s| qualifier_of(s.bootstrap_version_parameter.as_deref()?))
-        .unwrap_or_else(|| DEFAULT_QUALIFIER.to_string());
-    let waves = waves(&stages);
+    let depends_on: Vec<Vec<usize>> = stages.iter().map(|s| s.depends_on.clone()).collect();
+    // The assembly was already checked for cycles.
+    let waves = graph::waves(&depends_on).waves;
     Ok(Plan {
         file: assembly.directory.join("manifest.json"),
         qualifier,
-        accounts,
         stages,
         waves,
         peerings: Vec::new(),
         checks: Vec::new(),
     })
+}
+
+/// The roles the manifest names for the stack, the bootstrap convention for the others. The
+/// file-publishing role is the one its asset destinations name (the first, as all of a stack's
+/// destinations are in its environment).
+pub(crate) fn stack_roles(
+    qualifier: &str,
+    env: &Environment,
+    stack: &AssemblyStack,
+    assets: &[AssetSpec],
+) -> StageRoles {
+    let publishing = assets.iter().find_map(|a| match &a.target {
+        AssetTarget::Destinations(d) => d.iter().find_map(|d| d.role_arn.as_deref()),
+        AssetTarget::Staging => None,
+    });
+    StageRoles::conventional(qualifier, env)
+        .with(BootstrapRole::Deploy, stack.assume_role_arn.as_deref())
+        .with(BootstrapRole::CfnExec, stack.cfn_exec_role_arn.as_deref())
+        .with(BootstrapRole::Lookup, stack.lookup_role_arn.as_deref())
+        .with(BootstrapRole::FilePublishing, publishing)
 }
 
 /// The file assets of the stack's asset manifests (its template among them).
@@ -169,7 +196,7 @@ fn bootstrap_requirement(assembly: &CloudAssembly, stack: &AssemblyStack) -> Opt
                 .filter_map(|m| m.bootstrap_version_parameter.clone())
                 .next()
         })
-        .unwrap_or_else(|| format!("/cdk-bootstrap/{DEFAULT_QUALIFIER}/version"));
+        .unwrap_or_else(|| bootstrap_version_parameter(DEFAULT_QUALIFIER));
     Some((parameter, required))
 }
 
@@ -180,24 +207,6 @@ fn qualifier_of(parameter: &str) -> Option<String> {
         .strip_suffix("/version")
         .filter(|q| !q.is_empty() && !q.contains('/'))
         .map(str::to_string)
-}
-
-/// Dependency waves; the assembly was already checked for cycles.
-fn waves(stages: &[Stage]) -> Vec<Vec<usize>> {
-    let mut done = vec![false; stages.len()];
-    let mut out = Vec::new();
-    loop {
-        let wave: Vec<usize> = (0..stages.len())
-            .filter(|&i| !done[i] && stages[i].depends_on.iter().all(|&d| done[d]))
-            .collect();
-        if wave.is_empty() {
-            return out;
-        }
-        for &i in &wave {
-            done[i] = true;
-        }
-        out.push(wave);
-    }
 }
 
 #[cfg(test)]
@@ -220,13 +229,11 @@ mod tests {
         assert_eq!(app.env.account, "222222222222");
         assert_eq!(app.depends_on, vec![0]);
         assert_eq!(
-            app.overrides.deploy_role_arn.as_deref(),
-            Some(
-                "arn:aws:iam::222222222222:role/cdk-hnb659fds-deploy-role-222222222222-ap-northeast-1"
-            )
+            app.roles.deploy.arn,
+            "arn:aws:iam::222222222222:role/cdk-hnb659fds-deploy-role-222222222222-ap-northeast-1"
         );
         assert_eq!(
-            app.role_arn(crate::aws::BootstrapRole::CfnExec, "other"),
+            app.roles.cfn_exec.arn,
             "arn:aws:iam::222222222222:role/cdk-hnb659fds-cfn-exec-role-222222222222-ap-northeast-1"
         );
         assert_eq!(
@@ -284,11 +291,13 @@ mod tests {
     #[test]
     fn docker_image_assets_are_refused_by_name() {
         let mut assembly = CloudAssembly::load(&fixture()).unwrap();
-        assembly.docker_assets.push(crate::assembly::DockerAsset {
-            id: "abc123".into(),
-            manifest_id: "AppStack.assets".into(),
-            stack_id: "AppStack".into(),
-        });
+        assembly
+            .docker_assets
+            .push(crate::source::cdk::manifest::DockerAsset {
+                id: "abc123".into(),
+                manifest_id: "AppStack.assets".into(),
+                stack_id: "AppStack".into(),
+            });
         let err = plan_from_assembly(&assembly).unwrap_err();
         assert!(
             err.to_string()

@@ -16,7 +16,7 @@ use crate::progress::Reporter;
 use crate::report::RunReport;
 
 /// Environment variable naming where the result JSON is written (the action sets it).
-pub const RESULT_FILE_VAR: &str = "PIPELINE_RUN_RESULT_FILE";
+pub(crate) const RESULT_FILE_VAR: &str = "PIPELINE_RUN_RESULT_FILE";
 
 fn under_github() -> bool {
     std::env::var("GITHUB_ACTIONS").ok().as_deref() == Some("true")
@@ -36,7 +36,7 @@ fn github_file(var: &str) -> Option<std::fs::File> {
 }
 
 /// Step output names GitHub accepts: letters, digits, '-' and '_', not starting with a digit.
-pub fn output_name(stage: &str, output: &str) -> String {
+pub(crate) fn output_name(stage: &str, output: &str) -> String {
     let name: String = format!("{stage}-{output}")
         .chars()
         .map(|c| {
@@ -55,12 +55,12 @@ pub fn output_name(stage: &str, output: &str) -> String {
 }
 
 /// Shell variable names for `--export-env`: `<Stage>_<Output>`, letters, digits and '_'.
-pub fn env_name(stage: &str, output: &str) -> String {
+pub(crate) fn env_name(stage: &str, output: &str) -> String {
     output_name(stage, output).replace('-', "_")
 }
 
 /// Output keys that suggest a secret: masked in the log and never shown in the summary.
-pub fn looks_sensitive(key: &str) -> bool {
+pub(crate) fn looks_sensitive(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['-', '_', '.'], "");
     [
         "secret",
@@ -103,7 +103,7 @@ fn outputs_json(report: &RunReport) -> serde_json::Value {
 
 /// Everything a finished run (successful or not) leaves for CI. An `Err` names a file that was
 /// asked for and could not be written.
-pub fn publish(
+pub(crate) fn publish(
     reporter: &Reporter,
     report: &RunReport,
     export_env: Option<&Path>,
@@ -154,7 +154,7 @@ pub fn publish(
 
 /// A run that ended before it had stages to report (invalid stage file, no credentials): CI
 /// still gets `ok=false`, a result file and a summary saying why.
-pub fn publish_failure(
+pub(crate) fn publish_failure(
     command: &str,
     message: &str,
     exit_code: i32,
@@ -219,7 +219,7 @@ fn shell_quote(value: &str) -> String {
 
 /// `export` lines for every stack output plus `PIPELINE_RUN_OK` / `PIPELINE_RUN_CHANGES`;
 /// sourced by a later shell command (`. ./outputs.env`).
-pub fn export_env_file(report: &RunReport) -> String {
+pub(crate) fn export_env_file(report: &RunReport) -> String {
     let mut out = String::from("# Written by pipeline-run --export-env; source it: . ./FILE\n");
     out.push_str(&format!(
         "export PIPELINE_RUN_OK={}\nexport PIPELINE_RUN_CHANGES={}\n",
@@ -238,7 +238,7 @@ pub fn export_env_file(report: &RunReport) -> String {
     out
 }
 
-pub fn github_plan_outputs(doc: &serde_json::Value) {
+pub(crate) fn github_plan_outputs(doc: &serde_json::Value) {
     if let Some(mut out) = github_file("GITHUB_OUTPUT") {
         write_output(&mut out, "matrix", &doc.to_string());
         write_output(&mut out, "wave-count", &doc["wave_count"].to_string());
@@ -267,7 +267,7 @@ fn code_cell(s: &str) -> String {
     }
 }
 
-pub fn step_summary(report: &RunReport) -> String {
+pub(crate) fn step_summary(report: &RunReport) -> String {
     let mut md = format!(
         "## pipeline-run {} — {}\n\n",
         report.command,

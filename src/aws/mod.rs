@@ -12,77 +12,33 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sts::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::error::{ExitKind, describe_sdk_error, fail};
-use crate::plan::Environment;
+pub(crate) mod errors;
+
+use crate::error::{ExitKind, Failure, fail_fix, kind_of};
+use crate::model::env::Environment;
+use crate::model::roles::{RoleRef, trust_fix};
+use errors::{credentials_error_text, describe_sdk_error};
 
 #[derive(Debug, Clone, Default)]
-pub struct AwsOptions {
-    pub endpoint_url: Option<String>,
-    pub profile: Option<String>,
+pub(crate) struct AwsOptions {
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) profile: Option<String>,
     /// Used when neither the environment nor the profile names a region.
-    pub fallback_region: Option<String>,
+    pub(crate) fallback_region: Option<String>,
     /// Lifetime of assumed-role sessions (AWS default 1 h; short values exercise refreshing).
-    pub session_duration: Option<Duration>,
-}
-
-/// The CDK bootstrap roles pipeline-run assumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum BootstrapRole {
-    Deploy,
-    FilePublishing,
-    Lookup,
-    CfnExec,
-}
-
-impl BootstrapRole {
-    pub fn short_name(self) -> &'static str {
-        match self {
-            BootstrapRole::Deploy => "deploy",
-            BootstrapRole::FilePublishing => "file-publishing",
-            BootstrapRole::Lookup => "lookup",
-            BootstrapRole::CfnExec => "cfn-exec",
-        }
-    }
-
-    pub fn role_name(self, qualifier: &str, env: &Environment) -> String {
-        format!(
-            "cdk-{qualifier}-{}-role-{}-{}",
-            self.short_name(),
-            env.account,
-            env.region
-        )
-    }
-
-    pub fn arn(self, qualifier: &str, env: &Environment) -> String {
-        format!(
-            "arn:{}:iam::{}:role/{}",
-            partition(&env.region),
-            env.account,
-            self.role_name(qualifier, env)
-        )
-    }
-}
-
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
+    pub(crate) session_duration: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub account: String,
-    pub arn: String,
+pub(crate) struct Caller {
+    pub(crate) account: String,
+    pub(crate) arn: String,
 }
 
 /// (role ARN, region) of one assumed-role session.
 type SessionKey = (String, String);
 
-pub struct Aws {
+pub(crate) struct Aws {
     base: SdkConfig,
     endpoint: Option<String>,
     session_duration: Option<Duration>,
@@ -92,7 +48,7 @@ pub struct Aws {
 }
 
 impl Aws {
-    pub async fn load(opts: AwsOptions) -> Result<Aws> {
+    pub(crate) async fn load(opts: AwsOptions) -> Result<Aws> {
         // Throttling comes in bursts when many stages poll at once: retry longer than the SDK's
         // default three attempts, with its exponential backoff and jitter. An explicit
         // AWS_MAX_ATTEMPTS still wins, as it does for every SDK and the AWS CLI.
@@ -132,25 +88,19 @@ impl Aws {
     }
 
     /// The custom endpoint (emulator, VPC endpoint), when one is set.
-    pub fn endpoint(&self) -> Option<&str> {
+    pub(crate) fn endpoint(&self) -> Option<&str> {
         self.endpoint.as_deref()
     }
 
-    pub fn base(&self) -> &SdkConfig {
-        &self.base
-    }
-
     /// Who the base credentials belong to. Fails with a credentials error naming the fix.
-    pub async fn caller(&self) -> Result<&Caller> {
+    pub(crate) async fn caller(&self) -> Result<&Caller> {
         self.caller
             .get_or_try_init(|| async {
                 let out = aws_sdk_sts::Client::new(&self.base).get_caller_identity().send().await.map_err(|e| {
-                    fail(
+                    fail_fix(
                         ExitKind::Credentials,
-                        format!(
-                            "cannot identify the AWS credentials in use ({})\n  fix: provide credentials the standard way: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity (GitHub OIDC via aws-actions/configure-aws-credentials) or container credentials (CodeBuild)",
-                            describe_sdk_error(&e)
-                        ),
+                        format!("cannot identify the AWS credentials in use ({})", describe_sdk_error(&e)),
+                        "provide credentials the standard way: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity (GitHub OIDC via aws-actions/configure-aws-credentials) or container credentials (CodeBuild)",
                     )
                 })?;
                 Ok::<_, anyhow::Error>(Caller {
@@ -161,39 +111,33 @@ impl Aws {
             .await
     }
 
-    /// A configuration acting as `role` in `env`, for `purpose` (named in errors).
-    pub async fn role(
+    /// A configuration acting as `role` in `env`, for `purpose` (named in errors). When the
+    /// role cannot be assumed, the fix says how to make `env` trust the caller.
+    pub(crate) async fn role(
         &self,
+        role: &RoleRef,
         env: &Environment,
-        role: BootstrapRole,
         qualifier: &str,
         purpose: &str,
     ) -> Result<SdkConfig> {
-        let arn = role.arn(qualifier, env);
-        self.assume(&arn, &env.region, role.short_name(), purpose).await.map_err(|e| {
-            if crate::error::exit_code_of(&e) != ExitKind::Credentials as i32 {
-                return e;
-            }
-            let trust = match role {
-                BootstrapRole::Lookup => "--trust-for-lookup",
-                _ => "--trust",
-            };
-            let caller = self.caller.get().map(|c| c.account.clone()).unwrap_or_else(|| "<CI account>".into());
-            fail(
-                ExitKind::Credentials,
-                format!(
-                    "{e}\n  fix: bootstrap {env} so that it trusts account {caller} (with credentials of account {}, or ones that may assume its OrganizationAccountAccessRole):\n       pipeline-run bootstrap {trust} {caller} --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess {env}{}",
-                    env.account,
-                    partition(&env.region),
-                    if qualifier == crate::plan::DEFAULT_QUALIFIER { String::new() } else { format!(" --qualifier {qualifier}") }
-                ),
-            )
-        })
+        self.assume(&role.arn, &env.region, role.kind.short_name(), purpose)
+            .await
+            .map_err(|e| {
+                if kind_of(&e) != Some(ExitKind::Credentials) {
+                    return e;
+                }
+                let caller = self.caller.get().map(|c| c.account.as_str());
+                let fix = trust_fix(role, env, caller, qualifier);
+                match Failure::of(&e) {
+                    Some(f) => Failure::new(f.kind, f.summary.clone()).with_fix(fix).into(),
+                    None => e,
+                }
+            })
     }
 
     /// Assumes `role_arn` once per (role, region) for the life of the process; the session is
     /// refreshed shortly before it expires.
-    pub async fn assume(
+    pub(crate) async fn assume(
         &self,
         role_arn: &str,
         region: &str,
@@ -221,13 +165,13 @@ impl Aws {
                 let provider = RefreshingSession::new(builder.build().await);
                 provider.provide_credentials().await.map_err(|e| {
                     let reason = credentials_error_text(&e);
-                    fail(
+                    anyhow::Error::from(Failure::new(
                         ExitKind::Credentials,
                         format!(
                             "cannot assume role {role_arn} as {} (needed to {purpose}): {reason}",
                             caller.arn
                         ),
-                    )
+                    ))
                 })?;
                 Ok::<_, anyhow::Error>(
                     self.base
@@ -242,18 +186,18 @@ impl Aws {
     }
 
     /// The base configuration, in another region.
-    pub fn base_in(&self, region: &str) -> SdkConfig {
+    pub(crate) fn base_in(&self, region: &str) -> SdkConfig {
         self.base
             .to_builder()
             .region(Region::new(region.to_string()))
             .build()
     }
 
-    pub fn cloudformation(&self, cfg: &SdkConfig) -> aws_sdk_cloudformation::Client {
+    pub(crate) fn cloudformation(&self, cfg: &SdkConfig) -> aws_sdk_cloudformation::Client {
         aws_sdk_cloudformation::Client::new(cfg)
     }
 
-    pub fn s3(&self, cfg: &SdkConfig) -> aws_sdk_s3::Client {
+    pub(crate) fn s3(&self, cfg: &SdkConfig) -> aws_sdk_s3::Client {
         // Emulators and private endpoints have no per-bucket DNS names: address buckets by path.
         let conf = aws_sdk_s3::config::Builder::from(cfg)
             .force_path_style(self.endpoint.is_some())
@@ -261,11 +205,11 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
-    pub fn ssm(&self, cfg: &SdkConfig) -> aws_sdk_ssm::Client {
+    pub(crate) fn ssm(&self, cfg: &SdkConfig) -> aws_sdk_ssm::Client {
         aws_sdk_ssm::Client::new(cfg)
     }
 
-    pub fn ec2(&self, cfg: &SdkConfig) -> aws_sdk_ec2::Client {
+    pub(crate) fn ec2(&self, cfg: &SdkConfig) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(cfg)
     }
 }
@@ -287,30 +231,6 @@ fn session_tag() -> String {
 
 fn truncate_session_name(name: &str) -> String {
     name.chars().take(64).collect()
-}
-
-fn credentials_error_text(e: &aws_credential_types::provider::error::CredentialsError) -> String {
-    // The provider error wraps the STS service error; its text carries `code: "…", message: "…"`
-    // (and a request id, left out here).
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    let text = parts.join(": ");
-    let field = |name: &str| -> Option<String> {
-        let start = text.find(&format!("{name}: \""))? + name.len() + 3;
-        let end = text[start..].find('"')? + start;
-        Some(text[start..end].to_string())
-    };
-    match (field("code"), field("message")) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        _ => text,
-    }
 }
 
 /// Caches one assumed-role session and renews it five minutes before expiry, so a long deploy
@@ -374,31 +294,6 @@ mod tests {
         assert!(!is_fresh(expiry, t0 + Duration::from_secs(901)));
         // Credentials without an expiry (static keys) never need renewing.
         assert!(is_fresh(None, t0 + Duration::from_secs(1_000_000)));
-    }
-
-    #[test]
-    fn role_names_follow_the_cdk_bootstrap_convention() {
-        let env = Environment {
-            account: "222222222222".into(),
-            region: "ap-northeast-1".into(),
-        };
-        assert_eq!(
-            BootstrapRole::Deploy.arn("hnb659fds", &env),
-            "arn:aws:iam::222222222222:role/cdk-hnb659fds-deploy-role-222222222222-ap-northeast-1"
-        );
-        assert_eq!(
-            BootstrapRole::CfnExec.role_name("q", &env),
-            "cdk-q-cfn-exec-role-222222222222-ap-northeast-1"
-        );
-        let cn = Environment {
-            account: "222222222222".into(),
-            region: "cn-north-1".into(),
-        };
-        assert!(
-            BootstrapRole::Lookup
-                .arn("q", &cn)
-                .starts_with("arn:aws-cn:iam::")
-        );
     }
 
     #[test]

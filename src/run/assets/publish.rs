@@ -1,8 +1,6 @@
 //! Publishing to the staging bucket of an environment, as cdk-assets does: existence check with
 //! ListObjectsV2 first (not HeadObject, which S3 caches negatively), upload only when missing.
 
-pub mod package;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,84 +11,36 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPa
 use aws_smithy_types::byte_stream::Length;
 use serde::Serialize;
 
-use crate::aws::{Aws, BootstrapRole};
-use crate::error::{ExitKind, describe_sdk_error, fail};
-use crate::plan::Environment;
+use super::package::{self, PackagedAsset};
+use crate::aws::Aws;
+use crate::aws::errors::describe_sdk_error;
+use crate::error::{ExitKind, fail, fail_fix};
+#[cfg(test)]
+use crate::model::assets::ASSET_ATTRIBUTES;
+use crate::model::assets::{AssetLocation, AssetSpec, AssetTarget};
+use crate::model::env::{Environment, Region};
+use crate::model::roles::{BootstrapRole, RoleRef, StageRoles, staging_bucket};
 use crate::progress::StageProgress;
-use package::{PackagedAsset, Packaging};
 
 /// Files above this size go up in parts: a failed part is retried alone, and no single request
 /// carries the whole file.
-pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+pub(crate) const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
 /// S3 needs at least 5 MiB per part (except the last) and allows 10,000 parts; 8 MiB parts cover
 /// files up to 78 GiB.
-pub const PART_SIZE: u64 = 8 * 1024 * 1024;
+pub(crate) const PART_SIZE: u64 = 8 * 1024 * 1024;
 /// Assets packaged and uploaded at the same time, per stage.
 const ASSET_CONCURRENCY: usize = 4;
 
-/// One file or directory to publish before a stage deploys.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AssetSpec {
-    /// The stage file's name for it, or the CDK asset's display name (else its id).
-    pub name: String,
-    pub source: PathBuf,
-    pub packaging: Packaging,
-    pub target: AssetTarget,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum AssetTarget {
-    /// The staging bucket of the stage's environment under the content hash, through the
-    /// environment's file-publishing role (stage-file assets).
-    Staging,
-    /// Buckets and keys fixed by a cloud assembly's asset manifest.
-    Destinations(Vec<Destination>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Destination {
-    pub bucket: String,
-    pub key: String,
-    pub region: String,
-    /// Assumed for the upload; None uploads with the base credentials.
-    pub role_arn: Option<String>,
-}
-
-/// Where a stage-file asset is published, for `${assets.NAME.*}` parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AssetLocation {
-    pub bucket: String,
-    pub key: String,
-    pub region: String,
-    /// `url`: https, path-style under a custom endpoint.
-    pub url: String,
-}
-
-impl AssetLocation {
-    pub fn attribute(&self, attr: &str) -> Option<String> {
-        match attr {
-            "bucket" => Some(self.bucket.clone()),
-            "key" => Some(self.key.clone()),
-            "s3_url" => Some(format!("s3://{}/{}", self.bucket, self.key)),
-            "url" => Some(self.url.clone()),
-            _ => None,
-        }
-    }
-}
-
-/// The attributes `${assets.NAME.ATTR}` may name.
-pub const ASSET_ATTRIBUTES: &[&str] = &["bucket", "key", "s3_url", "url"];
-
 /// Objects uploaded and objects found already present, per stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct AssetCounts {
-    pub uploaded: usize,
-    pub skipped: usize,
+pub(crate) struct AssetCounts {
+    pub(crate) uploaded: usize,
+    pub(crate) skipped: usize,
 }
 
 /// Where packaged zips are kept between runs. Never inside an asset: a cache there would be
 /// zipped into the next archive. Named per user so a shared temp dir cannot block another user.
-pub fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PIPELINE_RUN_CACHE_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
@@ -104,9 +54,10 @@ pub fn cache_dir() -> PathBuf {
 
 /// Packages and publishes a stage's assets, several at a time. Returns where each asset of the
 /// staging kind went (by name) and how many objects were uploaded or already present.
-pub async fn publish_assets(
+pub(crate) async fn publish_assets(
     aws: &Arc<Aws>,
     env: &Environment,
+    roles: &StageRoles,
     qualifier: &str,
     stage: &str,
     assets: &[AssetSpec],
@@ -118,13 +69,15 @@ pub async fn publish_assets(
     for asset in assets.iter().cloned() {
         let aws = aws.clone();
         let env = env.clone();
+        let roles = roles.clone();
         let qualifier = qualifier.to_string();
         let purpose = format!("publish asset {} of stage {stage}", asset.name);
         let limit = limit.clone();
         let cache = cache.clone();
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let result = publish_one(&aws, &env, &qualifier, &asset, &cache, &purpose).await;
+            let result =
+                publish_one(&aws, &env, &roles, &qualifier, &asset, &cache, &purpose).await;
             (asset, result)
         });
     }
@@ -172,6 +125,7 @@ pub async fn publish_assets(
 async fn publish_one(
     aws: &Aws,
     env: &Environment,
+    roles: &StageRoles,
     qualifier: &str,
     asset: &AssetSpec,
     cache: &Path,
@@ -188,7 +142,7 @@ async fn publish_one(
     match &asset.target {
         AssetTarget::Staging => {
             let cfg = aws
-                .role(env, BootstrapRole::FilePublishing, qualifier, purpose)
+                .role(&roles.file_publishing, env, qualifier, purpose)
                 .await?;
             let bucket = staging_bucket(qualifier, env);
             let key = packaged.object_key();
@@ -197,7 +151,7 @@ async fn publish_one(
             let location = AssetLocation {
                 bucket,
                 key,
-                region: env.region.clone(),
+                region: env.region.to_string(),
                 url,
             };
             out.push((location, uploaded, packaged.size));
@@ -205,15 +159,14 @@ async fn publish_one(
         AssetTarget::Destinations(destinations) => {
             for d in destinations {
                 let cfg = match &d.role_arn {
-                    Some(arn) => aws
-                        .assume(arn, &d.region, "file-publishing", purpose)
-                        .await
-                        .map_err(|e| {
-                            fail(
-                                ExitKind::Credentials,
-                                format!("{e:#}\n  fix: bootstrap the destination account so that it trusts the CI account (pipeline-run bootstrap --trust <CI account> ...)"),
-                            )
-                        })?,
+                    Some(arn) => {
+                        let role = destination_role(arn, env, qualifier);
+                        let dest_env = Environment {
+                            account: env.account.clone(),
+                            region: Region::new(&d.region).unwrap_or_else(|_| env.region.clone()),
+                        };
+                        aws.role(&role, &dest_env, qualifier, purpose).await?
+                    }
                     None => aws.base_in(&d.region),
                 };
                 let uploaded = publish_file(&aws.s3(&cfg), &d.bucket, &d.key, &packaged).await?;
@@ -232,7 +185,7 @@ async fn publish_one(
 
 /// Uploads a packaged asset under `key` unless present; large files in parts, streamed from
 /// disk. Returns whether it uploaded.
-pub async fn publish_file(
+pub(crate) async fn publish_file(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -278,7 +231,7 @@ fn upload_error(bucket: &str, key: &str, text: &str) -> anyhow::Error {
 
 /// Multipart upload of `path`, one part at a time from disk; aborted on any failure so no
 /// orphaned parts keep costing storage.
-pub async fn multipart_upload(
+pub(crate) async fn multipart_upload(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -386,7 +339,7 @@ fn content_type(key: &str) -> &'static str {
     }
 }
 
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const KIB: f64 = 1024.0;
     let b = bytes as f64;
     if b >= KIB * KIB {
@@ -398,18 +351,13 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-/// The staging bucket `cdk bootstrap` creates.
-pub fn staging_bucket(qualifier: &str, env: &Environment) -> String {
-    format!("cdk-{qualifier}-assets-{}-{}", env.account, env.region)
-}
-
 /// Zips this small are empty archives left by interrupted uploads; cdk-assets ignores them too.
 /// (cdk-assets applies the rule to every object, so it re-uploads files under 23 bytes on every
 /// run; only zips can be such leftovers, so only zips are held to it here.)
 const MIN_PRESENT_ZIP_SIZE: i64 = 23;
 
 /// Whether `key` is already in `bucket`: listed under exactly that key.
-pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool> {
+pub(crate) async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool> {
     let out = s3
         .list_objects_v2()
         .bucket(bucket)
@@ -418,13 +366,12 @@ pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<
         .send()
         .await
         .map_err(|e| {
-            let text = describe_sdk_error(&e);
-            let hint = if text.contains("NoSuchBucket") {
-                "\n  fix: bootstrap the environment (pipeline-run bootstrap) — its staging bucket is missing"
-            } else {
-                ""
-            };
-            fail(ExitKind::Deploy, format!("cannot list s3://{bucket}/{key}: {text}{hint}"))
+            let summary = format!("cannot list s3://{bucket}/{key}: {}", describe_sdk_error(&e));
+            let missing = e.as_service_error().is_some_and(|se| se.is_no_such_bucket());
+            match missing {
+                true => fail_fix(ExitKind::Deploy, summary, "bootstrap the environment (pipeline-run bootstrap) — its staging bucket is missing"),
+                false => fail(ExitKind::Deploy, summary),
+            }
         })?;
     Ok(out.contents().iter().any(|o| {
         o.key() == Some(key)
@@ -433,7 +380,7 @@ pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<
 }
 
 /// Uploads `body` under `key` unless present. Returns whether it uploaded.
-pub async fn publish_bytes(
+pub(crate) async fn publish_bytes(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -446,17 +393,28 @@ pub async fn publish_bytes(
     Ok(true)
 }
 
+/// The role an asset manifest names for a destination: the stage's file-publishing role of the
+/// bootstrap convention when it is that one (so the fix is `bootstrap --trust`).
+fn destination_role(arn: &str, env: &Environment, qualifier: &str) -> RoleRef {
+    RoleRef {
+        arn: arn.to_string(),
+        kind: BootstrapRole::FilePublishing,
+        conventional: arn == BootstrapRole::FilePublishing.arn(qualifier, env),
+    }
+}
+
 /// Puts a template too large for TemplateBody into the staging bucket (file-publishing role) and
 /// returns the URL CloudFormation reads it from.
-pub async fn publish_template(
+pub(crate) async fn publish_template(
     aws: &Aws,
     env: &Environment,
+    roles: &StageRoles,
     qualifier: &str,
     body: &str,
     purpose: &str,
 ) -> Result<String> {
     let cfg = aws
-        .role(env, BootstrapRole::FilePublishing, qualifier, purpose)
+        .role(&roles.file_publishing, env, qualifier, purpose)
         .await?;
     let s3 = aws.s3(&cfg);
     let bucket = staging_bucket(qualifier, env);
@@ -468,7 +426,7 @@ pub async fn publish_template(
 /// The TemplateURL CloudFormation reads a template from: path-style on the regional S3 name, as
 /// the CDK builds it. CloudFormation fetches it itself, so a custom endpoint of the caller does
 /// not apply (and moto parses the bucket from exactly this form).
-pub fn template_url(bucket: &str, key: &str, region: &str) -> String {
+pub(crate) fn template_url(bucket: &str, key: &str, region: &str) -> String {
     let suffix = if region.starts_with("cn-") {
         "amazonaws.com.cn"
     } else {
@@ -479,7 +437,7 @@ pub fn template_url(bucket: &str, key: &str, region: &str) -> String {
 
 /// `s3://bucket/key` (as cloud assemblies write `stackTemplateAssetObjectUrl`) as a TemplateURL;
 /// other URLs are returned unchanged.
-pub fn template_url_from(url: &str, region: &str) -> String {
+pub(crate) fn template_url_from(url: &str, region: &str) -> String {
     match url
         .strip_prefix("s3://")
         .and_then(|rest| rest.split_once('/'))
@@ -490,7 +448,7 @@ pub fn template_url_from(url: &str, region: &str) -> String {
 }
 
 /// The https URL of an object; path-style against a custom endpoint.
-pub fn object_url(aws: &Aws, bucket: &str, key: &str, region: &str) -> String {
+pub(crate) fn object_url(aws: &Aws, bucket: &str, key: &str, region: &str) -> String {
     match aws.endpoint() {
         Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
         None => format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),

@@ -11,24 +11,25 @@ use aws_sdk_cloudformation::types::{
 };
 use serde::Serialize;
 
-use crate::error::{ExitKind, describe_sdk_error, fail};
+use crate::aws::errors::describe_sdk_error;
+use crate::error::{Detail, ExitKind, Failure, fail};
 use crate::poll::Backoff;
 use crate::progress::StageProgress;
 
 /// What to deploy.
 #[derive(Debug, Clone)]
-pub struct StackSpec {
-    pub stack_name: String,
-    pub template: TemplateSource,
-    pub parameters: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
+pub(crate) struct StackSpec {
+    pub(crate) stack_name: String,
+    pub(crate) template: TemplateSource,
+    pub(crate) parameters: BTreeMap<String, String>,
+    pub(crate) tags: BTreeMap<String, String>,
     /// The CloudFormation execution role (passed as RoleARN); None deploys with the caller's rights.
-    pub execution_role_arn: Option<String>,
-    pub termination_protection: bool,
+    pub(crate) execution_role_arn: Option<String>,
+    pub(crate) termination_protection: bool,
 }
 
 #[derive(Debug, Clone)]
-pub enum TemplateSource {
+pub(crate) enum TemplateSource {
     Body(String),
     /// Uploaded to S3 (templates over the TemplateBody limit); the body is kept for comparisons.
     Url {
@@ -47,7 +48,7 @@ impl TemplateSource {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Create and execute the change set.
     Deploy,
     /// Create and show the change set, then delete it.
@@ -55,35 +56,35 @@ pub enum Mode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Approval {
+pub(crate) enum Approval {
     Never,
     AnyChange,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ResourceChange {
-    pub action: String,
-    pub logical_id: String,
-    pub resource_type: String,
+pub(crate) struct ResourceChange {
+    pub(crate) action: String,
+    pub(crate) logical_id: String,
+    pub(crate) resource_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub replacement: Option<String>,
+    pub(crate) replacement: Option<String>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Final stack status (or the status it has when nothing was done).
-    pub status: String,
-    pub changes: Vec<ResourceChange>,
-    pub executed: bool,
+    pub(crate) status: String,
+    pub(crate) changes: Vec<ResourceChange>,
+    pub(crate) executed: bool,
     /// Nothing differed: either skipped before any change set, or the change set was empty.
-    pub no_changes: bool,
-    pub outputs: BTreeMap<String, String>,
+    pub(crate) no_changes: bool,
+    pub(crate) outputs: BTreeMap<String, String>,
     /// Set when a stack left in a failed-creation state was deleted to be created again.
-    pub recreated_from: Option<String>,
+    pub(crate) recreated_from: Option<String>,
 }
 
 /// Deploys (or diffs) one stack. Errors carry `ExitKind::Deploy` and name the root cause.
-pub async fn deploy(
+pub(crate) async fn deploy(
     cfn: &Client,
     spec: &StackSpec,
     mode: Mode,
@@ -398,7 +399,7 @@ fn lost_track(cfn: &Client, name: &str, e: anyhow::Error) -> anyhow::Error {
 }
 
 /// The stack, or None when it does not exist.
-pub async fn describe(cfn: &Client, name: &str) -> Result<Option<Stack>> {
+pub(crate) async fn describe(cfn: &Client, name: &str) -> Result<Option<Stack>> {
     match cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => Ok(out
             .stacks()
@@ -416,14 +417,14 @@ pub async fn describe(cfn: &Client, name: &str) -> Result<Option<Stack>> {
     }
 }
 
-pub fn status_of(stack: &Stack) -> String {
+pub(crate) fn status_of(stack: &Stack) -> String {
     stack
         .stack_status()
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|| "UNKNOWN".into())
 }
 
-pub fn outputs_of(stack: &Stack) -> BTreeMap<String, String> {
+pub(crate) fn outputs_of(stack: &Stack) -> BTreeMap<String, String> {
     stack
         .outputs()
         .iter()
@@ -491,7 +492,7 @@ async fn unchanged(cfn: &Client, stack: &Stack, spec: &StackSpec) -> Result<bool
 }
 
 /// Equal text, or equal documents once parsed (CloudFormation may hand back JSON for YAML).
-pub fn same_template(a: &str, b: &str) -> bool {
+pub(crate) fn same_template(a: &str, b: &str) -> bool {
     if a.trim() == b.trim() {
         return true;
     }
@@ -715,16 +716,22 @@ async fn follow(
                     .map(str::to_string)
                     .unwrap_or_else(|| "no failed resource event was found".into())
             });
-            return Err(deploy_error(format!(
+            let summary = format!(
                 "stack {name} ended {status}\n  cause: {cause}\n  see: aws cloudformation describe-stack-events --stack-name {name}"
-            )));
+            );
+            return Err(Failure::new(ExitKind::Deploy, summary)
+                .with_detail(Detail::StackEnded {
+                    status,
+                    cause: Some(cause),
+                })
+                .into());
         }
         backoff.wait().await;
     }
 }
 
 /// Deletes a stack and waits until it is gone.
-pub async fn delete(cfn: &Client, name: &str, progress: &StageProgress) -> Result<()> {
+pub(crate) async fn delete(cfn: &Client, name: &str, progress: &StageProgress) -> Result<()> {
     let seen = event_ids(cfn, name).await;
     cfn.delete_stack()
         .stack_name(name)

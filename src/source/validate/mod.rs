@@ -2,278 +2,30 @@
 //! every problem found is reported at once, each naming the file, line, stage, field and fix.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use crate::cidr::Cidr;
-use crate::stagefile::{StageEntry, StageFile};
-use crate::template::{self, Template};
+mod problems;
 
-pub const DEFAULT_QUALIFIER: &str = "hnb659fds";
+pub(crate) use problems::{Problem, Problems};
 
-/// One problem in the stage file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub stage: Option<String>,
-    pub field: String,
-    pub message: String,
-    pub fix: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        write!(f, ": ")?;
-        if let Some(stage) = &self.stage {
-            write!(f, "stage '{stage}', ")?;
-        }
-        write!(
-            f,
-            "field '{}': {}\n  fix: {}",
-            self.field, self.message, self.fix
-        )
-    }
-}
-
-/// All problems of a stage file; displayed one after the other.
-#[derive(Debug)]
-pub struct Problems(pub Vec<Problem>);
-
-impl fmt::Display for Problems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.len();
-        writeln!(
-            f,
-            "the stage file has {n} problem{}; nothing was deployed:",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for p in &self.0 {
-            writeln!(f, "- {p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Problems {}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Environment {
-    pub account: String,
-    pub region: String,
-}
-
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "aws://{}/{}", self.account, self.region)
-    }
-}
-
-/// A piece of a parameter value: literal text, or another stage's output read at deploy time.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Piece {
-    Text(String),
-    Output {
-        stage: String,
-        output: String,
-    },
-    /// `${assets.NAME.ATTR}`: where an asset of the same stage was published.
-    Asset {
-        name: String,
-        attr: String,
-    },
-}
-
-/// A value that may contain `${Stage.Output}` references.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValueExpr(pub Vec<Piece>);
-
-impl ValueExpr {
-    pub fn literal(s: impl Into<String>) -> Self {
-        ValueExpr(vec![Piece::Text(s.into())])
-    }
-
-    pub fn references(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().filter_map(|p| match p {
-            Piece::Output { stage, output } => Some((stage.as_str(), output.as_str())),
-            Piece::Text(_) | Piece::Asset { .. } => None,
-        })
-    }
-
-    /// `(name, attribute)` of every `${assets.NAME.ATTR}` in the value.
-    pub fn asset_references(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().filter_map(|p| match p {
-            Piece::Asset { name, attr } => Some((name.as_str(), attr.as_str())),
-            _ => None,
-        })
-    }
-
-    /// Resolves against the outputs of earlier stages. Every reference was validated, so a miss
-    /// here means the deployed stack lacks an output its template declares.
-    pub fn resolve(
-        &self,
-        outputs: &HashMap<String, BTreeMap<String, String>>,
-    ) -> Result<String, String> {
-        self.resolve_with_assets(outputs, &BTreeMap::new())
-    }
-
-    /// As `resolve`, with the locations of the stage's published assets.
-    pub fn resolve_with_assets(
-        &self,
-        outputs: &HashMap<String, BTreeMap<String, String>>,
-        assets: &BTreeMap<String, crate::assets::AssetLocation>,
-    ) -> Result<String, String> {
-        let mut out = String::new();
-        for piece in &self.0 {
-            match piece {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Asset { name, attr } => {
-                    let value = assets
-                        .get(name)
-                        .and_then(|l| l.attribute(attr))
-                        .ok_or_else(|| format!("asset '{name}' was not published"))?;
-                    out.push_str(&value);
-                }
-                Piece::Output { stage, output } => {
-                    let value =
-                        outputs
-                            .get(stage)
-                            .and_then(|o| o.get(output))
-                            .ok_or_else(|| {
-                                format!(
-                                    "stage '{stage}' has no output '{output}' in CloudFormation"
-                                )
-                            })?;
-                    out.push_str(value);
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Stage {
-    pub name: String,
-    pub env: Environment,
-    pub account_alias: String,
-    pub stack_name: String,
-    pub template: Template,
-    pub parameters: BTreeMap<String, ValueExpr>,
-    pub tags: BTreeMap<String, String>,
-    /// Indices of the stages this one waits for (explicit `depends_on` plus references).
-    pub depends_on: Vec<usize>,
-    pub publish_outputs: BTreeMap<String, String>,
-    pub termination_protection: bool,
-    pub line: Option<usize>,
-    /// Published before the stack deploys (stage-file `assets:`, or a cloud assembly's files).
-    pub assets: Vec<crate::assets::AssetSpec>,
-    /// What a cloud assembly fixes instead of the qualifier's conventions.
-    pub overrides: StageOverrides,
-}
-
-/// Per-stage replacements for the bootstrap conventions, taken from a cloud assembly manifest.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StageOverrides {
-    /// `assumeRoleArn`: the role that creates the change sets.
-    pub deploy_role_arn: Option<String>,
-    /// `cloudFormationExecutionRoleArn`: passed as RoleARN.
-    pub execution_role_arn: Option<String>,
-    /// `lookupRole.arn`: reads outputs of stages that are not deployed in this run.
-    pub lookup_role_arn: Option<String>,
-    /// `stackTemplateAssetObjectUrl`: deploy by TemplateURL from here (published as an asset).
-    pub template_url: Option<String>,
-    /// `bootstrapStackVersionSsmParameter` and `requiresBootstrapStackVersion`.
-    pub bootstrap_version: Option<(String, u32)>,
-}
-
-impl Stage {
-    /// The ARN of `role` for this stage: the assembly's when it names one, else the bootstrap
-    /// convention for `qualifier`.
-    pub fn role_arn(&self, role: crate::aws::BootstrapRole, qualifier: &str) -> String {
-        use crate::aws::BootstrapRole as R;
-        let o = &self.overrides;
-        let given = match role {
-            R::Deploy => o.deploy_role_arn.as_ref(),
-            R::CfnExec => o.execution_role_arn.as_ref(),
-            R::Lookup => o.lookup_role_arn.as_ref(),
-            R::FilePublishing => None,
-        };
-        given
-            .cloned()
-            .unwrap_or_else(|| role.arn(qualifier, &self.env))
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct PeeringPlan {
-    pub between: [String; 2],
-    /// (stage, output) holding the connection id.
-    pub connection: Option<(String, String)>,
-    pub allow_dns_resolution: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expectation {
-    Reachable,
-    Unreachable,
-}
-
-#[derive(Debug, Clone)]
-pub enum Target {
-    Ip(Ipv4Addr),
-    Output { stage: String, output: String },
-}
-
-#[derive(Debug, Clone)]
-pub struct CheckPlan {
-    pub name: String,
-    /// The stage whose output names the source instance (its account runs the command).
-    pub from_stage: String,
-    pub from_output: String,
-    pub to: Target,
-    pub expect: Expectation,
-    pub count: u32,
-    pub timeout_seconds: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub file: PathBuf,
-    pub qualifier: String,
-    /// Alias → environment, in the order of the file.
-    pub accounts: BTreeMap<String, Environment>,
-    pub stages: Vec<Stage>,
-    /// Dependency waves: every stage of a wave only depends on earlier waves.
-    pub waves: Vec<Vec<usize>>,
-    pub peerings: Vec<PeeringPlan>,
-    pub checks: Vec<CheckPlan>,
-}
-
-impl Plan {
-    pub fn stage_index(&self, name: &str) -> Option<usize> {
-        self.stages.iter().position(|s| s.name == name)
-    }
-
-    /// Every environment the stages deploy to, without duplicates.
-    pub fn environments(&self) -> Vec<Environment> {
-        let set: BTreeSet<Environment> = self.stages.iter().map(|s| s.env.clone()).collect();
-        set.into_iter().collect()
-    }
-}
+use crate::model::assets::{ASSET_ATTRIBUTES, AssetSpec, AssetTarget, Packaging};
+use crate::model::cidr::Cidr;
+use crate::model::env::{Environment, Region, is_account_id, is_region};
+use crate::model::plan::{
+    CheckPlan, Expectation, PeeringPlan, Piece, Plan, Stage, StageOverrides, Target, ValueExpr,
+};
+use crate::model::roles::{DEFAULT_QUALIFIER, StageRoles, is_qualifier};
+use crate::model::template::{Template, TemplateError};
+use crate::source::stagefile::{StageEntry, StageFile};
+use crate::source::template;
 
 /// Where environment overrides come from (the process environment in production).
-pub trait Env {
+pub(crate) trait Env {
     fn var(&self, name: &str) -> Option<String>;
 }
 
-pub struct ProcessEnv;
+pub(crate) struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
@@ -288,7 +40,7 @@ impl Env for HashMap<String, String> {
 }
 
 /// Reads and validates a stage file. Returns every problem found, or the plan.
-pub fn load(path: &Path, env: &dyn Env) -> Result<Plan, Problems> {
+pub(crate) fn load(path: &Path, env: &dyn Env) -> Result<Plan, Problems> {
     let problem = |field: &str, message: String, fix: &str| {
         Problems(vec![Problem {
             file: path.to_path_buf(),
@@ -325,7 +77,7 @@ pub fn load(path: &Path, env: &dyn Env) -> Result<Plan, Problems> {
     parse(path, &text, env)
 }
 
-pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
+pub(crate) fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
     let blank = |l: &str| {
         let l = l.trim();
         l.is_empty() || l.starts_with('#') || l == "---"
@@ -464,7 +216,7 @@ struct Validator<'a> {
     problems: Vec<Problem>,
     lines: LineIndex,
     /// Templates read so far: stages often share one.
-    templates: HashMap<PathBuf, Result<Template, String>>,
+    templates: HashMap<PathBuf, Result<Template, TemplateError>>,
     /// Stages whose `source:` is a cloud assembly stack, as that stack's converted stage.
     sourced: HashMap<String, Stage>,
 }
@@ -581,7 +333,7 @@ impl<'a> Validator<'a> {
             .qualifier
             .clone()
             .unwrap_or_else(|| DEFAULT_QUALIFIER.to_string());
-        if !valid_qualifier(&qualifier) {
+        if !is_qualifier(&qualifier) {
             let line = self.line_of("qualifier", None, 1);
             self.report(
                 line,
@@ -641,8 +393,8 @@ impl<'a> Validator<'a> {
                 Some(env) => {
                     let mut env = env.clone();
                     if let Some(region) = &s.region {
-                        if valid_region(region) {
-                            env.region = region.clone();
+                        if let Ok(region) = Region::new(region) {
+                            env = env.in_region(region);
                         } else {
                             let line = at(&self, "region");
                             self.report(
@@ -831,6 +583,7 @@ impl<'a> Validator<'a> {
             let mut assets = self.assets(&dir, s, stage_line);
             let mut tags = s.tags.clone();
             let mut overrides = StageOverrides::default();
+            let mut roles = None;
             let mut termination_protection = s.termination_protection;
             if let (Some(st), Some(env)) = (sourced, &env) {
                 if st.env != *env {
@@ -858,9 +611,11 @@ impl<'a> Validator<'a> {
                 }
                 assets.splice(0..0, st.assets);
                 overrides = st.overrides;
+                roles = Some(st.roles);
                 termination_protection |= st.termination_protection;
             }
             if let (Some(env), Some(template)) = (env, templates[i].clone()) {
+                let roles = roles.unwrap_or_else(|| StageRoles::conventional(&qualifier, &env));
                 stages.push(Stage {
                     name: s.name.clone(),
                     env,
@@ -874,6 +629,7 @@ impl<'a> Validator<'a> {
                     termination_protection,
                     line: stage_line,
                     assets,
+                    roles,
                     overrides,
                 });
             }
@@ -912,7 +668,6 @@ impl<'a> Validator<'a> {
         Ok(Plan {
             file: self.path.to_path_buf(),
             qualifier,
-            accounts,
             stages,
             waves,
             peerings,
@@ -946,7 +701,7 @@ impl<'a> Validator<'a> {
                 None => (entry.region.clone(), false),
             };
             let alias_line = self.line_of(alias, None, 1);
-            if !valid_account_id(&id) {
+            if !is_account_id(&id) {
                 let (line, source) = if id_from_env {
                     (None, format!(" (from {id_var})"))
                 } else {
@@ -963,7 +718,7 @@ impl<'a> Validator<'a> {
                     "use the 12-digit account id, quoted (e.g. \"111111111111\")".into(),
                 );
             }
-            if !valid_region(&region) {
+            if !is_region(&region) {
                 let (line, source) = if region_from_env {
                     (None, format!(" (from {region_var})"))
                 } else {
@@ -980,13 +735,7 @@ impl<'a> Validator<'a> {
                     "use a region such as ap-northeast-1 or us-east-1".into(),
                 );
             }
-            out.insert(
-                alias.clone(),
-                Environment {
-                    account: id,
-                    region,
-                },
-            );
+            out.insert(alias.clone(), Environment::unvalidated(&id, &region));
         }
         out
     }
@@ -1014,13 +763,8 @@ impl<'a> Validator<'a> {
     }
 
     /// Stage-file assets: every path must exist and suit its packaging, so nothing fails halfway.
-    fn assets(
-        &mut self,
-        dir: &Path,
-        s: &StageEntry,
-        stage_line: Option<usize>,
-    ) -> Vec<crate::assets::AssetSpec> {
-        use crate::assets::package::Packaging;
+    fn assets(&mut self, dir: &Path, s: &StageEntry, stage_line: Option<usize>) -> Vec<AssetSpec> {
+        use Packaging;
         let mut out = Vec::new();
         for (name, entry) in &s.assets {
             let field = format!("assets.{name}");
@@ -1099,11 +843,11 @@ impl<'a> Validator<'a> {
                 );
                 continue;
             }
-            out.push(crate::assets::AssetSpec {
+            out.push(AssetSpec {
                 name: name.clone(),
                 source,
                 packaging,
-                target: crate::assets::AssetTarget::Staging,
+                target: AssetTarget::Staging,
             });
         }
         out
@@ -1138,23 +882,7 @@ impl<'a> Validator<'a> {
         match loaded {
             Ok(t) => Some(t),
             Err(reason) => {
-                let fix = if reason == "file not found" {
-                    format!(
-                        "create {} or correct the path (relative to the stage file)",
-                        path.display()
-                    )
-                } else if reason.contains("UTF-8") {
-                    format!("save {} as UTF-8", path.display())
-                } else if reason.contains("Resources") {
-                    format!(
-                        "give {} a top-level `Resources:` mapping with at least one resource",
-                        path.display()
-                    )
-                } else if reason.starts_with("line ") {
-                    format!("fix the YAML of {} at the line shown", path.display())
-                } else {
-                    format!("fix the template {}", path.display())
-                };
+                let fix = reason.fix(&path);
                 self.report(
                     line,
                     Some(&s.name),
@@ -1173,13 +901,13 @@ impl<'a> Validator<'a> {
         &mut self,
         dir: &Path,
         s: &StageEntry,
-        src: &crate::stagefile::SourceEntry,
+        src: &crate::source::stagefile::SourceEntry,
     ) -> Option<Template> {
         let stage_line = self.line_of("name", Some(&s.name), 1);
         let line = self
             .line_of("source", None, stage_line.unwrap_or(1))
             .or(stage_line);
-        let plan = match crate::app::load_plan(&dir.join(&src.app)) {
+        let plan = match crate::source::cdk::stages::load_plan(&dir.join(&src.app)) {
             Ok(plan) => plan,
             Err(e) => {
                 self.report(
@@ -1264,11 +992,11 @@ impl<'a> Validator<'a> {
                     }
                 }
                 ["assets", name, attr] => {
-                    if !crate::assets::ASSET_ATTRIBUTES.contains(attr) {
+                    if !ASSET_ATTRIBUTES.contains(attr) {
                         return Err((
                             format!(
                                 "'${{{reference}}}': assets have {}",
-                                crate::assets::ASSET_ATTRIBUTES.join(", ")
+                                ASSET_ATTRIBUTES.join(", ")
                             ),
                             format!("use e.g. ${{assets.{name}.key}}"),
                         ));
@@ -1447,7 +1175,6 @@ impl<'a> Validator<'a> {
                 );
             }
             out.push(PeeringPlan {
-                between: [p.between[0].clone(), p.between[1].clone()],
                 connection,
                 allow_dns_resolution: p.allow_dns_resolution,
             });
@@ -1683,31 +1410,6 @@ fn env_suffix(alias: &str) -> String {
         .collect()
 }
 
-pub fn valid_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-pub fn valid_region(region: &str) -> bool {
-    // partition-area-direction-number, e.g. ap-northeast-1, us-gov-west-1, cn-north-1
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-}
-
-pub fn valid_qualifier(q: &str) -> bool {
-    (1..=10).contains(&q.len())
-        && q.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 fn valid_stage_name(n: &str) -> bool {
     n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && n.len() <= 128
@@ -1726,9 +1428,7 @@ fn valid_stack_name(n: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "plan_asset_tests.rs"]
 mod asset_tests;

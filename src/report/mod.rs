@@ -1,16 +1,18 @@
 //! The result of a run: a summary table for people and JSON for machines. Holds only stage
 //! metadata, change lists and stack outputs — never credentials.
 
+pub(crate) mod ci;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::stack::ResourceChange;
+use crate::run::stack::ResourceChange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StageState {
+pub(crate) enum StageState {
     Deployed,
     NoChanges,
     /// `diff`: a change set was created and shown, nothing executed.
@@ -26,14 +28,14 @@ pub enum StageState {
 }
 
 impl StageState {
-    pub fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         matches!(
             self,
             StageState::Failed | StageState::Skipped | StageState::Interrupted
         )
     }
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             StageState::Deployed => "deployed",
             StageState::NoChanges => "no changes",
@@ -48,54 +50,54 @@ impl StageState {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct StageReport {
-    pub stage: String,
-    pub account: String,
-    pub region: String,
-    pub stack: String,
-    pub status: StageState,
+pub(crate) struct StageReport {
+    pub(crate) stage: String,
+    pub(crate) account: String,
+    pub(crate) region: String,
+    pub(crate) stack: String,
+    pub(crate) status: StageState,
     /// CloudFormation's status of the stack at the end, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stack_status: Option<String>,
+    pub(crate) stack_status: Option<String>,
     /// Number of resource changes in the change set (0 when nothing changed).
-    pub changes: usize,
-    pub change_set_executed: bool,
+    pub(crate) changes: usize,
+    pub(crate) change_set_executed: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub change_list: Vec<ResourceChange>,
-    pub outputs: BTreeMap<String, String>,
-    pub duration_seconds: f64,
+    pub(crate) change_list: Vec<ResourceChange>,
+    pub(crate) outputs: BTreeMap<String, String>,
+    pub(crate) duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// Asset objects uploaded and found already published, when the stage has assets.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub assets: Option<crate::assets::AssetCounts>,
+    pub(crate) assets: Option<crate::run::assets::AssetCounts>,
     /// The process exit code this stage's failure calls for (see `error::ExitKind`).
     #[serde(skip)]
-    pub exit_code: i32,
+    pub(crate) exit_code: i32,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub command: String,
-    pub ok: bool,
-    pub stages: Vec<StageReport>,
+pub(crate) struct RunReport {
+    pub(crate) command: String,
+    pub(crate) ok: bool,
+    pub(crate) stages: Vec<StageReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification: Option<serde_json::Value>,
-    pub duration_seconds: f64,
+    pub(crate) verification: Option<serde_json::Value>,
+    pub(crate) duration_seconds: f64,
 }
 
 impl RunReport {
-    pub fn changes(&self) -> usize {
+    pub(crate) fn changes(&self) -> usize {
         self.stages.iter().map(|s| s.changes).sum()
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
     }
 }
 
 /// A fixed-width table of the stages, for the end of a run.
-pub fn stage_table(stages: &[StageReport]) -> String {
+pub(crate) fn stage_table(stages: &[StageReport]) -> String {
     let header = [
         "STAGE", "ACCOUNT", "REGION", "STACK", "RESULT", "CHANGES", "TIME",
     ];
@@ -116,7 +118,7 @@ pub fn stage_table(stages: &[StageReport]) -> String {
     table(&header, &rows)
 }
 
-pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -4,7 +4,7 @@
 //! Everything is resolved up front: environments are checked, the
 //! `${AWS::AccountId}`, `${AWS::Region}` and `${AWS::Partition}` placeholders are
 //! substituted, relative paths are made absolute, and stacks come out in
-//! dependency order. Features this crate cannot honour (nested assemblies,
+//! dependency order. Features pipeline-run cannot honour (nested assemblies,
 //! environment-agnostic stacks, custom asset build commands, extra AssumeRole
 //! options) are rejected here with an error that names the file, the artifact
 //! and the fix, rather than failing obscurely halfway through a deployment.
@@ -20,11 +20,14 @@ use anyhow::{Context, anyhow, bail};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, de::DeserializeOwned};
 
-/// Oldest cloud assembly schema major read by this crate. Nothing older has
+use crate::model::env::partition;
+use crate::model::graph;
+
+/// Oldest cloud assembly schema major read by pipeline-run. Nothing older has
 /// been tried, so older assemblies are refused rather than guessed at.
 const OLDEST_SCHEMA_MAJOR: u64 = 17;
 
-/// Newest cloud assembly schema major this crate has been checked against.
+/// Newest cloud assembly schema major pipeline-run has been checked against.
 /// The schema major is bumped on every schema change, even additive ones, so
 /// a newer one may carry fields that change how a stack must be deployed.
 const NEWEST_SCHEMA_MAJOR: u64 = 54;
@@ -41,66 +44,66 @@ const UNKNOWN_ACCOUNT: &str = "unknown-account";
 const UNKNOWN_REGION: &str = "unknown-region";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloudAssembly {
+pub(crate) struct CloudAssembly {
     /// Absolute path of the assembly directory.
-    pub directory: PathBuf,
+    pub(crate) directory: PathBuf,
     /// Every stack, dependencies before dependents (ties keep manifest order).
-    pub stacks: Vec<AssemblyStack>,
+    pub(crate) stacks: Vec<AssemblyStack>,
     /// Asset manifests that at least one stack depends on, in stack order;
     /// others are never published by `cdk deploy` either, so they are skipped.
-    pub asset_manifests: Vec<AssetManifest>,
-    pub file_assets: Vec<FileAsset>,
-    pub docker_assets: Vec<DockerAsset>,
+    pub(crate) asset_manifests: Vec<AssetManifest>,
+    pub(crate) file_assets: Vec<FileAsset>,
+    pub(crate) docker_assets: Vec<DockerAsset>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssemblyStack {
+pub(crate) struct AssemblyStack {
     /// Artifact id in `manifest.json`; what `dependencies` refer to.
-    pub id: String,
+    pub(crate) id: String,
     /// `displayName` from the manifest (construct path), else the id.
-    pub display_name: String,
+    pub(crate) display_name: String,
     /// CloudFormation stack name.
-    pub stack_name: String,
-    pub account: String,
-    pub region: String,
+    pub(crate) stack_name: String,
+    pub(crate) account: String,
+    pub(crate) region: String,
     /// Absolute path of the synthesized template.
-    pub template_path: PathBuf,
-    pub parameters: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
-    pub notification_arns: Vec<String>,
+    pub(crate) template_path: PathBuf,
+    pub(crate) parameters: BTreeMap<String, String>,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) notification_arns: Vec<String>,
     /// Role to assume for deploying (the bootstrap deploy role).
-    pub assume_role_arn: Option<String>,
-    pub assume_role_external_id: Option<String>,
+    pub(crate) assume_role_arn: Option<String>,
+    pub(crate) assume_role_external_id: Option<String>,
     /// Role CloudFormation itself uses (`RoleARN` of the change set).
-    pub cfn_exec_role_arn: Option<String>,
-    pub lookup_role_arn: Option<String>,
+    pub(crate) cfn_exec_role_arn: Option<String>,
+    pub(crate) lookup_role_arn: Option<String>,
     /// Where the template is published, as written by the synthesizer
     /// (normally `s3://bucket/key`); CloudFormation needs it as an https URL.
-    pub template_asset_url: Option<String>,
-    pub requires_bootstrap_version: Option<u32>,
+    pub(crate) template_asset_url: Option<String>,
+    pub(crate) requires_bootstrap_version: Option<u32>,
     /// SSM parameter holding the bootstrap version of the stack's environment.
-    pub bootstrap_version_parameter: Option<String>,
-    pub termination_protection: bool,
+    pub(crate) bootstrap_version_parameter: Option<String>,
+    pub(crate) termination_protection: bool,
     /// Ids of stacks that must be deployed first.
-    pub dependencies: Vec<String>,
+    pub(crate) dependencies: Vec<String>,
     /// Ids of asset manifests whose assets must be published first.
-    pub asset_manifests: Vec<String>,
+    pub(crate) asset_manifests: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssetManifest {
+pub(crate) struct AssetManifest {
     /// Artifact id in `manifest.json`, e.g. `MyStack.assets`.
-    pub id: String,
+    pub(crate) id: String,
     /// Absolute path of the `*.assets.json` file.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// Stack whose environment resolved the manifest's placeholders.
-    pub stack_id: String,
-    pub requires_bootstrap_version: Option<u32>,
-    pub bootstrap_version_parameter: Option<String>,
+    pub(crate) stack_id: String,
+    pub(crate) requires_bootstrap_version: Option<u32>,
+    pub(crate) bootstrap_version_parameter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AssetPackaging {
+pub(crate) enum AssetPackaging {
     /// Upload the file as it is.
     File,
     /// Zip the directory and upload the archive.
@@ -108,41 +111,41 @@ pub enum AssetPackaging {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileAsset {
+pub(crate) struct FileAsset {
     /// Asset id (the source hash); unique only within its manifest.
-    pub id: String,
-    pub manifest_id: String,
-    pub stack_id: String,
-    pub display_name: Option<String>,
+    pub(crate) id: String,
+    pub(crate) manifest_id: String,
+    pub(crate) stack_id: String,
+    pub(crate) display_name: Option<String>,
     /// Absolute path of the file or directory to publish.
-    pub source_path: PathBuf,
-    pub packaging: AssetPackaging,
-    pub destinations: Vec<AssetDestination>,
+    pub(crate) source_path: PathBuf,
+    pub(crate) packaging: AssetPackaging,
+    pub(crate) destinations: Vec<AssetDestination>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssetDestination {
+pub(crate) struct AssetDestination {
     /// Destination id, e.g. `111111111111-ap-northeast-1`.
-    pub id: String,
-    pub bucket: String,
-    pub object_key: String,
-    pub account: String,
-    pub region: String,
+    pub(crate) id: String,
+    pub(crate) bucket: String,
+    pub(crate) object_key: String,
+    pub(crate) account: String,
+    pub(crate) region: String,
     /// Role to assume for uploading (the bootstrap file-publishing role).
-    pub assume_role_arn: Option<String>,
-    pub assume_role_external_id: Option<String>,
+    pub(crate) assume_role_arn: Option<String>,
+    pub(crate) assume_role_external_id: Option<String>,
 }
 
 /// A Docker image asset, listed so the caller can refuse it by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DockerAsset {
-    pub id: String,
-    pub manifest_id: String,
-    pub stack_id: String,
+pub(crate) struct DockerAsset {
+    pub(crate) id: String,
+    pub(crate) manifest_id: String,
+    pub(crate) stack_id: String,
 }
 
 impl CloudAssembly {
-    pub fn load(dir: &Path) -> anyhow::Result<CloudAssembly> {
+    pub(crate) fn load(dir: &Path) -> anyhow::Result<CloudAssembly> {
         let directory = std::path::absolute(dir)
             .with_context(|| format!("cannot resolve cloud assembly path {}", dir.display()))?;
         if !directory.is_dir() {
@@ -487,29 +490,36 @@ fn resolve_stack(
 /// Deployment order that keeps the manifest order wherever dependencies allow.
 fn order_by_dependencies(
     manifest_path: &Path,
-    mut pending: Vec<AssemblyStack>,
+    pending: Vec<AssemblyStack>,
 ) -> anyhow::Result<Vec<AssemblyStack>> {
-    let mut ordered: Vec<AssemblyStack> = Vec::with_capacity(pending.len());
-    while !pending.is_empty() {
-        let ready = pending.iter().position(|stack| {
-            stack
-                .dependencies
+    let index: std::collections::HashMap<&str, usize> = pending
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let depends_on: Vec<Vec<usize>> = pending
+        .iter()
+        .map(|s| {
+            s.dependencies
                 .iter()
-                .all(|dep| ordered.iter().any(|done| &done.id == dep))
-        });
-        match ready {
-            Some(index) => ordered.push(pending.remove(index)),
-            None => {
-                let stuck: Vec<&str> = pending.iter().map(|s| s.id.as_str()).collect();
-                bail!(
-                    "{}: the dependencies of stacks {} form a cycle; break the cycle in the CDK app and synthesize again",
-                    manifest_path.display(),
-                    stuck.join(", ")
-                );
-            }
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    match graph::stable_order(&depends_on) {
+        Ok(order) => {
+            let mut slots: Vec<Option<AssemblyStack>> = pending.into_iter().map(Some).collect();
+            Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+        }
+        Err(stuck) => {
+            let stuck: Vec<&str> = stuck.iter().map(|&i| pending[i].id.as_str()).collect();
+            bail!(
+                "{}: the dependencies of stacks {} form a cycle; break the cycle in the CDK app and synthesize again",
+                manifest_path.display(),
+                stuck.join(", ")
+            );
         }
     }
-    Ok(ordered)
 }
 
 /// The first stack using an asset manifest gives its placeholders their
@@ -555,17 +565,7 @@ impl ResolvedEnvironment {
         value
             .replace("${AWS::AccountId}", &self.account)
             .replace("${AWS::Region}", &self.region)
-            .replace("${AWS::Partition}", partition_for_region(&self.region))
-    }
-}
-
-fn partition_for_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
+            .replace("${AWS::Partition}", partition(&self.region))
     }
 }
 
@@ -1259,14 +1259,6 @@ mod tests {
                 "arn:aws-cn:iam::333333333333:role/cdk-hnb659fds-file-publishing-role-333333333333-cn-north-1"
             )
         );
-    }
-
-    #[test]
-    fn partition_follows_region_prefix() {
-        assert_eq!(partition_for_region("cn-northwest-1"), "aws-cn");
-        assert_eq!(partition_for_region("us-gov-east-1"), "aws-us-gov");
-        assert_eq!(partition_for_region("us-east-1"), "aws");
-        assert_eq!(partition_for_region("ap-northeast-1"), "aws");
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Peering options CloudFormation cannot set: `AllowDnsResolutionFromRemoteVpc` must be changed
-//! by each side's owner account (seed 000 needs a Custom Resource per side for it).
+//! by each side's owner account (plain CloudFormation needs a Custom Resource per side for it).
 
 use anyhow::Result;
 use aws_sdk_ec2::types::PeeringConnectionOptionsRequest;
 
-use crate::aws::{Aws, BootstrapRole};
-use crate::error::{ExitKind, describe_sdk_error, fail};
-use crate::plan::Environment;
+use crate::aws::Aws;
+use crate::aws::errors::describe_sdk_error;
+use crate::error::{ExitKind, fail};
+use crate::model::env::Environment;
+use crate::model::plan::Plan;
 use crate::progress::StageProgress;
 
 #[derive(Clone, Copy)]
@@ -17,9 +19,9 @@ enum Side {
 
 /// Sets DNS resolution on both sides of `pcx`, each with the deploy role of its owner account.
 /// Sides already in the wanted state are left alone, so re-runs make no calls beyond one describe.
-pub async fn set_dns_resolution(
+pub(crate) async fn set_dns_resolution(
     aws: &Aws,
-    qualifier: &str,
+    plan: &Plan,
     stage_env: &Environment,
     pcx: &str,
     enable: bool,
@@ -27,9 +29,9 @@ pub async fn set_dns_resolution(
 ) -> Result<()> {
     let cfg = aws
         .role(
+            &plan.roles_in(stage_env).deploy,
             stage_env,
-            BootstrapRole::Deploy,
-            qualifier,
+            &plan.qualifier,
             &format!("read peering {pcx}"),
         )
         .await?;
@@ -76,17 +78,21 @@ pub async fn set_dns_resolution(
         if current == enable {
             continue;
         }
-        let env = Environment {
-            account: info.owner_id().unwrap_or(&stage_env.account).to_string(),
-            region: info.region().unwrap_or(&stage_env.region).to_string(),
-        };
+        let owner = info.owner_id().unwrap_or(&stage_env.account);
+        let region = info.region().unwrap_or(&stage_env.region);
+        let env = Environment::new(owner, region).map_err(|_| {
+            fail(
+                ExitKind::Deploy,
+                format!("peering {pcx} names owner {owner} in {region}, which is not an account and region"),
+            )
+        })?;
         let side_cfg = if env == *stage_env {
             cfg.clone()
         } else {
             aws.role(
+                &plan.roles_in(&env).deploy,
                 &env,
-                BootstrapRole::Deploy,
-                qualifier,
+                &plan.qualifier,
                 &format!("change the options of peering {pcx} in {env}"),
             )
             .await?

@@ -1,0 +1,65 @@
+//! What a stage publishes before its stack deploys: the asset specs both sources produce, and
+//! where a published asset can be found.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packaging {
+    /// Upload the file as it is.
+    File,
+    /// Zip the directory deterministically and upload the archive.
+    Zip,
+}
+
+/// One file or directory to publish before a stage deploys.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AssetSpec {
+    /// The stage file's name for it, or the CDK asset's display name (else its id).
+    pub(crate) name: String,
+    pub(crate) source: PathBuf,
+    pub(crate) packaging: Packaging,
+    pub(crate) target: AssetTarget,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AssetTarget {
+    /// The staging bucket of the stage's environment under the content hash, through the
+    /// environment's file-publishing role (stage-file assets).
+    Staging,
+    /// Buckets and keys fixed by a cloud assembly's asset manifest.
+    Destinations(Vec<Destination>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Destination {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) region: String,
+    /// Assumed for the upload; None uploads with the base credentials.
+    pub(crate) role_arn: Option<String>,
+}
+
+/// Where a stage-file asset is published, for `${assets.NAME.*}` parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AssetLocation {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) region: String,
+    /// `url`: https, path-style under a custom endpoint.
+    pub(crate) url: String,
+}
+
+impl AssetLocation {
+    pub(crate) fn attribute(&self, attr: &str) -> Option<String> {
+        match attr {
+            "bucket" => Some(self.bucket.clone()),
+            "key" => Some(self.key.clone()),
+            "s3_url" => Some(format!("s3://{}/{}", self.bucket, self.key)),
+            "url" => Some(self.url.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The attributes `${assets.NAME.ATTR}` may name.
+pub(crate) const ASSET_ATTRIBUTES: &[&str] = &["bucket", "key", "s3_url", "url"];

@@ -1,0 +1,215 @@
+//! Where a stack lives: an AWS account and a region, each validated once when it is built, and
+//! the partition the region belongs to.
+
+use std::fmt;
+use std::ops::Deref;
+
+/// A 12-digit AWS account id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct AccountId(String);
+
+/// An AWS region name (`ap-northeast-1`, `us-gov-west-1`, `cn-north-1`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Region(String);
+
+/// Why a text is not an account id or a region (the caller adds where it came from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EnvError {
+    /// Not `aws://…`.
+    NotAnEnvironment,
+    /// `aws://ACCOUNT` without `/REGION`.
+    NoRegion,
+    /// `unknown-account` or `unknown-region` (an environment-agnostic CDK stack).
+    Agnostic,
+    Account(String),
+    Region(String),
+}
+
+impl AccountId {
+    pub(crate) fn new(id: &str) -> Result<AccountId, EnvError> {
+        if is_account_id(id) {
+            Ok(AccountId(id.to_string()))
+        } else {
+            Err(EnvError::Account(id.to_string()))
+        }
+    }
+}
+
+impl Region {
+    pub(crate) fn new(name: &str) -> Result<Region, EnvError> {
+        if is_region(name) {
+            Ok(Region(name.to_string()))
+        } else {
+            Err(EnvError::Region(name.to_string()))
+        }
+    }
+
+    /// The partition of the region: `aws-cn` for China, `aws-us-gov` for GovCloud.
+    pub(crate) fn partition(&self) -> &'static str {
+        partition(&self.0)
+    }
+}
+
+macro_rules! text_newtype {
+    ($t:ty) => {
+        impl Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+text_newtype!(AccountId);
+text_newtype!(Region);
+
+/// An account and a region: what `aws://ACCOUNT/REGION` names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Environment {
+    pub(crate) account: AccountId,
+    pub(crate) region: Region,
+}
+
+impl Environment {
+    pub(crate) fn new(account: &str, region: &str) -> Result<Environment, EnvError> {
+        Ok(Environment {
+            account: AccountId::new(account)?,
+            region: Region::new(region)?,
+        })
+    }
+
+    /// An environment whose parts were not checked. Only for the stage-file validator, which
+    /// has reported the problem already and never returns a plan holding such a value.
+    pub(crate) fn unvalidated(account: &str, region: &str) -> Environment {
+        Environment {
+            account: AccountId(account.to_string()),
+            region: Region(region.to_string()),
+        }
+    }
+
+    /// The same account in another region (`region` validated by the caller).
+    pub(crate) fn in_region(&self, region: Region) -> Environment {
+        Environment {
+            account: self.account.clone(),
+            region,
+        }
+    }
+
+    /// Parses `aws://ACCOUNT/REGION` (the form `cdk bootstrap` and cloud assemblies use).
+    pub(crate) fn parse_url(s: &str) -> Result<Environment, EnvError> {
+        let rest = s.strip_prefix("aws://").ok_or(EnvError::NotAnEnvironment)?;
+        let (account, region) = rest.split_once('/').ok_or(EnvError::NoRegion)?;
+        if account == "unknown-account" || region == "unknown-region" {
+            return Err(EnvError::Agnostic);
+        }
+        Environment::new(account, region)
+    }
+
+    pub(crate) fn partition(&self) -> &'static str {
+        self.region.partition()
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "aws://{}/{}", self.account, self.region)
+    }
+}
+
+/// The partition a region name belongs to.
+pub(crate) fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+pub(crate) fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// partition-area-direction-number, e.g. ap-northeast-1, us-gov-west-1, cn-north-1.
+pub(crate) fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_and_regions_are_validated_once() {
+        assert!(AccountId::new("111111111111").is_ok());
+        assert!(AccountId::new("11111111111").is_err());
+        assert!(AccountId::new("11111111111a").is_err());
+        assert!(Region::new("ap-northeast-1").is_ok());
+        assert!(Region::new("us-gov-west-1").is_ok());
+        assert!(Region::new("Ap-northeast-1").is_err());
+        assert!(Region::new("apnortheast").is_err());
+    }
+
+    #[test]
+    fn environments_are_parsed_from_aws_urls() {
+        let env = Environment::parse_url("aws://222222222222/ap-northeast-1").unwrap();
+        assert_eq!(env.account, "222222222222");
+        assert_eq!(env.region, "ap-northeast-1");
+        assert_eq!(env.to_string(), "aws://222222222222/ap-northeast-1");
+        assert_eq!(
+            Environment::parse_url("222222222222/ap-northeast-1"),
+            Err(EnvError::NotAnEnvironment)
+        );
+        assert_eq!(
+            Environment::parse_url("aws://222222222222"),
+            Err(EnvError::NoRegion)
+        );
+        assert_eq!(
+            Environment::parse_url("aws://unknown-account/unknown-region"),
+            Err(EnvError::Agnostic)
+        );
+    }
+
+    #[test]
+    fn partition_follows_the_region_prefix() {
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition("eu-west-1"), "aws");
+    }
+}

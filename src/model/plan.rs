@@ -1,0 +1,195 @@
+//! The validated plan both sources (stage file, cloud assembly) produce: stages with their
+//! environments, resolved roles, templates, parameters and assets, the dependency waves, the
+//! peerings and the network checks. No I/O.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use super::assets::{AssetLocation, AssetSpec};
+use super::env::Environment;
+use super::roles::StageRoles;
+use super::template::Template;
+
+/// A piece of a parameter value: literal text, or another stage's output read at deploy time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Piece {
+    Text(String),
+    Output {
+        stage: String,
+        output: String,
+    },
+    /// `${assets.NAME.ATTR}`: where an asset of the same stage was published.
+    Asset {
+        name: String,
+        attr: String,
+    },
+}
+
+/// A value that may contain `${Stage.Output}` references.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ValueExpr(pub Vec<Piece>);
+
+impl ValueExpr {
+    pub(crate) fn literal(s: impl Into<String>) -> Self {
+        ValueExpr(vec![Piece::Text(s.into())])
+    }
+
+    pub(crate) fn references(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().filter_map(|p| match p {
+            Piece::Output { stage, output } => Some((stage.as_str(), output.as_str())),
+            Piece::Text(_) | Piece::Asset { .. } => None,
+        })
+    }
+
+    /// `(name, attribute)` of every `${assets.NAME.ATTR}` in the value.
+    pub(crate) fn asset_references(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().filter_map(|p| match p {
+            Piece::Asset { name, attr } => Some((name.as_str(), attr.as_str())),
+            _ => None,
+        })
+    }
+
+    /// Resolves against the outputs of earlier stages. Every reference was validated, so a miss
+    /// here means the deployed stack lacks an output its template declares.
+    #[cfg(test)]
+    pub(crate) fn resolve(
+        &self,
+        outputs: &HashMap<String, BTreeMap<String, String>>,
+    ) -> Result<String, String> {
+        self.resolve_with_assets(outputs, &BTreeMap::new())
+    }
+
+    /// As `resolve`, with the locations of the stage's published assets.
+    pub(crate) fn resolve_with_assets(
+        &self,
+        outputs: &HashMap<String, BTreeMap<String, String>>,
+        assets: &BTreeMap<String, AssetLocation>,
+    ) -> Result<String, String> {
+        let mut out = String::new();
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Asset { name, attr } => {
+                    let value = assets
+                        .get(name)
+                        .and_then(|l| l.attribute(attr))
+                        .ok_or_else(|| format!("asset '{name}' was not published"))?;
+                    out.push_str(&value);
+                }
+                Piece::Output { stage, output } => {
+                    let value =
+                        outputs
+                            .get(stage)
+                            .and_then(|o| o.get(output))
+                            .ok_or_else(|| {
+                                format!(
+                                    "stage '{stage}' has no output '{output}' in CloudFormation"
+                                )
+                            })?;
+                    out.push_str(value);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Stage {
+    pub(crate) name: String,
+    pub(crate) env: Environment,
+    pub(crate) account_alias: String,
+    pub(crate) stack_name: String,
+    pub(crate) template: Template,
+    pub(crate) parameters: BTreeMap<String, ValueExpr>,
+    pub(crate) tags: BTreeMap<String, String>,
+    /// Indices of the stages this one waits for (explicit `depends_on` plus references).
+    pub(crate) depends_on: Vec<usize>,
+    pub(crate) publish_outputs: BTreeMap<String, String>,
+    pub(crate) termination_protection: bool,
+    pub(crate) line: Option<usize>,
+    /// Published before the stack deploys (stage-file `assets:`, or a cloud assembly's files).
+    pub(crate) assets: Vec<AssetSpec>,
+    /// The roles every call for this stage is made through: the bootstrap convention, or what
+    /// its cloud assembly names.
+    pub(crate) roles: StageRoles,
+    /// What a cloud assembly fixes instead of the qualifier's conventions.
+    pub(crate) overrides: StageOverrides,
+}
+
+/// Per-stage replacements for the bootstrap conventions (other than roles), taken from a cloud
+/// assembly manifest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StageOverrides {
+    /// `stackTemplateAssetObjectUrl`: deploy by TemplateURL from here (published as an asset).
+    pub(crate) template_url: Option<String>,
+    /// `bootstrapStackVersionSsmParameter` and `requiresBootstrapStackVersion`.
+    pub(crate) bootstrap_version: Option<(String, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PeeringPlan {
+    /// (stage, output) holding the connection id.
+    pub(crate) connection: Option<(String, String)>,
+    pub(crate) allow_dns_resolution: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Expectation {
+    Reachable,
+    Unreachable,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Ip(Ipv4Addr),
+    Output { stage: String, output: String },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CheckPlan {
+    pub(crate) name: String,
+    /// The stage whose output names the source instance (its account runs the command).
+    pub(crate) from_stage: String,
+    pub(crate) from_output: String,
+    pub(crate) to: Target,
+    pub(crate) expect: Expectation,
+    pub(crate) count: u32,
+    pub(crate) timeout_seconds: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) file: PathBuf,
+    pub(crate) qualifier: String,
+    pub(crate) stages: Vec<Stage>,
+    /// Dependency waves: every stage of a wave only depends on earlier waves.
+    pub(crate) waves: Vec<Vec<usize>>,
+    pub(crate) peerings: Vec<PeeringPlan>,
+    pub(crate) checks: Vec<CheckPlan>,
+}
+
+impl Plan {
+    pub(crate) fn stage_index(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+
+    /// The roles for calls in `env` that belong to no single stage (the other side of a
+    /// peering, network verification): those of the first stage deployed there, so the roles a
+    /// cloud assembly names are used, else the bootstrap convention.
+    pub(crate) fn roles_in(&self, env: &Environment) -> StageRoles {
+        self.stages
+            .iter()
+            .find(|s| &s.env == env)
+            .map(|s| s.roles.clone())
+            .unwrap_or_else(|| StageRoles::conventional(&self.qualifier, env))
+    }
+
+    /// Every environment the stages deploy to, without duplicates.
+    pub(crate) fn environments(&self) -> Vec<Environment> {
+        let set: BTreeSet<Environment> = self.stages.iter().map(|s| s.env.clone()).collect();
+        set.into_iter().collect()
+    }
+}

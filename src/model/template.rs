@@ -1,0 +1,172 @@
+//! What pipeline-run needs to know about a CloudFormation template before any AWS call: its
+//! parameters, its outputs and its size. Parsing only; reading the file is the source's job.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// CloudFormation's limit for an inline `TemplateBody`; larger templates go through S3.
+pub(crate) const TEMPLATE_BODY_LIMIT: usize = 51_200;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Template {
+    pub(crate) path: PathBuf,
+    pub(crate) body: String,
+    /// Parameter name → whether it has a default.
+    pub(crate) parameters: BTreeMap<String, bool>,
+    pub(crate) outputs: BTreeSet<String>,
+}
+
+impl Template {
+    /// Too large for an inline `TemplateBody`: it must be deployed from S3.
+    pub(crate) fn is_over_body_limit(&self) -> bool {
+        self.body.len() > TEMPLATE_BODY_LIMIT
+    }
+}
+
+/// Why a template cannot be used; each kind has its own fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TemplateError {
+    NotFound,
+    Unreadable(String),
+    /// Not UTF-8; the byte offset of the first invalid byte.
+    NotUtf8(usize),
+    Syntax {
+        line: Option<usize>,
+        message: String,
+    },
+    NotAMapping,
+    NoResources,
+}
+
+impl TemplateError {
+    /// What to do about it, for the template at `path`.
+    pub(crate) fn fix(&self, path: &Path) -> String {
+        let path = path.display();
+        match self {
+            TemplateError::NotFound => {
+                format!("create {path} or correct the path (relative to the stage file)")
+            }
+            TemplateError::NotUtf8(_) => format!("save {path} as UTF-8"),
+            TemplateError::NoResources | TemplateError::NotAMapping => {
+                format!("give {path} a top-level `Resources:` mapping with at least one resource")
+            }
+            TemplateError::Syntax { line: Some(_), .. } => {
+                format!("fix the YAML of {path} at the line shown")
+            }
+            TemplateError::Syntax { line: None, .. } | TemplateError::Unreadable(_) => {
+                format!("fix the template {path}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateError::NotFound => f.write_str("file not found"),
+            TemplateError::Unreadable(e) => f.write_str(e),
+            TemplateError::NotUtf8(byte) => write!(
+                f,
+                "not valid UTF-8 (byte {byte}); CloudFormation templates must be UTF-8"
+            ),
+            TemplateError::Syntax {
+                line: Some(line),
+                message,
+            } => write!(f, "line {line}: {message}"),
+            TemplateError::Syntax {
+                line: None,
+                message,
+            } => f.write_str(message),
+            TemplateError::NotAMapping => {
+                f.write_str("a template must be a mapping with a Resources section")
+            }
+            TemplateError::NoResources => {
+                f.write_str("no Resources section (every CloudFormation template needs one)")
+            }
+        }
+    }
+}
+
+pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError> {
+    // YAML is a superset of JSON, and serde_yaml keeps CloudFormation's short-form tags (!Ref, !Sub)
+    // as tagged values, so one parser reads both template formats.
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&body).map_err(|e| TemplateError::Syntax {
+            line: e.location().map(|l| l.line()),
+            message: strip_location(&e.to_string()),
+        })?;
+    let map = doc.as_mapping().ok_or(TemplateError::NotAMapping)?;
+    let section = |name: &str| map.get(serde_yaml::Value::String(name.to_string()));
+    section("Resources")
+        .and_then(|r| r.as_mapping())
+        .ok_or(TemplateError::NoResources)?;
+    let mut parameters = BTreeMap::new();
+    if let Some(params) = section("Parameters").and_then(|p| p.as_mapping()) {
+        for (name, spec) in params {
+            if let Some(name) = name.as_str() {
+                let has_default = spec.as_mapping().is_some_and(|m| m.contains_key("Default"));
+                parameters.insert(name.to_string(), has_default);
+            }
+        }
+    }
+    let outputs = section("Outputs")
+        .and_then(|o| o.as_mapping())
+        .map(|o| {
+            o.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Template {
+        path: path.to_path_buf(),
+        body,
+        parameters,
+        outputs,
+    })
+}
+
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_parameters_outputs_and_resources_from_yaml_with_short_tags() {
+        let body = "Parameters:\n  Cidr:\n    Type: String\n  Name:\n    Type: String\n    Default: x\nResources:\n  V:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: !Ref Cidr\nOutputs:\n  VpcId:\n    Value: !Ref V\n";
+        let t = parse(Path::new("t.yml"), body.to_string()).unwrap();
+        assert_eq!(t.parameters.get("Cidr"), Some(&false));
+        assert_eq!(t.parameters.get("Name"), Some(&true));
+        assert!(t.outputs.contains("VpcId"));
+    }
+
+    #[test]
+    fn reads_json_templates() {
+        let body = r#"{"Resources": {"P": {"Type": "AWS::SSM::Parameter"}}, "Outputs": {"O": {"Value": "x"}}}"#;
+        let t = parse(Path::new("t.json"), body.to_string()).unwrap();
+        assert!(t.outputs.contains("O"));
+    }
+
+    #[test]
+    fn a_template_without_resources_is_refused() {
+        let err = parse(Path::new("t.yml"), "Outputs: {}\n".to_string()).unwrap_err();
+        assert_eq!(err, TemplateError::NoResources);
+        assert!(err.to_string().contains("Resources"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_line() {
+        let err = parse(Path::new("t.yml"), "Resources:\n  A: [\n".to_string()).unwrap_err();
+        assert!(
+            matches!(err, TemplateError::Syntax { line: Some(_), .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with("line "), "{err}");
+    }
+}

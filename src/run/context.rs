@@ -1,0 +1,181 @@
+//! What every stage task of one run shares: the plan, AWS access, the reporter, the outputs
+//! known so far, and the bootstrap versions already read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use tokio::sync::OnceCell;
+
+use crate::aws::Aws;
+use crate::aws::errors::describe_sdk_error;
+use crate::error::{ExitKind, fail, fail_fix};
+use crate::model::env::Environment;
+use crate::model::plan::{Plan, Stage};
+use crate::model::roles::{BootstrapRole, MIN_BOOTSTRAP_VERSION, bootstrap_version_parameter};
+use crate::progress::Reporter;
+use crate::run::stack::{self, Approval};
+
+#[derive(Debug, Clone)]
+pub(crate) struct RunOptions {
+    /// Stages to run; the others are only read (their outputs come from CloudFormation).
+    pub(crate) selected: Vec<usize>,
+    pub(crate) concurrency: usize,
+    pub(crate) approval: Approval,
+}
+
+/// (environment, SSM parameter holding its bootstrap version).
+type VersionKey = (Environment, String);
+
+/// Shared by every stage task of one run.
+pub(crate) struct Context {
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) aws: Arc<Aws>,
+    pub(crate) reporter: Arc<Reporter>,
+    outputs: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    /// Bootstrap version per (environment, SSM parameter), read once per run.
+    versions: Mutex<HashMap<VersionKey, Arc<OnceCell<u32>>>>,
+}
+
+impl Context {
+    pub(crate) fn new(plan: Arc<Plan>, aws: Arc<Aws>, reporter: Arc<Reporter>) -> Arc<Context> {
+        Arc::new(Context {
+            plan,
+            aws,
+            reporter,
+            outputs: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Outputs of `stage`: from this run when it ran, else read from CloudFormation through the
+    /// lookup role of its account (read-only, as the credential plugin's read mode).
+    pub(crate) async fn outputs_of(&self, stage: &Stage) -> Result<BTreeMap<String, String>> {
+        if let Some(o) = self.outputs.lock().unwrap().get(&stage.name) {
+            return Ok(o.clone());
+        }
+        let cfg = self
+            .stage_role(
+                stage,
+                BootstrapRole::Lookup,
+                &format!("read the outputs of stage {}", stage.name),
+            )
+            .await?;
+        let cfn = self.aws.cloudformation(&cfg);
+        let found = stack::describe(&cfn, &stage.stack_name).await?;
+        let outputs = match found {
+            Some(s)
+                if !stack::status_of(&s).starts_with("ROLLBACK")
+                    && !stack::status_of(&s).ends_with("_FAILED") =>
+            {
+                stack::outputs_of(&s)
+            }
+            Some(s) => {
+                return Err(fail(
+                    ExitKind::Deploy,
+                    format!(
+                        "stage {} (stack {} in {}) is {}: its outputs cannot be used\n  fix: deploy it first: pipeline-run deploy {}",
+                        stage.name,
+                        stage.stack_name,
+                        stage.env,
+                        stack::status_of(&s),
+                        stage.name
+                    ),
+                ));
+            }
+            None => {
+                return Err(fail(
+                    ExitKind::Deploy,
+                    format!(
+                        "stage {} is not deployed (no stack {} in {}), and a later stage needs its outputs\n  fix: deploy it first: pipeline-run deploy {}",
+                        stage.name, stage.stack_name, stage.env, stage.name
+                    ),
+                ));
+            }
+        };
+        self.outputs
+            .lock()
+            .unwrap()
+            .insert(stage.name.clone(), outputs.clone());
+        Ok(outputs)
+    }
+
+    /// A configuration acting as `stage`'s role of `kind` (resolved in the plan: the bootstrap
+    /// convention, or what its cloud assembly names), for `purpose` (named in errors).
+    pub(crate) async fn stage_role(
+        &self,
+        stage: &Stage,
+        kind: BootstrapRole,
+        purpose: &str,
+    ) -> Result<aws_config::SdkConfig> {
+        self.aws
+            .role(
+                stage.roles.get(kind),
+                &stage.env,
+                &self.plan.qualifier,
+                purpose,
+            )
+            .await
+    }
+
+    pub(crate) fn record_outputs(&self, stage: &str, outputs: BTreeMap<String, String>) {
+        self.outputs
+            .lock()
+            .unwrap()
+            .insert(stage.to_string(), outputs);
+    }
+
+    /// Checks the bootstrap version of an environment once per run, as the CDK does before deploying.
+    pub(crate) async fn check_bootstrap(
+        &self,
+        stage: &Stage,
+        cfg: &aws_config::SdkConfig,
+    ) -> Result<u32> {
+        let env = &stage.env;
+        let (name, minimum) = stage
+            .overrides
+            .bootstrap_version
+            .clone()
+            .unwrap_or_else(|| {
+                (
+                    bootstrap_version_parameter(&self.plan.qualifier),
+                    MIN_BOOTSTRAP_VERSION,
+                )
+            });
+        let cell = self
+            .versions
+            .lock()
+            .unwrap()
+            .entry((env.clone(), name.clone()))
+            .or_default()
+            .clone();
+        let v = cell
+            .get_or_try_init(|| async {
+                let out = self.aws.ssm(cfg).get_parameter().name(&name).send().await.map_err(|e| {
+                    let not_found = e.as_service_error().is_some_and(|se| se.is_parameter_not_found());
+                    let msg = if not_found {
+                        format!("{env} is not bootstrapped: SSM parameter {name} not found")
+                    } else {
+                        format!("cannot read the bootstrap version of {env} ({name}): {}", describe_sdk_error(&e))
+                    };
+                    fail_fix(ExitKind::Credentials, msg, format!("pipeline-run bootstrap --trust <CI account> --cloudformation-execution-policies <ARN> {env}"))
+                })?;
+                let value = out.parameter().and_then(|p| p.value()).unwrap_or_default().to_string();
+                let version: u32 = value.trim().parse().map_err(|_| {
+                    fail_fix(ExitKind::Credentials, format!("the bootstrap version of {env} ({name}) is '{value}', not a number"), format!("re-run pipeline-run bootstrap for {env}"))
+                })?;
+                Ok::<u32, anyhow::Error>(version)
+            })
+            .await?;
+        if *v < minimum {
+            return Err(fail(
+                ExitKind::Credentials,
+                format!(
+                    "{env} has bootstrap version {v} ({name}); stage {} needs at least {minimum}\n  fix: re-run pipeline-run bootstrap (or cdk bootstrap) for {env}",
+                    stage.name
+                ),
+            ));
+        }
+        Ok(*v)
+    }
+}

@@ -1,0 +1,12 @@
+//! Running a plan: the shared run `context`, the dependency `schedule`r, per-`stage` deploys
+//! (assets, change sets, `outputs` across accounts, `peering` DNS), `destroy` and `bootstrap`.
+
+pub(crate) mod assets;
+pub(crate) mod bootstrap;
+pub(crate) mod context;
+pub(crate) mod destroy;
+pub(crate) mod outputs;
+pub(crate) mod peering;
+pub(crate) mod schedule;
+pub(crate) mod stack;
+pub(crate) mod stage;
