@@ -103,10 +103,10 @@ pub enum Command {
         /// Bootstrap qualifier (defaults to the stage file's, else hnb659fds).
         #[arg(long)]
         qualifier: Option<String>,
-        #[arg(long, default_value = crate::run::bootstrap::DEFAULT_TOOLKIT_STACK)]
+        #[arg(long, default_value = crate::model::roles::DEFAULT_TOOLKIT_STACK)]
         toolkit_stack_name: String,
         /// Role assumed in an account the credentials do not belong to.
-        #[arg(long, default_value = crate::run::bootstrap::DEFAULT_ACCESS_ROLE)]
+        #[arg(long, default_value = crate::model::roles::DEFAULT_ACCESS_ROLE)]
         bootstrap_role_name: String,
         /// aws://ACCOUNT/REGION ... (default: every environment of the stage file).
         environments: Vec<String>,

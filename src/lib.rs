@@ -19,6 +19,7 @@ mod progress;
 mod report;
 mod run;
 mod source;
+mod table;
 mod verify;
 
 /// Asset packaging (deterministic zips, content hashes), public for the integration tests and

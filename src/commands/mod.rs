@@ -432,7 +432,7 @@ fn list(g: &Global, reporter: &Reporter) -> Result<i32> {
         .collect();
     println!(
         "{}",
-        crate::report::table(
+        crate::table::table(
             &["WAVE", "STAGE", "ACCOUNT", "REGION", "STACK", "DEPENDS ON"],
             &rows
         )

@@ -6,6 +6,12 @@ use super::env::Environment;
 /// The qualifier `cdk bootstrap` uses unless told otherwise.
 pub(crate) const DEFAULT_QUALIFIER: &str = "hnb659fds";
 
+/// The stack `cdk bootstrap` deploys.
+pub(crate) const DEFAULT_TOOLKIT_STACK: &str = "CDKToolkit";
+/// The role AWS Organizations creates in member accounts; used to reach an account that the
+/// credentials in use do not belong to.
+pub(crate) const DEFAULT_ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
+
 /// The oldest bootstrap version whose roles and bucket pipeline-run uses (deploy, file-publishing
 /// and lookup roles all exist from version 8 on).
 pub(crate) const MIN_BOOTSTRAP_VERSION: u32 = 8;

@@ -367,7 +367,7 @@ pub(crate) fn step_summary(report: &RunReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{StageReport, StageState};
+    use crate::run::outcome::{StageReport, StageState};
 
     fn stage(name: &str, account: &str, outputs: &[(&str, &str)]) -> StageReport {
         StageReport {

@@ -12,16 +12,13 @@ use crate::aws::Aws;
 use crate::error::{ExitKind, Failure, fail, fail_fix};
 use crate::model::env::{EnvError, Environment, is_account_id};
 use crate::model::roles::is_qualifier;
+#[cfg(test)]
+use crate::model::roles::{DEFAULT_ACCESS_ROLE, DEFAULT_TOOLKIT_STACK};
 use crate::progress::Reporter;
-use crate::report::{StageReport, StageState};
+use crate::run::outcome::{StageReport, StageState};
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
 
 pub(crate) const TEMPLATE: &str = include_str!("../../bootstrap/bootstrap-template.yaml");
-pub(crate) const DEFAULT_TOOLKIT_STACK: &str = "CDKToolkit";
-/// The role AWS Organizations creates in member accounts; used to reach an account that the
-/// credentials in use do not belong to.
-pub(crate) const DEFAULT_ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
-
 #[derive(Debug, Clone)]
 pub(crate) struct BootstrapOptions {
     pub(crate) trust: Vec<String>,

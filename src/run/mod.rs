@@ -5,6 +5,7 @@ pub(crate) mod assets;
 pub(crate) mod bootstrap;
 pub(crate) mod context;
 pub(crate) mod destroy;
+pub(crate) mod outcome;
 pub(crate) mod outputs;
 pub(crate) mod peering;
 pub(crate) mod schedule;

@@ -11,8 +11,8 @@ use tokio::task::JoinSet;
 
 use crate::error::ExitKind;
 use crate::model::plan::Stage;
-use crate::report::{StageReport, StageState};
 use crate::run::context::Context;
+use crate::run::outcome::{StageReport, StageState};
 
 type StageFuture = Pin<Box<dyn Future<Output = StageReport> + Send>>;
 

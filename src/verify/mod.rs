@@ -91,7 +91,7 @@ impl VerifyReport {
                 ]
             })
             .collect();
-        let mut out = crate::report::table(
+        let mut out = crate::table::table(
             &["CHECK", "EXPECTED", "STATIC", "LIVE", "PING", "RESULT"],
             &rows,
         );
