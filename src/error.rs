@@ -117,6 +117,18 @@ pub(crate) fn kind_of(err: &anyhow::Error) -> Option<ExitKind> {
     Failure::of(err).map(|f| f.kind)
 }
 
+/// An error chain on one line, as `{:#}` renders it but with each `Failure` by its summary
+/// alone: the headline, without the fix.
+pub(crate) fn summary_of(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|e| match e.downcast_ref::<Failure>() {
+            Some(f) => f.summary.clone(),
+            None => e.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +141,21 @@ mod tests {
         let wrapped = err.context("stage A");
         assert_eq!(kind_of(&wrapped), Some(ExitKind::Credentials));
         assert_eq!(exit_code_of(&anyhow::anyhow!("plain")), 1);
+    }
+
+    #[test]
+    fn the_summary_of_a_chain_leaves_the_fix_out() {
+        let err = fail_fix(ExitKind::Credentials, "cannot assume role", "bootstrap it")
+            .context("cannot read the network");
+        assert_eq!(
+            format!("{err:#}"),
+            "cannot read the network: cannot assume role\n  fix: bootstrap it"
+        );
+        assert_eq!(
+            summary_of(&err),
+            "cannot read the network: cannot assume role"
+        );
+        assert_eq!(summary_of(&anyhow::anyhow!("plain")), "plain");
     }
 
     #[test]

@@ -136,7 +136,7 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
             let all_ok =
                 !scheduled.interrupted && scheduled.stages.iter().all(|s| !s.status.is_failure());
             let verification = if all_ok && !no_verify && !plan.checks.is_empty() {
-                Some(crate::verify::run(&ctx, false).await)
+                Some(crate::verify::run(&verify_input(&ctx), false).await)
             } else {
                 None
             };
@@ -203,7 +203,7 @@ async fn dispatch(cli: Cli, reporter: Arc<Reporter>) -> Result<i32> {
             }
             let ctx = context(g, &reporter, plan).await?;
             let started = Instant::now();
-            let verification = crate::verify::run(&ctx, static_only).await;
+            let verification = crate::verify::run(&verify_input(&ctx), static_only).await;
             finish(
                 g,
                 &reporter,
@@ -495,4 +495,22 @@ fn plan_waves(g: &Global, reporter: &Reporter, format: PlanFormat) -> Result<i32
         }
     }
     Ok(0)
+}
+
+fn verify_input(ctx: &Arc<Context>) -> crate::verify::VerifyInput {
+    crate::verify::VerifyInput {
+        plan: ctx.plan.clone(),
+        aws: ctx.aws.clone(),
+        reporter: ctx.reporter.clone(),
+        outputs: ctx.clone(),
+    }
+}
+
+impl crate::verify::StageOutputs for Context {
+    fn outputs_of<'a>(
+        &'a self,
+        stage: &'a crate::model::plan::Stage,
+    ) -> crate::verify::OutputsFuture<'a> {
+        Box::pin(Context::outputs_of(self, stage))
+    }
 }

@@ -113,69 +113,84 @@ pub(crate) async fn ping(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> Li
 }
 
 async fn run(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> (LiveOutcome, Option<String>) {
-    let instance = req.instance;
     let command = match ping::ping_command(req.ip, req.count, req.timeout_seconds) {
         Ok(c) => c,
         Err(e) => return (LiveOutcome::Failed(format!("{e:#}")), None),
     };
-    let running_time = Duration::from_secs(u64::from(req.count) * u64::from(req.timeout_seconds));
-    let deadline = running_time + OVERALL_SLACK;
-    let execution_timeout = (running_time + Duration::from_secs(30))
+    match send(ssm, req, &command).await {
+        Ok(command_id) => {
+            let outcome = wait(ssm, req, &command_id, Instant::now()).await;
+            (outcome, Some(command_id))
+        }
+        Err(outcome) => (outcome, None),
+    }
+}
+
+/// How long the ping may run: `count` pings of at most `timeout_seconds` each.
+fn running_time(req: &PingRequest<'_>) -> Duration {
+    Duration::from_secs(u64::from(req.count) * u64::from(req.timeout_seconds))
+}
+
+/// Sends `command` to the instance; the command id, or how the check ended without one.
+async fn send(
+    ssm: &aws_sdk_ssm::Client,
+    req: &PingRequest<'_>,
+    command: &str,
+) -> Result<String, LiveOutcome> {
+    let instance = req.instance;
+    let execution_timeout = (running_time(req) + Duration::from_secs(30))
         .as_secs()
         .to_string();
     let comment: String = format!("pipeline-run verify: {}", req.check)
         .chars()
         .take(100)
         .collect();
-
     let sent = ssm
         .send_command()
         .document_name("AWS-RunShellScript")
         .instance_ids(instance)
-        .parameters("commands", vec![command.clone()])
+        .parameters("commands", vec![command.to_string()])
         .parameters("executionTimeout", vec![execution_timeout])
         .timeout_seconds(DELIVERY_TIMEOUT_SECS)
         .comment(comment)
         .send()
         .await;
-    let sent_at = Instant::now();
-    let command_id = match sent {
+    match sent {
         Ok(out) => match out.command().and_then(|c| c.command_id()) {
-            Some(id) => id.to_string(),
-            None => {
-                return (
-                    LiveOutcome::Failed("SendCommand answered without a command id".into()),
-                    None,
-                );
-            }
+            Some(id) => Ok(id.to_string()),
+            None => Err(LiveOutcome::Failed(
+                "SendCommand answered without a command id".into(),
+            )),
         },
         Err(e) if error_code(&e) == Some("InvalidInstanceId") => {
-            return (
-                LiveOutcome::Undeliverable(format!(
-                    "instance {instance} is not managed by SSM or its agent is offline (SendCommand: {})",
-                    describe_sdk_error(&e)
-                )),
-                None,
-            );
+            Err(LiveOutcome::Undeliverable(format!(
+                "instance {instance} is not managed by SSM or its agent is offline (SendCommand: {})",
+                describe_sdk_error(&e)
+            )))
         }
-        Err(e) => {
-            return (
-                LiveOutcome::Failed(format!(
-                    "SendCommand `{command}` on {instance} failed: {}",
-                    describe_sdk_error(&e)
-                )),
-                None,
-            );
-        }
-    };
+        Err(e) => Err(LiveOutcome::Failed(format!(
+            "SendCommand `{command}` on {instance} failed: {}",
+            describe_sdk_error(&e)
+        ))),
+    }
+}
 
+/// Polls the invocation of `command_id` (sent at `sent_at`) until it ends or the deadline passes.
+async fn wait(
+    ssm: &aws_sdk_ssm::Client,
+    req: &PingRequest<'_>,
+    command_id: &str,
+    sent_at: Instant,
+) -> LiveOutcome {
+    let instance = req.instance;
+    let deadline = running_time(req) + OVERALL_SLACK;
     // SSM usually answers in about a second on AWS and at once locally: start fast, slow down.
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     let mut last_status = String::from("not yet visible");
     loop {
         let answer = ssm
             .get_command_invocation()
-            .command_id(&command_id)
+            .command_id(command_id)
             .instance_id(instance)
             .send()
             .await;
@@ -191,7 +206,7 @@ async fn run(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> (LiveOutcome, 
                     stderr: out.standard_error_content().unwrap_or_default(),
                 };
                 if let Some(outcome) = classify(&invocation) {
-                    return (outcome, Some(command_id));
+                    return outcome;
                 }
                 last_status = status
                     .map(|s| s.as_str().to_string())
@@ -199,37 +214,28 @@ async fn run(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> (LiveOutcome, 
             }
             Err(e) if error_code(&e) == Some("InvocationDoesNotExist") => {
                 if sent_at.elapsed() > INVOCATION_APPEARS_WITHIN {
-                    return (
-                        LiveOutcome::Failed(format!(
-                            "SSM accepted command {command_id} for {instance} but still does not know its invocation {}s later (InvocationDoesNotExist)",
-                            INVOCATION_APPEARS_WITHIN.as_secs()
-                        )),
-                        Some(command_id),
-                    );
+                    return LiveOutcome::Failed(format!(
+                        "SSM accepted command {command_id} for {instance} but still does not know its invocation {}s later (InvocationDoesNotExist)",
+                        INVOCATION_APPEARS_WITHIN.as_secs()
+                    ));
                 }
             }
             Err(e) => {
-                return (
-                    LiveOutcome::Failed(format!(
-                        "cannot read the result of command {command_id} on {instance}: {}",
-                        describe_sdk_error(&e)
-                    )),
-                    Some(command_id),
-                );
+                return LiveOutcome::Failed(format!(
+                    "cannot read the result of command {command_id} on {instance}: {}",
+                    describe_sdk_error(&e)
+                ));
             }
         }
         let elapsed = sent_at.elapsed();
         if elapsed >= deadline {
-            return (
-                LiveOutcome::TimedOut(format!(
-                    "command {command_id} on {instance} still {last_status} after {}s (limit: {} ping(s) × {}s + {}s)",
-                    elapsed.as_secs(),
-                    req.count,
-                    req.timeout_seconds,
-                    OVERALL_SLACK.as_secs()
-                )),
-                Some(command_id),
-            );
+            return LiveOutcome::TimedOut(format!(
+                "command {command_id} on {instance} still {last_status} after {}s (limit: {} ping(s) × {}s + {}s)",
+                elapsed.as_secs(),
+                req.count,
+                req.timeout_seconds,
+                OVERALL_SLACK.as_secs()
+            ));
         }
         tokio::time::sleep(backoff.next_delay().min(deadline - elapsed)).await;
     }

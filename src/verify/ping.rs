@@ -9,14 +9,14 @@ use anyhow::{Context, ensure};
 use serde::Serialize;
 
 /// The statistics block ping prints when it finishes, whether or not any
-/// reply arrived.
+/// reply arrived. Fields in alphabetical order, the order of the keys in the JSON report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct PingSummary {
-    pub(crate) transmitted: u32,
-    pub(crate) received: u32,
     pub(crate) loss_percent: f64,
+    pub(crate) received: u32,
     /// Absent when no reply arrived, because ping then omits the rtt line.
     pub(crate) rtt_avg_ms: Option<f64>,
+    pub(crate) transmitted: u32,
 }
 
 /// Why ping output carries no statistics block.
