@@ -13,13 +13,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub global: Global,
+    pub(crate) global: GlobalArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
+// Options of every subcommand.
 #[derive(Debug, Args)]
-pub struct Global {
+pub(crate) struct GlobalArgs {
     /// The stage file.
     #[arg(
         short = 'f',
@@ -28,23 +29,23 @@ pub struct Global {
         env = "PIPELINE_RUN_FILE",
         default_value = "pipeline-run.yml"
     )]
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// Take the stages from a CDK cloud assembly (the `cdk.out` directory) instead of a stage
     /// file: one stage per stack, named by its artifact id.
     #[arg(long, global = true, env = "PIPELINE_RUN_APP", value_name = "CDK_OUT")]
-    pub app: Option<PathBuf>,
+    pub(crate) app: Option<PathBuf>,
     /// Send every AWS request to this endpoint (an emulator, a VPC endpoint). Also AWS_ENDPOINT_URL.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
-    pub endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
     /// Named profile for the base credentials (else the standard chain).
     #[arg(long, global = true)]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
     /// `json` prints a machine-readable result on stdout; logs always go to stderr.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    pub(crate) output: OutputFormat,
     /// More detail in the logs.
     #[arg(short, long, global = true)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
     /// Also write every stack output as `export <Stage>_<Output>='value'` lines to this file
     /// (plus PIPELINE_RUN_OK and PIPELINE_RUN_CHANGES), for `. FILE` in a later shell step.
     #[arg(
@@ -53,120 +54,147 @@ pub struct Global {
         value_name = "FILE",
         env = "PIPELINE_RUN_EXPORT_ENV"
     )]
-    pub export_env: Option<PathBuf>,
+    pub(crate) export_env: Option<PathBuf>,
     /// Lifetime of assumed-role sessions in seconds (AWS allows 900..43200).
     #[arg(long, global = true, hide = true, env = "PIPELINE_RUN_SESSION_SECONDS")]
-    pub session_seconds: Option<u64>,
+    pub(crate) session_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     Text,
     Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RequireApproval {
+pub(crate) enum RequireApproval {
     Never,
     AnyChange,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlanFormat {
+pub(crate) enum PlanFormat {
     Text,
     Json,
     GithubMatrix,
 }
 
-#[derive(Debug, Args)]
-pub struct Selection {
-    /// Every stage of the file.
-    #[arg(long, conflicts_with = "stages")]
-    pub all: bool,
-    /// Stage names. Stages they depend on are not deployed, only read.
-    pub stages: Vec<String>,
-}
-
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Prepare environments: staging bucket and bootstrap roles trusting the CI account (CDK-compatible).
-    Bootstrap {
-        /// Accounts trusted to deploy into these environments (comma-separated or repeated).
-        #[arg(long, value_delimiter = ',')]
-        trust: Vec<String>,
-        /// Accounts trusted only to read (lookup role).
-        #[arg(long, value_delimiter = ',')]
-        trust_for_lookup: Vec<String>,
-        /// Managed policy ARNs for the CloudFormation execution role (required with --trust).
-        #[arg(long, value_delimiter = ',')]
-        cloudformation_execution_policies: Vec<String>,
-        /// Bootstrap qualifier (defaults to the stage file's, else hnb659fds).
-        #[arg(long)]
-        qualifier: Option<String>,
-        #[arg(long, default_value = crate::model::roles::DEFAULT_TOOLKIT_STACK)]
-        toolkit_stack_name: String,
-        /// Role assumed in an account the credentials do not belong to.
-        #[arg(long, default_value = crate::model::roles::DEFAULT_ACCESS_ROLE)]
-        bootstrap_role_name: String,
-        /// aws://ACCOUNT/REGION ... (default: every environment of the stage file).
-        environments: Vec<String>,
-    },
+    Bootstrap(BootstrapArgs),
     /// Deploy stages by change set, in dependency order, then verify the network.
-    Deploy {
-        #[command(flatten)]
-        selection: Selection,
-        #[arg(long, value_enum, default_value_t = RequireApproval::Never)]
-        require_approval: RequireApproval,
-        /// Stages deployed at the same time, at most.
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-        /// Skip the network verification after the last stage.
-        #[arg(long)]
-        no_verify: bool,
-    },
+    Deploy(DeployArgs),
     /// Create and show change sets, then delete them; nothing is executed.
-    Diff {
-        #[command(flatten)]
-        selection: Selection,
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-    },
+    Diff(DiffArgs),
     /// Delete the stacks of the stages, dependents first.
-    Destroy {
-        #[command(flatten)]
-        selection: Selection,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        force: bool,
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-    },
+    Destroy(DestroyArgs),
     /// Show stages, accounts, roles and dependency waves (no AWS call).
     List,
     /// Print the dependency waves, e.g. as a GitHub Actions job matrix (no AWS call).
-    Plan {
-        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
-        format: PlanFormat,
-    },
+    Plan(PlanArgs),
     /// Check the network paths declared under `verify:` (static analysis and SSM ping).
-    Verify {
-        /// Only the static analysis from EC2 state; no command is run on the instances.
-        #[arg(long)]
-        static_only: bool,
-    },
+    Verify(VerifyArgs),
 }
 
 impl Command {
     /// The subcommand's name, as reports and CI outputs call it.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
-            Command::Bootstrap { .. } => "bootstrap",
-            Command::Deploy { .. } => "deploy",
-            Command::Diff { .. } => "diff",
-            Command::Destroy { .. } => "destroy",
+            Command::Bootstrap(_) => "bootstrap",
+            Command::Deploy(_) => "deploy",
+            Command::Diff(_) => "diff",
+            Command::Destroy(_) => "destroy",
             Command::List => "list",
-            Command::Plan { .. } => "plan",
-            Command::Verify { .. } => "verify",
+            Command::Plan(_) => "plan",
+            Command::Verify(_) => "verify",
         }
     }
+}
+
+// The stages a deploy, diff or destroy runs.
+#[derive(Debug, Args)]
+pub(crate) struct SelectionArgs {
+    /// Every stage of the file.
+    #[arg(long, conflicts_with = "stages")]
+    pub(crate) all: bool,
+    /// Stage names. Stages they depend on are not deployed, only read.
+    pub(crate) stages: Vec<String>,
+}
+
+// How many stages a deploy, diff or destroy runs at once. Only `deploy` documents it (see
+// `DeployArgs`).
+#[derive(Debug, Args)]
+pub(crate) struct ConcurrencyArgs {
+    #[arg(long, default_value_t = 8)]
+    pub(crate) concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BootstrapArgs {
+    /// Accounts trusted to deploy into these environments (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) trust: Vec<String>,
+    /// Accounts trusted only to read (lookup role).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) trust_for_lookup: Vec<String>,
+    /// Managed policy ARNs for the CloudFormation execution role (required with --trust).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) cloudformation_execution_policies: Vec<String>,
+    /// Bootstrap qualifier (defaults to the stage file's, else hnb659fds).
+    #[arg(long)]
+    pub(crate) qualifier: Option<String>,
+    #[arg(long, default_value = crate::model::roles::DEFAULT_TOOLKIT_STACK)]
+    pub(crate) toolkit_stack_name: String,
+    /// Role assumed in an account the credentials do not belong to.
+    #[arg(long, default_value = crate::model::roles::DEFAULT_ACCESS_ROLE)]
+    pub(crate) bootstrap_role_name: String,
+    /// aws://ACCOUNT/REGION ... (default: every environment of the stage file).
+    pub(crate) environments: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(mut_arg("concurrency", |a| a.help("Stages deployed at the same time, at most")))]
+pub(crate) struct DeployArgs {
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
+    #[arg(long, value_enum, default_value_t = RequireApproval::Never)]
+    pub(crate) require_approval: RequireApproval,
+    #[command(flatten)]
+    pub(crate) concurrency: ConcurrencyArgs,
+    /// Skip the network verification after the last stage.
+    #[arg(long)]
+    pub(crate) no_verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
+    #[command(flatten)]
+    pub(crate) concurrency: ConcurrencyArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DestroyArgs {
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) concurrency: ConcurrencyArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub(crate) format: PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Only the static analysis from EC2 state; no command is run on the instances.
+    #[arg(long)]
+    pub(crate) static_only: bool,
 }

@@ -8,12 +8,16 @@
 //!
 //! Values travel through files, never through the log. Credentials are never part of a report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
+use serde::Serialize;
+
 use crate::progress::Reporter;
-use crate::report::RunReport;
+use crate::report::plan::Matrix;
+use crate::report::{FailureReport, RunReport};
+use crate::verify::VerifyReport;
 
 /// Environment variable naming where the result JSON is written (the action sets it).
 pub(crate) const RESULT_FILE_VAR: &str = "PIPELINE_RUN_RESULT_FILE";
@@ -91,14 +95,14 @@ fn write_output(file: &mut impl Write, name: &str, value: &str) {
 }
 
 /// stage → output → value, as the action's `outputs` output and the buildspec read them.
-fn outputs_json(report: &RunReport) -> serde_json::Value {
+fn outputs_json(report: &RunReport) -> String {
     let map: BTreeMap<&str, &BTreeMap<String, String>> = report
         .stages
         .iter()
         .filter(|s| !s.outputs.is_empty())
         .map(|s| (s.stage.as_str(), &s.outputs))
         .collect();
-    serde_json::to_value(map).unwrap_or_default()
+    compact_json(&map)
 }
 
 /// Everything a finished run (successful or not) leaves for CI. An `Err` names a file that was
@@ -124,7 +128,7 @@ pub(crate) fn publish(
     if let Some(mut out) = github_file("GITHUB_OUTPUT") {
         write_output(&mut out, "ok", if report.ok { "true" } else { "false" });
         write_output(&mut out, "changes", &report.changes().to_string());
-        write_output(&mut out, "outputs", &outputs_json(report).to_string());
+        write_output(&mut out, "outputs", &outputs_json(report));
         for s in &report.stages {
             for (k, v) in &s.outputs {
                 write_output(&mut out, &output_name(&s.stage, k), v);
@@ -161,14 +165,14 @@ pub(crate) fn publish_failure(
     duration_seconds: f64,
     export_env: Option<&Path>,
 ) -> String {
-    let doc = serde_json::json!({
-        "command": command,
-        "ok": false,
-        "stages": [],
-        "error": message,
-        "exit_code": exit_code,
-        "duration_seconds": duration_seconds,
-    });
+    let doc = FailureReport {
+        command,
+        duration_seconds,
+        error: message,
+        exit_code,
+        ok: false,
+        stages: [],
+    };
     let json = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
     let result_file = write_result_file(&json).ok().flatten();
     if let Some(mut out) = github_file("GITHUB_OUTPUT") {
@@ -238,14 +242,19 @@ pub(crate) fn export_env_file(report: &RunReport) -> String {
     out
 }
 
-pub(crate) fn github_plan_outputs(doc: &serde_json::Value) {
+/// One-line JSON, as step outputs carry it.
+pub(crate) fn compact_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
+/// `plan --format github-matrix` under GitHub Actions: the whole matrix, the number of waves,
+/// and one matrix per wave (`wave-1`, ...).
+pub(crate) fn github_plan_outputs(matrix: &Matrix<'_>) {
     if let Some(mut out) = github_file("GITHUB_OUTPUT") {
-        write_output(&mut out, "matrix", &doc.to_string());
-        write_output(&mut out, "wave-count", &doc["wave_count"].to_string());
-        if let Some(waves) = doc["waves"].as_array() {
-            for (i, w) in waves.iter().enumerate() {
-                write_output(&mut out, &format!("wave-{}", i + 1), &w.to_string());
-            }
+        write_output(&mut out, "matrix", &compact_json(matrix));
+        write_output(&mut out, "wave-count", &matrix.wave_count.to_string());
+        for (i, w) in matrix.waves.iter().enumerate() {
+            write_output(&mut out, &format!("wave-{}", i + 1), &compact_json(w));
         }
     }
 }
@@ -267,6 +276,8 @@ fn code_cell(s: &str) -> String {
     }
 }
 
+/// The Markdown step summary: the result, the stages, the network verification and the stack
+/// outputs (masked where their names suggest a secret).
 pub(crate) fn step_summary(report: &RunReport) -> String {
     let mut md = format!(
         "## pipeline-run {} — {}\n\n",
@@ -278,64 +289,75 @@ pub(crate) fn step_summary(report: &RunReport) -> String {
         }
     );
     if !report.stages.is_empty() {
-        let accounts: std::collections::BTreeSet<&str> =
-            report.stages.iter().map(|s| s.account.as_str()).collect();
+        md.push_str(&stages_section(report));
+    }
+    if let Some(v) = &report.verification {
+        md.push_str(&verification_section(v));
+    }
+    md.push_str(&outputs_section(report));
+    md.push('\n');
+    md
+}
+
+fn stages_section(report: &RunReport) -> String {
+    let accounts: BTreeSet<&str> = report.stages.iter().map(|s| s.account.as_str()).collect();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let mut md = format!(
+        "{} stage{} in {} account{} · {} change{} · {:.1} s\n\n",
+        report.stages.len(),
+        plural(report.stages.len()),
+        accounts.len(),
+        plural(accounts.len()),
+        report.changes(),
+        plural(report.changes()),
+        report.duration_seconds
+    );
+    md.push_str("| Stage | Account | Region | Stack | Result | Changes | Duration |\n|---|---|---|---|---|---|---|\n");
+    for s in &report.stages {
         md.push_str(&format!(
-            "{} stage{} in {} account{} · {} change{} · {:.1} s\n\n",
-            report.stages.len(),
-            if report.stages.len() == 1 { "" } else { "s" },
-            accounts.len(),
-            if accounts.len() == 1 { "" } else { "s" },
-            report.changes(),
-            if report.changes() == 1 { "" } else { "s" },
-            report.duration_seconds
+            "| {} | {} | {} | {} | {} | {} | {:.1} s |\n",
+            cell(&s.stage),
+            cell(&s.account),
+            cell(&s.region),
+            cell(&s.stack),
+            s.status.label(),
+            s.changes,
+            s.duration_seconds
         ));
-        md.push_str("| Stage | Account | Region | Stack | Result | Changes | Duration |\n|---|---|---|---|---|---|---|\n");
-        for s in &report.stages {
-            md.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {:.1} s |\n",
-                cell(&s.stage),
-                cell(&s.account),
-                cell(&s.region),
-                cell(&s.stack),
-                s.status.label(),
-                s.changes,
-                s.duration_seconds
-            ));
-        }
-        let failures: Vec<_> = report
-            .stages
-            .iter()
-            .filter_map(|s| s.error.as_ref().map(|e| (s, e)))
-            .collect();
-        if !failures.is_empty() {
-            md.push_str("\n### Problems\n\n");
-            for (s, e) in failures {
-                md.push_str(&format!("- **{}**: {}\n", cell(&s.stage), cell(e)));
-            }
+    }
+    let failures: Vec<_> = report
+        .stages
+        .iter()
+        .filter_map(|s| s.error.as_ref().map(|e| (s, e)))
+        .collect();
+    if !failures.is_empty() {
+        md.push_str("\n### Problems\n\n");
+        for (s, e) in failures {
+            md.push_str(&format!("- **{}**: {}\n", cell(&s.stage), cell(e)));
         }
     }
-    if let Some(v) = &report.verification
-        && let Some(checks) = v["checks"].as_array()
-    {
-        md.push_str("\n### Network verification\n\n| Check | Expected | Static | Live | Ping | Result |\n|---|---|---|---|---|---|\n");
-        for c in checks {
-            let s = |k: &str| cell(c[k].as_str().unwrap_or(""));
-            md.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
-                s("name"),
-                s("expect"),
-                s("static_verdict"),
-                s("live_verdict"),
-                s("ping_summary"),
-                if c["ok"].as_bool().unwrap_or(false) {
-                    "✅"
-                } else {
-                    "❌"
-                }
-            ));
-        }
+    md
+}
+
+fn verification_section(v: &VerifyReport) -> String {
+    let mut md = String::from(
+        "\n### Network verification\n\n| Check | Expected | Static | Live | Ping | Result |\n|---|---|---|---|---|---|\n",
+    );
+    for c in &v.checks {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            cell(&c.name),
+            cell(c.expected()),
+            cell(&c.static_verdict),
+            cell(&c.live_verdict),
+            cell(&c.ping_summary),
+            if c.ok { "✅" } else { "❌" }
+        ));
     }
+    md
+}
+
+fn outputs_section(report: &RunReport) -> String {
     let outputs: Vec<(&str, &str, &str)> = report
         .stages
         .iter()
@@ -345,51 +367,30 @@ pub(crate) fn step_summary(report: &RunReport) -> String {
                 .map(move |(k, v)| (s.stage.as_str(), k.as_str(), v.as_str()))
         })
         .collect();
-    if !outputs.is_empty() {
-        md.push_str(&format!(
-            "\n<details><summary>Stack outputs ({})</summary>\n\n| Stage | Output | Value |\n|---|---|---|\n",
-            outputs.len()
-        ));
-        for (stage, k, v) in outputs {
-            let value = if looks_sensitive(k) {
-                "*** (masked)".to_string()
-            } else {
-                code_cell(v)
-            };
-            md.push_str(&format!("| {} | {} | {value} |\n", cell(stage), cell(k)));
-        }
-        md.push_str("\n</details>\n");
+    if outputs.is_empty() {
+        return String::new();
     }
-    md.push('\n');
+    let mut md = format!(
+        "\n<details><summary>Stack outputs ({})</summary>\n\n| Stage | Output | Value |\n|---|---|---|\n",
+        outputs.len()
+    );
+    for (stage, k, v) in outputs {
+        let value = if looks_sensitive(k) {
+            "*** (masked)".to_string()
+        } else {
+            code_cell(v)
+        };
+        md.push_str(&format!("| {} | {} | {value} |\n", cell(stage), cell(k)));
+    }
+    md.push_str("\n</details>\n");
     md
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::outcome::{StageReport, StageState};
-
-    fn stage(name: &str, account: &str, outputs: &[(&str, &str)]) -> StageReport {
-        StageReport {
-            stage: name.into(),
-            account: account.into(),
-            region: "ap-northeast-1".into(),
-            stack: name.into(),
-            status: StageState::Deployed,
-            stack_status: Some("CREATE_COMPLETE".into()),
-            changes: 2,
-            change_set_executed: true,
-            change_list: Vec::new(),
-            outputs: outputs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            duration_seconds: 1.25,
-            error: None,
-            assets: None,
-            exit_code: 0,
-        }
-    }
+    use crate::model::plan::Expectation;
+    use crate::report::tests::{check, stage};
 
     fn report() -> RunReport {
         RunReport {
@@ -403,13 +404,17 @@ mod tests {
                     &[("DbPassword", "hunter2"), ("Note", "a|b\n<c>")],
                 ),
             ],
-            verification: Some(serde_json::json!({"checks": [
-                {"name": "A → B", "expect": "reachable", "static_verdict": "reachable",
-                 "live_verdict": "reachable", "ping_summary": "3/3", "ok": true},
-                {"name": "A → C", "expect": "unreachable", "static_verdict": "reachable",
-                 "live_verdict": "reachable", "ping_summary": "3/3", "ok": false}
-            ]})),
+            verification: Some(VerifyReport {
+                checks: vec![
+                    check("A → B", Expectation::Reachable, "reachable", true),
+                    check("A → C", Expectation::Unreachable, "reachable", false),
+                ],
+                duration_seconds: 1.0,
+                interrupted: false,
+                static_only: false,
+            }),
             duration_seconds: 3.0,
+            interrupted: false,
         }
     }
 

@@ -59,6 +59,13 @@ pub(crate) struct VerifyReport {
     pub(crate) static_only: bool,
 }
 
+impl CheckResult {
+    /// "reachable" or "unreachable", as the report words verdicts.
+    pub(crate) fn expected(&self) -> &'static str {
+        verdict_word(Some(self.expect == Expectation::Reachable))
+    }
+}
+
 impl VerifyReport {
     pub(crate) fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
@@ -73,7 +80,7 @@ impl VerifyReport {
             .map(|c| {
                 [
                     c.name.clone(),
-                    verdict_word(Some(c.expect == Expectation::Reachable)).to_string(),
+                    c.expected().to_string(),
                     c.static_verdict.clone(),
                     c.live_verdict.clone(),
                     c.ping_summary.clone(),
@@ -281,7 +288,7 @@ pub(crate) fn report_line(reporter: &Reporter, c: &CheckResult) {
         None => reporter.info(&format!(
             "verify {}: ok — expected {}, static {}, live {live}",
             c.name,
-            verdict_word(Some(c.expect == Expectation::Reachable)),
+            c.expected(),
             c.static_verdict
         )),
         Some(p) => reporter.error(&format!("verify {}: FAIL — {p}", c.name), None, None),

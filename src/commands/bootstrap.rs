@@ -1,0 +1,61 @@
+//! `pipeline-run bootstrap`: prepare environments like `cdk bootstrap --trust`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::cli::{BootstrapArgs, GlobalArgs};
+use crate::model::roles::DEFAULT_QUALIFIER;
+use crate::progress::Reporter;
+use crate::report::RunReport;
+use crate::run::bootstrap::{self, BootstrapOptions};
+
+use super::shared::{finish, load_aws, load_plan};
+
+pub(super) async fn bootstrap(
+    g: &GlobalArgs,
+    args: BootstrapArgs,
+    reporter: &Arc<Reporter>,
+) -> Result<i32> {
+    let opts = options(g, args, reporter)?;
+    bootstrap::validate(&opts)?;
+    let fallback = opts.environments.first().map(|e| e.region.to_string());
+    let aws = Arc::new(load_aws(g, fallback).await?);
+    let started = Instant::now();
+    let stages = bootstrap::bootstrap(aws, reporter.clone(), opts).await;
+    let report = RunReport::new(
+        "bootstrap",
+        stages,
+        false,
+        None,
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(finish(g, reporter, &report))
+}
+
+/// The environments named on the command line, else every environment of the stage file
+/// (whose qualifier is then the default one).
+fn options(g: &GlobalArgs, args: BootstrapArgs, reporter: &Reporter) -> Result<BootstrapOptions> {
+    let mut plan_qualifier = None;
+    let (environments, bad_environments) = if args.environments.is_empty() {
+        let plan = load_plan(g, reporter)?;
+        plan_qualifier = Some(plan.qualifier.clone());
+        (plan.environments(), Vec::new())
+    } else {
+        bootstrap::parse_environments(&args.environments)?
+    };
+    Ok(BootstrapOptions {
+        trust: args.trust,
+        trust_for_lookup: args.trust_for_lookup,
+        execution_policies: args.cloudformation_execution_policies,
+        qualifier: args
+            .qualifier
+            .or(plan_qualifier)
+            .unwrap_or_else(|| DEFAULT_QUALIFIER.to_string()),
+        toolkit_stack_name: args.toolkit_stack_name,
+        access_role_name: args.bootstrap_role_name,
+        environments,
+        bad_environments,
+    })
+}

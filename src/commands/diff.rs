@@ -1,0 +1,36 @@
+//! `pipeline-run diff`: change sets created and shown, then deleted; nothing is executed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::cli::{DiffArgs, GlobalArgs};
+use crate::progress::Reporter;
+use crate::report::RunReport;
+use crate::run::context::RunOptions;
+use crate::run::stack::{Approval, Mode};
+use crate::run::stage;
+
+use super::shared::{context, finish, load_plan, select};
+
+pub(super) async fn diff(g: &GlobalArgs, args: DiffArgs, reporter: &Arc<Reporter>) -> Result<i32> {
+    let plan = Arc::new(load_plan(g, reporter)?);
+    let selected = select(&plan, &args.selection)?;
+    let ctx = context(g, reporter, plan).await?;
+    let started = Instant::now();
+    let opts = RunOptions {
+        selected,
+        concurrency: args.concurrency.concurrency,
+        approval: Approval::Never,
+    };
+    let scheduled = stage::deploy(&ctx, &opts, Mode::Diff).await;
+    let report = RunReport::new(
+        "diff",
+        scheduled.stages,
+        scheduled.interrupted,
+        None,
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(finish(g, reporter, &report))
+}

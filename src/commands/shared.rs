@@ -1,0 +1,152 @@
+//! What several commands do: load the plan, select its stages, build the run context, and
+//! finish a run (print, publish for CI, choose the exit code).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::aws::{Aws, AwsOptions};
+use crate::cli::{GlobalArgs, OutputFormat, SelectionArgs};
+use crate::error::{ExitKind, fail};
+use crate::model::plan::{Plan, Stage};
+use crate::progress::Reporter;
+use crate::report::{RunReport, ci, stage_table};
+use crate::run::context::Context;
+use crate::source::validate::{self, ProcessEnv};
+use crate::verify::{OutputsFuture, StageOutputs, VerifyInput};
+
+/// The plan of the stage file (`-f`) or the cloud assembly (`--app`); every problem of the
+/// stage file is reported as an annotation.
+pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
+    if let Some(app) = &g.app {
+        return crate::source::cdk::stages::load_plan(app);
+    }
+    if !g.file.exists() && g.file.as_os_str() == "pipeline-run.yml" {
+        return Err(fail(
+            ExitKind::Validation,
+            "no stage file: pipeline-run.yml does not exist here\n  fix: pass one with -f, e.g. -f pipelines/vpc-peering.yml",
+        ));
+    }
+    validate::load(&g.file, &ProcessEnv).map_err(|problems| {
+        for p in &problems.0 {
+            reporter.error(
+                &format!(
+                    "stage {}field {}: {} (fix: {})",
+                    p.stage
+                        .as_ref()
+                        .map(|s| format!("{s}, "))
+                        .unwrap_or_default(),
+                    p.field,
+                    p.message,
+                    p.fix
+                ),
+                Some(&p.file.display().to_string()),
+                p.line,
+            );
+        }
+        fail(
+            ExitKind::Validation,
+            problems.to_string().trim_end().to_string(),
+        )
+    })
+}
+
+/// The indices of the selected stages, in the order they were named.
+pub(super) fn select(plan: &Plan, selection: &SelectionArgs) -> Result<Vec<usize>> {
+    if selection.all {
+        return Ok((0..plan.stages.len()).collect());
+    }
+    if selection.stages.is_empty() {
+        return Err(fail(
+            ExitKind::Validation,
+            "name the stages to run, or pass --all",
+        ));
+    }
+    selection
+        .stages
+        .iter()
+        .map(|name| {
+            plan.stage_index(name).ok_or_else(|| {
+                let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+                fail(
+                    ExitKind::Validation,
+                    format!(
+                        "no stage named '{name}' in {}\n  fix: use one of: {}",
+                        plan.file.display(),
+                        names.join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// AWS access with the command line's endpoint, profile and session lifetime.
+pub(super) async fn load_aws(g: &GlobalArgs, fallback_region: Option<String>) -> Result<Aws> {
+    Aws::load(AwsOptions {
+        endpoint_url: g.endpoint_url.clone(),
+        profile: g.profile.clone(),
+        fallback_region,
+        session_duration: g.session_seconds.map(Duration::from_secs),
+    })
+    .await
+}
+
+/// The run context of `plan`, once the credentials are known to work (their identity is logged).
+pub(super) async fn context(
+    g: &GlobalArgs,
+    reporter: &Arc<Reporter>,
+    plan: Arc<Plan>,
+) -> Result<Arc<Context>> {
+    let fallback = plan.stages.first().map(|s| s.env.region.to_string());
+    let aws = Arc::new(load_aws(g, fallback).await?);
+    let caller = aws.caller().await?;
+    reporter.info(&format!(
+        "pipeline-run {}: identity {} (account {})",
+        env!("CARGO_PKG_VERSION"),
+        caller.arn,
+        caller.account
+    ));
+    Ok(Context::new(plan, aws, reporter.clone()))
+}
+
+/// Verification within a run: the stage outputs come from its context (those it deployed, the
+/// others read from CloudFormation).
+pub(super) fn verify_input(ctx: &Arc<Context>) -> VerifyInput {
+    VerifyInput {
+        plan: ctx.plan.clone(),
+        aws: ctx.aws.clone(),
+        reporter: ctx.reporter.clone(),
+        outputs: ctx.clone(),
+    }
+}
+
+impl StageOutputs for Context {
+    fn outputs_of<'a>(&'a self, stage: &'a Stage) -> OutputsFuture<'a> {
+        Box::pin(Context::outputs_of(self, stage))
+    }
+}
+
+/// Ends a run: the tables and the summary line in the log, the result for CI, the JSON on
+/// stdout with `--output json`, and the exit code (1 when a result file could not be written).
+pub(super) fn finish(g: &GlobalArgs, reporter: &Reporter, report: &RunReport) -> i32 {
+    if !report.stages.is_empty() {
+        reporter.info(&format!("\n{}", stage_table(&report.stages).trim_end()));
+    }
+    if let Some(v) = &report.verification {
+        reporter.info(&format!("\n{}", v.table().trim_end()));
+    }
+    reporter.info(&report.summary_line());
+    let published = ci::publish(reporter, report, g.export_env.as_deref());
+    if let Err(e) = &published {
+        reporter.error(e, None, None);
+    }
+    if g.output == OutputFormat::Json {
+        println!("{}", report.to_json());
+    }
+    match report.exit_code() {
+        0 if published.is_err() => 1,
+        code => code,
+    }
+}

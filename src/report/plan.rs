@@ -1,0 +1,183 @@
+//! What `list` and `plan` show of a plan (no AWS call): typed views for their JSON, and the
+//! text for people. View fields are in alphabetical order, the order of the keys in the JSON.
+
+use serde::Serialize;
+
+use crate::model::env::{AccountId, Region};
+use crate::model::plan::{Plan, Stage};
+use crate::model::roles::BootstrapRole;
+use crate::table::table;
+
+/// `list --output json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listing<'p> {
+    file: String,
+    qualifier: &'p str,
+    stages: Vec<StageListing<'p>>,
+    waves: Vec<Vec<&'p str>>,
+}
+
+#[derive(Debug, Serialize)]
+struct StageListing<'p> {
+    account: &'p AccountId,
+    assets: Vec<&'p str>,
+    depends_on: Vec<&'p str>,
+    deploy_role: &'p str,
+    execution_role: &'p str,
+    lookup_role: &'p str,
+    region: &'p Region,
+    stack: &'p str,
+    stage: &'p str,
+    template: String,
+}
+
+/// One stage of a wave, as `plan --format json|github-matrix` shows it (a matrix entry).
+#[derive(Debug, Serialize)]
+pub(crate) struct WaveStage<'p> {
+    account: &'p AccountId,
+    region: &'p Region,
+    stack: &'p str,
+    stage: &'p str,
+}
+
+/// `plan --format json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Waves<'p> {
+    waves: Vec<Vec<WaveStage<'p>>>,
+}
+
+/// `plan --format github-matrix`: one matrix per wave, for a job per stage of each wave; a
+/// workflow runs wave N's jobs after wave N-1's (`needs:`).
+#[derive(Debug, Serialize)]
+pub(crate) struct Matrix<'p> {
+    pub(crate) wave_count: usize,
+    pub(crate) waves: Vec<WaveMatrix<'p>>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct WaveMatrix<'p> {
+    include: Vec<WaveStage<'p>>,
+}
+
+fn names<'p>(plan: &'p Plan, stages: &[usize]) -> Vec<&'p str> {
+    stages
+        .iter()
+        .map(|&i| plan.stages[i].name.as_str())
+        .collect()
+}
+
+impl<'p> Listing<'p> {
+    pub(crate) fn of(plan: &'p Plan) -> Self {
+        let stage = |s: &'p Stage| StageListing {
+            account: &s.env.account,
+            assets: s.assets.iter().map(|a| a.name.as_str()).collect(),
+            depends_on: names(plan, &s.depends_on),
+            deploy_role: &s.roles.deploy.arn,
+            execution_role: &s.roles.cfn_exec.arn,
+            lookup_role: &s.roles.lookup.arn,
+            region: &s.env.region,
+            stack: &s.stack_name,
+            stage: &s.name,
+            template: s.template.path.display().to_string(),
+        };
+        Listing {
+            file: plan.file.display().to_string(),
+            qualifier: &plan.qualifier,
+            stages: plan.stages.iter().map(stage).collect(),
+            waves: plan.waves.iter().map(|w| names(plan, w)).collect(),
+        }
+    }
+}
+
+fn wave_stages<'p>(plan: &'p Plan, wave: &[usize]) -> Vec<WaveStage<'p>> {
+    wave.iter()
+        .map(|&i| {
+            let s = &plan.stages[i];
+            WaveStage {
+                account: &s.env.account,
+                region: &s.env.region,
+                stack: &s.stack_name,
+                stage: &s.name,
+            }
+        })
+        .collect()
+}
+
+impl<'p> Waves<'p> {
+    pub(crate) fn of(plan: &'p Plan) -> Self {
+        Waves {
+            waves: plan.waves.iter().map(|w| wave_stages(plan, w)).collect(),
+        }
+    }
+}
+
+impl<'p> Matrix<'p> {
+    pub(crate) fn of(plan: &'p Plan) -> Self {
+        let waves: Vec<WaveMatrix<'p>> = plan
+            .waves
+            .iter()
+            .map(|w| WaveMatrix {
+                include: wave_stages(plan, w),
+            })
+            .collect();
+        Matrix {
+            wave_count: waves.len(),
+            waves,
+        }
+    }
+}
+
+/// `plan` as text: "wave 1: VpcA, VpcC", one line per wave.
+pub(crate) fn waves_text(plan: &Plan) -> String {
+    plan.waves
+        .iter()
+        .enumerate()
+        .map(|(n, w)| format!("wave {}: {}\n", n + 1, names(plan, w).join(", ")))
+        .collect()
+}
+
+/// `list` as text: the stages by wave, the roles of every environment, and the checks.
+pub(crate) fn listing_text(plan: &Plan) -> String {
+    let rows: Vec<[String; 6]> = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let wave = plan
+                .waves
+                .iter()
+                .position(|w| w.contains(&i))
+                .map(|w| w + 1)
+                .unwrap_or(0);
+            [
+                wave.to_string(),
+                s.name.clone(),
+                format!("{} ({})", s.env.account, s.account_alias),
+                s.env.region.to_string(),
+                s.stack_name.clone(),
+                names(plan, &s.depends_on).join(", "),
+            ]
+        })
+        .collect();
+    let header = ["WAVE", "STAGE", "ACCOUNT", "REGION", "STACK", "DEPENDS ON"];
+    let mut out = format!("{}\n", table(&header, &rows).trim_end());
+    out.push_str(&format!("\nRoles (qualifier {}):\n", plan.qualifier));
+    for env in plan.environments() {
+        let roles = plan.roles_in(&env);
+        for role in [
+            BootstrapRole::Deploy,
+            BootstrapRole::FilePublishing,
+            BootstrapRole::Lookup,
+            BootstrapRole::CfnExec,
+        ] {
+            out.push_str(&format!("  {}\n", roles.get(role).arn));
+        }
+    }
+    if !plan.checks.is_empty() {
+        out.push_str("\nVerification:\n");
+        for c in &plan.checks {
+            out.push_str(&format!("  {} (expect {:?})\n", c.name, c.expect));
+        }
+    }
+    out
+}
