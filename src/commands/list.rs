@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::progress::Reporter;
-use crate::report::plan::{Listing, listing_text};
+use crate::report::listing::{Listing, listing_text};
 
 use super::shared::load_plan;
 

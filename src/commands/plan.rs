@@ -6,7 +6,7 @@ use anyhow::Result;
 use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
 use crate::progress::Reporter;
 use crate::report::ci::{compact_json, github_plan_outputs};
-use crate::report::plan::{Matrix, Waves, waves_text};
+use crate::report::listing::{Matrix, Waves, waves_text};
 
 use super::shared::load_plan;
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::progress::Reporter;
-use crate::report::plan::Matrix;
+use crate::report::listing::Matrix;
 use crate::report::{FailureReport, RunReport};
 use crate::verify::VerifyReport;
 

@@ -2,7 +2,7 @@
 //! metadata, change lists and stack outputs — never credentials.
 
 pub(crate) mod ci;
-pub(crate) mod plan;
+pub(crate) mod listing;
 
 use serde::Serialize;
 

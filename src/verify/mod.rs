@@ -3,6 +3,11 @@
 //!
 //! Reading the EC2 state and the pings run at the same time; each check is reported as soon as
 //! its ping ends.
+//!
+//! `resolve` turns each check into an instance and an address through stage outputs, `collect`
+//! reads every account's network (`merge` turns EC2's descriptions into one `Topology`),
+//! `reachability` decides statically, `live` and `ping` run and read the ping, and `check`
+//! weighs the verdicts into the report.
 
 mod check;
 mod collect;
@@ -21,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::aws::Aws;
-use crate::model::plan::{CheckPlan, Plan};
+use crate::model::plan::{CheckPlan, Plan, Stage};
 use crate::progress::Reporter;
 
 pub(crate) use self::check::{CheckResult, VerifyReport};
@@ -35,9 +40,10 @@ use self::resolve::{Resolved, Unresolved};
 pub(crate) type OutputsFuture<'a> =
     Pin<Box<dyn Future<Output = anyhow::Result<BTreeMap<String, String>>> + Send + 'a>>;
 
-/// Where verify reads the outputs of the stages its checks name (the instances and addresses).
+/// Where verify reads the outputs of the stages its checks name (the instances and addresses):
+/// a deploy's run context knows those it deployed and reads the others from CloudFormation.
 pub(crate) trait StageOutputs: Send + Sync {
-    fn outputs_of<'a>(&'a self, stage: &'a crate::model::plan::Stage) -> OutputsFuture<'a>;
+    fn outputs_of<'a>(&'a self, stage: &'a Stage) -> OutputsFuture<'a>;
 }
 
 /// What a verification needs: the checks (in the plan), AWS access, where to log, and the

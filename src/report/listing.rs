@@ -181,3 +181,60 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::validate::{self, ProcessEnv};
+
+    fn reference() -> Plan {
+        let file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/vpc-peering.yml");
+        validate::load(&file, &ProcessEnv).unwrap()
+    }
+
+    #[test]
+    fn the_matrix_has_one_include_list_per_wave() {
+        let plan = reference();
+        assert_eq!(
+            serde_json::to_string(&Matrix::of(&plan)).unwrap(),
+            r#"{"wave_count":3,"waves":[{"include":[{"account":"111111111111","region":"ap-northeast-1","stack":"VpcA","stage":"VpcA"},{"account":"222222222222","region":"ap-northeast-1","stack":"VpcC","stage":"VpcC"}]},{"include":[{"account":"111111111111","region":"ap-northeast-1","stack":"CrossAccountPeering","stage":"CrossAccountPeering"}]},{"include":[{"account":"222222222222","region":"ap-northeast-1","stack":"VpcCRoutes","stage":"VpcCRoutes"}]}]}"#
+        );
+        let waves = serde_json::to_string(&Waves::of(&plan)).unwrap();
+        assert!(
+            waves.starts_with(r#"{"waves":[[{"account":"111111111111","region":"ap-northeast-1","stack":"VpcA","stage":"VpcA"},"#),
+            "{waves}"
+        );
+        assert_eq!(
+            waves_text(&plan),
+            "wave 1: VpcA, VpcC\nwave 2: CrossAccountPeering\nwave 3: VpcCRoutes\n"
+        );
+    }
+
+    #[test]
+    fn the_listing_names_stages_dependencies_and_roles_in_key_order() {
+        let plan = reference();
+        let json = serde_json::to_string(&Listing::of(&plan)).unwrap();
+        let peering = json
+            .split(r#"{"account""#)
+            .find(|s| s.contains(r#""stage":"CrossAccountPeering""#))
+            .unwrap();
+        assert!(
+            peering.starts_with(r#":"111111111111","assets":[],"depends_on":["VpcA","VpcC"],"deploy_role":"arn:aws:iam::111111111111:role/cdk-hnb659fds-deploy-role-111111111111-ap-northeast-1","execution_role":"#),
+            "{peering}"
+        );
+        assert!(
+            json.ends_with(r#""waves":[["VpcA","VpcC"],["CrossAccountPeering"],["VpcCRoutes"]]}"#),
+            "{json}"
+        );
+        let text = listing_text(&plan);
+        assert!(
+            text.contains("\n2     CrossAccountPeering  111111111111 (A)  ap-northeast-1  CrossAccountPeering  VpcA, VpcC\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nVerification:\n  A → B (expect Reachable)\n"),
+            "{text}"
+        );
+    }
+}
