@@ -1,4 +1,8 @@
-//! Command-line interface: parses arguments and hands them to `commands`.
+//! Command-line interface: parses arguments and hands them to `commands`. One `XArgs` struct
+//! per subcommand; what several share is flattened in (`SelectionArgs`, `ConcurrencyArgs`).
+//!
+//! The argument structs carry `//` comments, not doc comments: clap would take a struct's doc
+//! comment as the help of the subcommand it is part of.
 
 use std::path::PathBuf;
 
@@ -197,4 +201,60 @@ pub(crate) struct VerifyArgs {
     /// Only the static analysis from EC2 state; no command is run on the instances.
     #[arg(long)]
     pub(crate) static_only: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("pipeline-run").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn deploy_diff_and_destroy_share_selection_and_concurrency() {
+        let Command::Deploy(d) = parse(&["deploy", "--all", "--concurrency", "2"]) else {
+            panic!("not a deploy")
+        };
+        assert!(d.selection.all && !d.no_verify);
+        assert_eq!(d.concurrency.concurrency, 2);
+        assert_eq!(d.require_approval, RequireApproval::Never);
+        let Command::Diff(d) = parse(&["diff", "VpcA", "VpcC"]) else {
+            panic!("not a diff")
+        };
+        assert_eq!(d.selection.stages, ["VpcA", "VpcC"]);
+        assert_eq!(d.concurrency.concurrency, 8);
+        let Command::Destroy(d) = parse(&["destroy", "--force", "--concurrency", "3", "VpcA"])
+        else {
+            panic!("not a destroy")
+        };
+        assert!(d.force);
+        assert_eq!(d.concurrency.concurrency, 3);
+        assert!(
+            Cli::try_parse_from(["pipeline-run", "deploy", "--all", "VpcA"]).is_err(),
+            "--all conflicts with stage names"
+        );
+    }
+
+    #[test]
+    fn only_deploy_documents_its_concurrency() {
+        let help = |sub: &str| {
+            Cli::command()
+                .find_subcommand_mut(sub)
+                .unwrap()
+                .render_help()
+                .to_string()
+        };
+        assert!(help("deploy").contains("Stages deployed at the same time, at most"));
+        assert!(!help("diff").contains("Stages deployed"));
+    }
 }
