@@ -2,7 +2,7 @@
 //! change sets and reports of stage files serve `--app` unchanged. What the manifest fixes (roles,
 //! template location, bootstrap requirement, asset destinations) travels as per-stage overrides.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Result;
@@ -46,7 +46,6 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
         .find_map(|s| qualifier_of(s.bootstrap_version_parameter.as_deref()?))
         .unwrap_or_else(|| DEFAULT_QUALIFIER.to_string());
     let mut stages = Vec::new();
-    let mut accounts = BTreeMap::new();
     for stack in &assembly.stacks {
         if stack.assume_role_external_id.is_some() {
             return Err(invalid(format!(
@@ -60,9 +59,6 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
                 stack.id, stack.account, stack.region
             ))
         })?;
-        accounts
-            .entry(stack.account.clone())
-            .or_insert_with(|| env.clone());
         let template = template::load(&stack.template_path).map_err(|reason| {
             invalid(format!(
                 "stack {}: template {}: {reason}\n  fix: run `cdk synth` again",
@@ -78,11 +74,7 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
         let assets = stack_assets(assembly, stack)?;
         let roles = stack_roles(&qualifier, &env, stack, &assets);
         stages.push(Stage {
-            name: stack.id.clone(),
-            env,
-            account_alias: stack.account.clone(),
             stack_name: stack.stack_name.clone(),
-            template,
             parameters: stack
                 .parameters
                 .iter()
@@ -90,15 +82,13 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
                 .collect(),
             tags: stack.tags.clone(),
             depends_on,
-            publish_outputs: BTreeMap::new(),
             termination_protection: stack.termination_protection,
-            line: None,
-            roles,
             assets,
             overrides: StageOverrides {
                 template_url: stack.template_asset_url.clone(),
                 bootstrap_version: bootstrap_requirement(assembly, stack),
             },
+            ..Stage::new(&stack.id, env, template, roles)
         });
     }
     let depends_on: Vec<Vec<usize>> = stages.iter().map(|s| s.depends_on.clone()).collect();
