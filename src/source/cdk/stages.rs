@@ -53,12 +53,7 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
                 stack.id
             )));
         }
-        let env = Environment::new(&stack.account, &stack.region).map_err(|_| {
-            invalid(format!(
-                "stack {}: aws://{}/{} is not an account id and region\n  fix: set env on the stack and run `cdk synth` again",
-                stack.id, stack.account, stack.region
-            ))
-        })?;
+        let env = stack.env.clone();
         let template = template::load(&stack.template_path).map_err(|reason| {
             invalid(format!(
                 "stack {}: template {}: {reason}\n  fix: run `cdk synth` again",
