@@ -26,7 +26,7 @@ pub(crate) fn load_plan(dir: &Path) -> Result<Plan> {
     plan_from_assembly(&assembly)
 }
 
-pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
+fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
     let invalid = |msg: String| fail(ExitKind::Validation, msg);
     if let Some(d) = assembly.docker_assets.first() {
         return Err(invalid(format!(
@@ -102,7 +102,7 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
 /// The roles the manifest names for the stack, the bootstrap convention for the others. The
 /// file-publishing role is the one its asset destinations name (the first, as all of a stack's
 /// destinations are in its environment).
-pub(crate) fn stack_roles(
+fn stack_roles(
     qualifier: &str,
     env: &Environment,
     stack: &AssemblyStack,

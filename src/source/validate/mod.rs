@@ -64,7 +64,7 @@ pub(crate) fn load(path: &Path, env: &dyn Env) -> Result<Plan, Problems> {
     parse(path, &text, env)
 }
 
-pub(crate) fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
+fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
     let blank = |l: &str| {
         let l = l.trim();
         l.is_empty() || l.starts_with('#') || l == "---"

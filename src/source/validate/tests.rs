@@ -177,3 +177,13 @@ fn the_reference_pipeline_is_valid() {
     assert_eq!(plan.checks.len(), 6);
     assert_eq!(plan.waves.len(), 3);
 }
+
+#[test]
+fn an_alias_with_an_invalid_id_or_region_is_reported_once_not_as_undeclared() {
+    let d = Dir::new("bad-alias");
+    let text = "version: 1\naccounts:\n  A:\n    id: \"1111\"\n    region: ap-northeast-1\n  B:\n    id: \"222222222222\"\n    region: Tokyo\nstages:\n  - name: One\n    account: A\n    template: vpc.yml\n    parameters:\n      Cidr: 10.0.0.0/16\n      Name: x-${accounts.A.id}\n  - name: Two\n    account: B\n    region: eu-west-1\n    template: vpc.yml\n    parameters:\n      Cidr: 10.0.0.0/16\n";
+    let p = problems(d.parse(text));
+    let fields: Vec<&str> = p.iter().map(|x| x.field.as_str()).collect();
+    assert_eq!(fields, ["accounts.A.id", "accounts.B.region"], "{p:#?}");
+    assert_eq!(p[0].line, Some(4));
+}

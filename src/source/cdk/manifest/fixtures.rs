@@ -167,3 +167,66 @@ pub(super) fn rewrite_manifest(dir: &AssemblyDir, edit: impl FnOnce(&mut serde_j
     edit(&mut manifest);
     dir.write_json("manifest.json", &manifest);
 }
+
+/// One GovCloud stack whose manifest leaves every placeholder to the loader, with an asset that
+/// has a destination in its own region and one in China.
+pub(super) fn gov_assembly() -> AssemblyDir {
+    let dir = AssemblyDir::new("placeholders");
+    dir.write("Gov.template.json", "{}");
+    dir.write("asset.code/main.py", "print(1)\n");
+    let role = |name: &str| {
+        format!(
+            "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-hnb659fds-{name}-${{AWS::AccountId}}-${{AWS::Region}}"
+        )
+    };
+    dir.write_json(
+        "manifest.json",
+        &json!({
+            "version": VERSION,
+            "artifacts": {
+                "Gov.assets": asset_manifest_artifact("Gov"),
+                "Gov": {
+                    "type": "aws:cloudformation:stack",
+                    "environment": "aws://333333333333/us-gov-west-1",
+                    "properties": {
+                        "templateFile": "Gov.template.json",
+                        "stackName": "gov-stack",
+                        "assumeRoleArn": role("deploy-role"),
+                        "assumeRoleExternalId": "ext-1",
+                        "cloudFormationExecutionRoleArn": role("cfn-exec-role"),
+                        "lookupRole": { "arn": role("lookup-role") },
+                        "stackTemplateAssetObjectUrl": format!("s3://{QUALIFIER_BUCKET}/t.json"),
+                        "bootstrapStackVersionSsmParameter": "/cdk-bootstrap/${AWS::Region}/version"
+                    },
+                    "dependencies": ["Gov.assets"]
+                }
+            }
+        }),
+    );
+    dir.write_json(
+        "Gov.assets.json",
+        &json!({
+            "version": VERSION,
+            "files": {
+                "code": {
+                    "source": { "path": "asset.code", "packaging": "zip" },
+                    "destinations": {
+                        "home": {
+                            "bucketName": QUALIFIER_BUCKET,
+                            "objectKey": "${AWS::Region}/code.zip",
+                            "assumeRoleArn": role("file-publishing-role"),
+                            "assumeRoleExternalId": "ext-2"
+                        },
+                        "china": {
+                            "bucketName": QUALIFIER_BUCKET,
+                            "objectKey": "code.zip",
+                            "region": "cn-north-1",
+                            "assumeRoleArn": role("file-publishing-role")
+                        }
+                    }
+                }
+            }
+        }),
+    );
+    dir
+}

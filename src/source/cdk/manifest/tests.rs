@@ -101,64 +101,7 @@ fn loads_a_two_account_assembly_in_dependency_order() {
 
 #[test]
 fn placeholders_take_the_owning_stack_environment() {
-    let dir = AssemblyDir::new("placeholders");
-    dir.write("Gov.template.json", "{}");
-    dir.write("asset.code/main.py", "print(1)\n");
-    let role = |name: &str| {
-        format!(
-            "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-hnb659fds-{name}-${{AWS::AccountId}}-${{AWS::Region}}"
-        )
-    };
-    dir.write_json(
-        "manifest.json",
-        &json!({
-            "version": VERSION,
-            "artifacts": {
-                "Gov.assets": asset_manifest_artifact("Gov"),
-                "Gov": {
-                    "type": "aws:cloudformation:stack",
-                    "environment": "aws://333333333333/us-gov-west-1",
-                    "properties": {
-                        "templateFile": "Gov.template.json",
-                        "stackName": "gov-stack",
-                        "assumeRoleArn": role("deploy-role"),
-                        "assumeRoleExternalId": "ext-1",
-                        "cloudFormationExecutionRoleArn": role("cfn-exec-role"),
-                        "lookupRole": { "arn": role("lookup-role") },
-                        "stackTemplateAssetObjectUrl": format!("s3://{QUALIFIER_BUCKET}/t.json"),
-                        "bootstrapStackVersionSsmParameter": "/cdk-bootstrap/${AWS::Region}/version"
-                    },
-                    "dependencies": ["Gov.assets"]
-                }
-            }
-        }),
-    );
-    dir.write_json(
-        "Gov.assets.json",
-        &json!({
-            "version": VERSION,
-            "files": {
-                "code": {
-                    "source": { "path": "asset.code", "packaging": "zip" },
-                    "destinations": {
-                        "home": {
-                            "bucketName": QUALIFIER_BUCKET,
-                            "objectKey": "${AWS::Region}/code.zip",
-                            "assumeRoleArn": role("file-publishing-role"),
-                            "assumeRoleExternalId": "ext-2"
-                        },
-                        "china": {
-                            "bucketName": QUALIFIER_BUCKET,
-                            "objectKey": "code.zip",
-                            "region": "cn-north-1",
-                            "assumeRoleArn": role("file-publishing-role")
-                        }
-                    }
-                }
-            }
-        }),
-    );
-
+    let dir = gov_assembly();
     let assembly = dir.load().unwrap();
     let stack = &assembly.stacks[0];
     assert_eq!(stack.stack_name, "gov-stack");
