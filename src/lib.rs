@@ -20,6 +20,8 @@ mod report;
 mod run;
 mod source;
 mod table;
+#[cfg(test)]
+mod testutil;
 mod verify;
 
 /// Asset packaging (deterministic zips, content hashes), public for the integration tests and

@@ -103,15 +103,6 @@ impl Environment {
         })
     }
 
-    /// An environment whose parts were not checked. Only for the stage-file validator, which
-    /// has reported the problem already and never returns a plan holding such a value.
-    pub(crate) fn unvalidated(account: &str, region: &str) -> Environment {
-        Environment {
-            account: AccountId(account.to_string()),
-            region: Region(region.to_string()),
-        }
-    }
-
     /// The same account in another region (`region` validated by the caller).
     pub(crate) fn in_region(&self, region: Region) -> Environment {
         Environment {

@@ -118,6 +118,36 @@ pub(crate) struct Stage {
     pub(crate) overrides: StageOverrides,
 }
 
+impl Stage {
+    /// The one place a stage is made: stage `name` deploys `template` to `env` through `roles`
+    /// as stack `name`, its account shown by its id, with nothing else yet. Each source then
+    /// sets what it knows (`Stage { tags, ..Stage::new(..) }`), so a new field needs a default
+    /// here and a value only in the source that has one.
+    pub(crate) fn new(
+        name: &str,
+        env: Environment,
+        template: Template,
+        roles: StageRoles,
+    ) -> Stage {
+        Stage {
+            name: name.to_string(),
+            account_alias: env.account.to_string(),
+            stack_name: name.to_string(),
+            env,
+            template,
+            parameters: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            depends_on: Vec::new(),
+            publish_outputs: BTreeMap::new(),
+            termination_protection: false,
+            line: None,
+            assets: Vec::new(),
+            roles,
+            overrides: StageOverrides::default(),
+        }
+    }
+}
+
 /// Per-stage replacements for the bootstrap conventions (other than roles), taken from a cloud
 /// assembly manifest.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -2,7 +2,7 @@
 //! change sets and reports of stage files serve `--app` unchanged. What the manifest fixes (roles,
 //! template location, bootstrap requirement, asset destinations) travels as per-stage overrides.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Result;
@@ -26,7 +26,7 @@ pub(crate) fn load_plan(dir: &Path) -> Result<Plan> {
     plan_from_assembly(&assembly)
 }
 
-pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
+fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
     let invalid = |msg: String| fail(ExitKind::Validation, msg);
     if let Some(d) = assembly.docker_assets.first() {
         return Err(invalid(format!(
@@ -46,7 +46,6 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
         .find_map(|s| qualifier_of(s.bootstrap_version_parameter.as_deref()?))
         .unwrap_or_else(|| DEFAULT_QUALIFIER.to_string());
     let mut stages = Vec::new();
-    let mut accounts = BTreeMap::new();
     for stack in &assembly.stacks {
         if stack.assume_role_external_id.is_some() {
             return Err(invalid(format!(
@@ -54,15 +53,7 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
                 stack.id
             )));
         }
-        let env = Environment::new(&stack.account, &stack.region).map_err(|_| {
-            invalid(format!(
-                "stack {}: aws://{}/{} is not an account id and region\n  fix: set env on the stack and run `cdk synth` again",
-                stack.id, stack.account, stack.region
-            ))
-        })?;
-        accounts
-            .entry(stack.account.clone())
-            .or_insert_with(|| env.clone());
+        let env = stack.env.clone();
         let template = template::load(&stack.template_path).map_err(|reason| {
             invalid(format!(
                 "stack {}: template {}: {reason}\n  fix: run `cdk synth` again",
@@ -78,11 +69,7 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
         let assets = stack_assets(assembly, stack)?;
         let roles = stack_roles(&qualifier, &env, stack, &assets);
         stages.push(Stage {
-            name: stack.id.clone(),
-            env,
-            account_alias: stack.account.clone(),
             stack_name: stack.stack_name.clone(),
-            template,
             parameters: stack
                 .parameters
                 .iter()
@@ -90,15 +77,13 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
                 .collect(),
             tags: stack.tags.clone(),
             depends_on,
-            publish_outputs: BTreeMap::new(),
             termination_protection: stack.termination_protection,
-            line: None,
-            roles,
             assets,
             overrides: StageOverrides {
                 template_url: stack.template_asset_url.clone(),
                 bootstrap_version: bootstrap_requirement(assembly, stack),
             },
+            ..Stage::new(&stack.id, env, template, roles)
         });
     }
     let depends_on: Vec<Vec<usize>> = stages.iter().map(|s| s.depends_on.clone()).collect();
@@ -117,7 +102,7 @@ pub(crate) fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
 /// The roles the manifest names for the stack, the bootstrap convention for the others. The
 /// file-publishing role is the one its asset destinations name (the first, as all of a stack's
 /// destinations are in its environment).
-pub(crate) fn stack_roles(
+fn stack_roles(
     qualifier: &str,
     env: &Environment,
     stack: &AssemblyStack,

@@ -1,29 +1,26 @@
 //! Stage-file `assets:` and `${assets.NAME.ATTR}` references.
 
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use super::problems::Problem;
 use super::*;
-use crate::model::assets::Packaging;
-use crate::model::assets::{AssetLocation, AssetTarget};
+use crate::model::assets::{AssetLocation, AssetTarget, Packaging};
+use crate::model::plan::{Piece, ValueExpr};
+use crate::testutil::TempDir;
 
 /// A directory with a template taking parameters A and B, an asset directory and an asset file.
-struct Dir(PathBuf);
+struct Dir(TempDir);
 
 impl Dir {
     fn new(label: &str) -> Dir {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "pipeline-run-plan-assets-{label}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(dir.join("site")).unwrap();
-        std::fs::write(dir.join("site/index.html"), "hi\n").unwrap();
-        std::fs::write(dir.join("config.json"), "{}\n").unwrap();
-        std::fs::write(
-            dir.join("t.yml"),
+        let dir = TempDir::new(&format!("plan-assets-{label}"));
+        dir.write("site/index.html", "hi\n");
+        dir.write("config.json", "{}\n");
+        dir.write(
+            "t.yml",
             "Parameters:\n  A:\n    Type: String\n    Default: y\n  B:\n    Type: String\n    Default: x\nResources:\n  P:\n    Type: AWS::SSM::Parameter\n",
-        )
-        .unwrap();
+        );
         Dir(dir)
     }
 
@@ -36,12 +33,6 @@ impl Dir {
             &text,
             &HashMap::<String, String>::new(),
         )
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -1,16 +1,21 @@
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use super::problems::Problem;
 use super::*;
+use crate::model::env::Environment;
+use crate::model::plan::Piece;
+use crate::testutil::TempDir;
 
 const VPC_TEMPLATE: &str = "Parameters:\n  Cidr:\n    Type: String\n  Name:\n    Type: String\n    Default: x\nResources:\n  V:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: !Ref Cidr\nOutputs:\n  VpcId:\n    Value: !Ref V\n";
 
-struct Dir(PathBuf);
+/// A directory with `vpc.yml` (parameter Cidr required, Name with a default; output VpcId).
+struct Dir(TempDir);
 
 impl Dir {
     fn new(name: &str) -> Dir {
-        let d =
-            std::env::temp_dir().join(format!("pipeline-run-plan-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("vpc.yml"), VPC_TEMPLATE).unwrap();
+        let d = TempDir::new(&format!("plan-{name}"));
+        d.write("vpc.yml", VPC_TEMPLATE);
         Dir(d)
     }
 
@@ -19,13 +24,7 @@ impl Dir {
     }
 
     fn parse_with(&self, text: &str, env: &HashMap<String, String>) -> Result<Plan, Problems> {
-        parse(&self.0.join("pipeline.yml"), text, env)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        parse(&self.0.path().join("pipeline.yml"), text, env)
     }
 }
 
@@ -177,4 +176,14 @@ fn the_reference_pipeline_is_valid() {
     assert_eq!(plan.stages.len(), 4);
     assert_eq!(plan.checks.len(), 6);
     assert_eq!(plan.waves.len(), 3);
+}
+
+#[test]
+fn an_alias_with_an_invalid_id_or_region_is_reported_once_not_as_undeclared() {
+    let d = Dir::new("bad-alias");
+    let text = "version: 1\naccounts:\n  A:\n    id: \"1111\"\n    region: ap-northeast-1\n  B:\n    id: \"222222222222\"\n    region: Tokyo\nstages:\n  - name: One\n    account: A\n    template: vpc.yml\n    parameters:\n      Cidr: 10.0.0.0/16\n      Name: x-${accounts.A.id}\n  - name: Two\n    account: B\n    region: eu-west-1\n    template: vpc.yml\n    parameters:\n      Cidr: 10.0.0.0/16\n";
+    let p = problems(d.parse(text));
+    let fields: Vec<&str> = p.iter().map(|x| x.field.as_str()).collect();
+    assert_eq!(fields, ["accounts.A.id", "accounts.B.region"], "{p:#?}");
+    assert_eq!(p[0].line, Some(4));
 }

@@ -1,0 +1,209 @@
+//! `*.assets.json`: the file assets a stack needs published (and its Docker images, listed),
+//! with the placeholders of the stack that owns the manifest substituted.
+
+use std::path::Path;
+
+use anyhow::bail;
+use serde::Deserialize;
+
+use super::artifacts::UnresolvedAssetManifest;
+use super::environment::substitute;
+use super::raw::OrderedMap;
+use super::{
+    AssemblyStack, AssetDestination, AssetManifest, AssetPackaging, DockerAsset, FileAsset,
+    MANIFEST_FILE, parse_json, read_text, schema,
+};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAssetManifestFile {
+    #[serde(default)]
+    files: OrderedMap<RawFileAsset>,
+    #[serde(default)]
+    docker_images: OrderedMap<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawFileAsset {
+    display_name: Option<String>,
+    source: RawFileSource,
+    #[serde(default)]
+    destinations: OrderedMap<RawFileDestination>,
+}
+
+#[derive(Deserialize)]
+struct RawFileSource {
+    path: Option<String>,
+    packaging: Option<String>,
+    executable: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawFileDestination {
+    bucket_name: String,
+    object_key: String,
+    region: Option<String>,
+    assume_role_arn: Option<String>,
+    assume_role_external_id: Option<String>,
+    assume_role_additional_options: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+pub(super) struct LoadedAssetManifest {
+    pub(super) info: AssetManifest,
+    pub(super) file_assets: Vec<FileAsset>,
+    pub(super) docker_assets: Vec<DockerAsset>,
+}
+
+/// The asset manifest file being read, and the stack whose environment fills its placeholders.
+struct ManifestFile<'a> {
+    path: &'a Path,
+    id: &'a str,
+    /// Asset sources are relative to the asset manifest, as in cdk-assets.
+    source_root: &'a Path,
+    owner: &'a AssemblyStack,
+}
+
+/// Reads the asset manifest `raw`, which `owner` (the first stack using it) resolves.
+pub(super) fn load(
+    directory: &Path,
+    raw: UnresolvedAssetManifest,
+    owner: &AssemblyStack,
+) -> anyhow::Result<LoadedAssetManifest> {
+    let UnresolvedAssetManifest {
+        id: manifest_id,
+        file: path,
+        properties,
+    } = raw;
+    let text = read_text(&path, || {
+        format!(
+            "{}: asset manifest '{manifest_id}' points at {}, which cannot be read: the assembly is incomplete; run `cdk synth` again",
+            directory.join(MANIFEST_FILE).display(),
+            path.display()
+        )
+    })?;
+    schema::check_version(&path, &text)?;
+    let contents: RawAssetManifestFile = parse_json(&path, &text)?;
+
+    let manifest = ManifestFile {
+        path: &path,
+        id: &manifest_id,
+        source_root: path.parent().unwrap_or(directory),
+        owner,
+    };
+    let file_assets = contents
+        .files
+        .0
+        .into_iter()
+        .map(|(asset_id, asset)| file_asset(&manifest, asset_id, asset))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let docker_assets = contents
+        .docker_images
+        .0
+        .into_iter()
+        .map(|(asset_id, _)| DockerAsset {
+            id: asset_id,
+            manifest_id: manifest_id.clone(),
+            stack_id: owner.id.clone(),
+        })
+        .collect();
+
+    let env = &owner.env;
+    Ok(LoadedAssetManifest {
+        info: AssetManifest {
+            stack_id: owner.id.clone(),
+            requires_bootstrap_version: properties.requires_bootstrap_stack_version,
+            bootstrap_version_parameter: properties
+                .bootstrap_stack_version_ssm_parameter
+                .map(|name| substitute(&name, &env.account, &env.region)),
+            id: manifest_id,
+            file: path,
+        },
+        file_assets,
+        docker_assets,
+    })
+}
+
+fn file_asset(
+    manifest: &ManifestFile,
+    asset_id: String,
+    asset: RawFileAsset,
+) -> anyhow::Result<FileAsset> {
+    let file = manifest.path.display();
+    let stack = &manifest.owner.id;
+    if asset.source.executable.is_some() {
+        bail!(
+            "{file}: file asset '{asset_id}' (from stack '{stack}') is built by a custom command (source.executable), which is not supported yet; use a plain file or directory asset"
+        );
+    }
+    let Some(relative_source) = asset.source.path else {
+        bail!(
+            "{file}: file asset '{asset_id}' (from stack '{stack}') has no source.path; synthesize again with `cdk synth`"
+        );
+    };
+    let packaging = match asset.source.packaging.as_deref() {
+        None | Some("file") => AssetPackaging::File,
+        Some("zip") => AssetPackaging::Zip,
+        Some(other) => bail!(
+            "{file}: file asset '{asset_id}' (from stack '{stack}') has source.packaging \"{other}\"; only \"file\" and \"zip\" are supported"
+        ),
+    };
+    let source_path = manifest.source_root.join(&relative_source);
+    if !source_path.exists() {
+        bail!(
+            "{file}: file asset '{asset_id}' (from stack '{stack}'): source.path '{relative_source}' not found at {}: the assembly is incomplete; run `cdk synth` again",
+            source_path.display()
+        );
+    }
+    let destinations = asset
+        .destinations
+        .0
+        .into_iter()
+        .map(|(id, destination)| self::destination(manifest, &asset_id, id, destination))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(FileAsset {
+        manifest_id: manifest.id.to_string(),
+        stack_id: stack.clone(),
+        display_name: asset.display_name,
+        source_path,
+        packaging,
+        destinations,
+        id: asset_id,
+    })
+}
+
+/// A destination in the owner's account, in its own region if it names one.
+fn destination(
+    manifest: &ManifestFile,
+    asset_id: &str,
+    id: String,
+    destination: RawFileDestination,
+) -> anyhow::Result<AssetDestination> {
+    if destination
+        .assume_role_additional_options
+        .as_ref()
+        .is_some_and(|options| !options.is_empty())
+    {
+        bail!(
+            "{}: file asset '{asset_id}' destination '{id}': \"assumeRoleAdditionalOptions\" (session tags or other AssumeRole options) is not supported yet; remove fileAssetPublishingRoleAdditionalOptions from the stack synthesizer",
+            manifest.path.display()
+        );
+    }
+    let owner = &manifest.owner.env;
+    let account = owner.account.to_string();
+    let region = destination
+        .region
+        .map(|region| substitute(&region, &owner.account, &owner.region))
+        .unwrap_or_else(|| owner.region.to_string());
+    let resolve = |value: &str| substitute(value, &account, &region);
+    Ok(AssetDestination {
+        bucket: resolve(&destination.bucket_name),
+        object_key: resolve(&destination.object_key),
+        assume_role_arn: destination.assume_role_arn.as_deref().map(resolve),
+        assume_role_external_id: destination.assume_role_external_id,
+        account,
+        region,
+        id,
+    })
+}

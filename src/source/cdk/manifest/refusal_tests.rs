@@ -1,0 +1,183 @@
+//! Assemblies pipeline-run refuses, each with the file, the artifact and the fix.
+
+use std::fs;
+
+use serde_json::json;
+
+use super::fixtures::*;
+
+#[test]
+fn newer_schema_major_is_rejected_with_upgrade_advice() {
+    let dir = two_account_assembly();
+    rewrite_manifest(&dir, |m| m["version"] = json!("99.0.0"));
+    let error = dir.load_error();
+    assert!(error.contains("manifest.json"), "{error}");
+    assert!(
+        error.contains(
+            "cloud assembly schema version 99.0.0 is newer than this pipeline-run supports"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains("upgrade pipeline-run or synthesize with an older CDK"),
+        "{error}"
+    );
+}
+
+#[test]
+fn newer_asset_manifest_version_names_the_assets_file() {
+    let dir = two_account_assembly();
+    let mut manifest = asset_manifest_file("StackA", "111111111111");
+    manifest["version"] = json!("99.0.0");
+    dir.write_json("StackA.assets.json", &manifest);
+    let error = dir.load_error();
+    assert!(error.contains("StackA.assets.json"), "{error}");
+    assert!(
+        error.contains("newer than this pipeline-run supports"),
+        "{error}"
+    );
+}
+
+#[test]
+fn unknown_artifact_type_names_id_and_type() {
+    let dir = two_account_assembly();
+    rewrite_manifest(&dir, |m| {
+        m["artifacts"]["Mystery"] = json!({ "type": "cdk:hologram", "properties": {} });
+    });
+    let error = dir.load_error();
+    assert!(error.contains("artifact 'Mystery'"), "{error}");
+    assert!(error.contains("'cdk:hologram'"), "{error}");
+}
+
+#[test]
+fn nested_assembly_points_at_its_directory() {
+    let dir = two_account_assembly();
+    rewrite_manifest(&dir, |m| {
+        m["artifacts"]["assembly-Prod"] = json!({
+            "type": "cdk:cloud-assembly",
+            "properties": { "directoryName": "assembly-Prod", "displayName": "Prod" }
+        });
+    });
+    let error = dir.load_error();
+    assert!(
+        error.contains("nested cloud assemblies (CDK Pipelines stages) are not supported yet"),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!(
+            "deploy {} directly",
+            dir.0.join("assembly-Prod").display()
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn executable_file_asset_is_unsupported() {
+    let dir = two_account_assembly();
+    let mut manifest = asset_manifest_file("StackA", "111111111111");
+    manifest["files"]["built"] = json!({
+        "source": { "executable": ["./build.sh"], "packaging": "file" },
+        "destinations": file_destination("111111111111")
+    });
+    dir.write_json("StackA.assets.json", &manifest);
+    let error = dir.load_error();
+    assert!(error.contains("StackA.assets.json"), "{error}");
+    assert!(error.contains("file asset 'built'"), "{error}");
+    assert!(error.contains("source.executable"), "{error}");
+}
+
+#[test]
+fn environment_agnostic_stack_asks_for_env() {
+    let dir = two_account_assembly();
+    rewrite_manifest(&dir, |m| {
+        m["artifacts"]["StackA"]["environment"] = json!("aws://unknown-account/unknown-region");
+    });
+    let error = dir.load_error();
+    assert!(error.contains("manifest.json"), "{error}");
+    assert!(error.contains("stack 'StackA'"), "{error}");
+    assert!(error.contains("set env on the stack"), "{error}");
+}
+
+#[test]
+fn missing_template_file_is_reported() {
+    let dir = two_account_assembly();
+    fs::remove_file(dir.0.join("StackB.template.json")).unwrap();
+    let error = dir.load_error();
+    assert!(error.contains("stack 'StackB'"), "{error}");
+    assert!(
+        error.contains("templateFile 'StackB.template.json' not found"),
+        "{error}"
+    );
+    assert!(error.contains("cdk synth"), "{error}");
+}
+
+#[test]
+fn missing_asset_source_is_reported() {
+    let dir = two_account_assembly();
+    fs::remove_dir_all(dir.0.join("asset.StackAdir")).unwrap();
+    let error = dir.load_error();
+    assert!(error.contains("StackA.assets.json"), "{error}");
+    assert!(error.contains("file asset 'StackAdir'"), "{error}");
+    assert!(
+        error.contains("source.path 'asset.StackAdir' not found"),
+        "{error}"
+    );
+}
+
+#[test]
+fn dependency_problems_are_reported() {
+    let dir = two_account_assembly();
+    rewrite_manifest(&dir, |m| {
+        m["artifacts"]["StackA"]["dependencies"] = json!(["StackA.assets", "StackB"]);
+    });
+    let error = dir.load_error();
+    assert!(error.contains("form a cycle"), "{error}");
+
+    rewrite_manifest(&dir, |m| {
+        m["artifacts"]["StackA"]["dependencies"] = json!(["Ghost"]);
+    });
+    let error = dir.load_error();
+    assert!(
+        error.contains("stack 'StackA' depends on 'Ghost'"),
+        "{error}"
+    );
+}
+
+#[test]
+fn missing_context_and_session_tags_are_rejected() {
+    let dir = two_account_assembly();
+    rewrite_manifest(&dir, |m| {
+        m["missing"] =
+            json!([{ "key": "vpc-provider:account=1", "provider": "vpc-provider", "props": {} }]);
+    });
+    assert!(dir.load_error().contains("vpc-provider:account=1"));
+
+    let dir = two_account_assembly();
+    rewrite_manifest(&dir, |m| {
+        m["artifacts"]["StackA"]["properties"]["assumeRoleAdditionalOptions"] =
+            json!({ "Tags": [{ "Key": "k", "Value": "v" }] });
+    });
+    assert!(dir.load_error().contains("assumeRoleAdditionalOptions"));
+}
+
+#[test]
+fn malformed_properties_name_the_artifact() {
+    let dir = two_account_assembly();
+    rewrite_manifest(&dir, |m| {
+        m["artifacts"]["StackA"]["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("templateFile");
+    });
+    let error = dir.load_error();
+    assert!(error.contains("artifact 'StackA'"), "{error}");
+    assert!(error.contains("templateFile"), "{error}");
+}
+
+#[test]
+fn directory_without_manifest_is_not_an_assembly() {
+    let dir = AssemblyDir::new("empty");
+    let error = dir.load_error();
+    assert!(error.contains("not a CDK cloud assembly"), "{error}");
+}
