@@ -32,3 +32,6 @@ pub mod package {
         PackagedAsset, package_asset, sha256_file, zip_directory,
     };
 }
+
+#[cfg(test)]
+mod architecture_tests;
