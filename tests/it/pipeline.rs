@@ -1,9 +1,7 @@
 //! The pipeline end to end against the local AWS: bootstrap, deploy across two accounts, outputs
 //! flowing across accounts, re-runs, trust failures, rollback and recovery, diff and destroy.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const MISSING_PEERING_TEMPLATE: &str = "Resources:\n  Net:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.9.0.0/16\n  Rt:\n    Type: AWS::EC2::RouteTable\n    Properties:\n      VpcId: !Ref Net\n  Broken:\n    Type: AWS::EC2::Route\n    DependsOn: Rt\n    Properties:\n      RouteTableId: !Ref Rt\n      DestinationCidrBlock: 10.8.0.0/16\n      VpcPeeringConnectionId: pcx-0000000000000dead\nOutputs:\n  NetId:\n    Value: !Ref Net\n";
 const FIXED_TEMPLATE: &str = "Resources:\n  Net:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.9.0.0/16\nOutputs:\n  NetId:\n    Value: !Ref Net\n";

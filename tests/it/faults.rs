@@ -2,8 +2,6 @@
 //! two runs on one stack, the endpoint going away (an outage, and the emulator killed outright),
 //! and a staging bucket that is gone. Nothing is lost and a re-run converges.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const STAGES: [&str; 4] = ["VpcA", "VpcC", "CrossAccountPeering", "VpcCRoutes"];
 

@@ -6,14 +6,12 @@
 //!   exchanged with STS for a role whose trust policy names the GitHub OIDC provider and the
 //!   repository (`sub` claim). The emulator evaluates that trust policy.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const CI_KEY: &str = "AKIAPIPELINECI111111";
 const CI_SECRET: &str = "pipelineRunCiSecretAccessKey000000000001";

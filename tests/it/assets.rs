@@ -3,8 +3,6 @@
 //! stage-file assets whose keys reach template parameters, multipart uploads of large files, and
 //! templates over the TemplateBody limit.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -12,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 
 const FIXTURE: &str = "tests/fixtures/assembly-two-accounts";

@@ -5,14 +5,12 @@
 //! step wrote. The install steps are not run: the test build of pipeline-run is put on PATH, as
 //! the build step's `$GITHUB_PATH` line does.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::*;
+use crate::common::*;
 
 const CI_SECRET: &str = "pipelineRunCiSecretAccessKey000000000001";
 

@@ -3,9 +3,7 @@
 //! both the static analysis and the ping, an instance SSM cannot reach, and an account whose
 //! network cannot be read.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn deploy_reference(aws: &Aws) -> Value {

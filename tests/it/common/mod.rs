@@ -1,6 +1,5 @@
 //! Shared fixture for the integration tests: one local AWS (tests/emulator/start) per test
 //! binary, on a free loopback port, reset before each test; tests of one binary take turns.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

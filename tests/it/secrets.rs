@@ -3,11 +3,9 @@
 //! they print or write is scanned for the access keys and secret keys in use and for every
 //! assumed-role session the emulator issued during the runs (key id, secret and token).
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 
 const SEEDED: [&str; 4] = [
     "AKIAPIPELINECI111111",
