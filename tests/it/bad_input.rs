@@ -8,462 +8,58 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// (case, line, field, text of the message, text of the fix). `line` is None only where the file
-/// has no line to point at (empty, or not text).
-const CASES: &[(&str, Option<usize>, &str, &str, &str)] = &[
-    // YAML syntax
-    (
-        "yaml-tab-indent",
-        Some(8),
-        "(syntax)",
-        "tab character",
-        "fix the YAML syntax at the line shown",
-    ),
-    (
-        "yaml-unclosed-flow",
-        Some(8),
-        "(syntax)",
-        "did not find expected ',' or '}'",
-        "fix the YAML syntax",
-    ),
-    (
-        "yaml-bad-indent",
-        Some(9),
-        "(syntax)",
-        "did not find expected '-' indicator",
-        "fix the YAML syntax",
-    ),
-    (
-        "yaml-unterminated-quote",
-        Some(7),
-        "(syntax)",
-        "unexpected end of stream",
-        "fix the YAML syntax",
-    ),
-    (
-        "yaml-duplicate-key",
-        Some(12),
-        "stages[0].account",
-        "duplicate field `account`",
-        "keep one `account:` in this mapping",
-    ),
-    (
-        "field-misindented",
-        Some(7),
-        "account",
-        "missing field `account`",
-        "line 11 has `account:`, but its indentation puts it in another mapping",
-    ),
-    // wrong types
-    (
-        "type-version-text",
-        Some(1),
-        "version",
-        "invalid type: string \"one\"",
-        "use a whole number",
-    ),
-    (
-        "type-stages-mapping",
-        Some(7),
-        "stages",
-        "invalid type: map, expected a sequence",
-        "write a list",
-    ),
-    (
-        "type-parameters-list",
-        Some(10),
-        "stages[0].parameters",
-        "expected a map",
-        "write `key: value` lines",
-    ),
-    (
-        "type-depends-on-text",
-        Some(17),
-        "stages[1].depends_on",
-        "invalid type: string \"Net\", expected a sequence",
-        "write a list: `[a, b]`",
-    ),
-    (
-        "type-termination-protection",
-        Some(12),
-        "stages[0].termination_protection",
-        "expected a boolean",
-        "use true or false",
-    ),
-    (
-        "type-parameter-mapping",
-        Some(11),
-        "parameters.Cidr",
-        "must be a string, number, boolean or list",
-        "write the value as text",
-    ),
-    (
-        "type-verify-count-negative",
-        Some(13),
-        "verify.count",
-        "integer `-1`",
-        "use a whole number",
-    ),
-    // unknown fields
-    (
-        "unknown-top-level",
-        Some(6),
-        "stage",
-        "unknown field `stage`",
-        "remove or rename 'stage'; allowed here: `version`",
-    ),
-    (
-        "unknown-stage-field",
-        Some(9),
-        "templte",
-        "unknown field `templte`",
-        "allowed here: `name`, `account`, `region`, `template`",
-    ),
-    (
-        "unknown-account-field",
-        Some(5),
-        "regoin",
-        "accounts.A: unknown field `regoin`",
-        "allowed here: `id` or `region`",
-    ),
-    (
-        "unknown-verify-field",
-        Some(13),
-        "cheks",
-        "verify: unknown field `cheks`",
-        "`checks`",
-    ),
-    (
-        "unknown-check-field",
-        Some(14),
-        "expected",
-        "unknown field `expected`",
-        "`expect`",
-    ),
-    // missing and duplicate stages and accounts
-    (
-        "missing-stages",
-        Some(1),
-        "stages",
-        "missing field `stages`",
-        "add the required field 'stages'",
-    ),
-    (
-        "empty-stages",
-        Some(6),
-        "stages",
-        "no stages are declared",
-        "add at least one stage",
-    ),
-    (
-        "missing-accounts",
-        Some(1),
-        "accounts",
-        "missing field `accounts`",
-        "add the required field 'accounts'",
-    ),
-    (
-        "duplicate-stage",
-        Some(7),
-        "name",
-        "stage 'Net' is declared twice",
-        "give every stage a unique name",
-    ),
-    // dependencies and references
-    (
-        "self-depends-on",
-        Some(12),
-        "depends_on",
-        "a stage cannot depend on itself",
-        "remove 'Net' from depends_on",
-    ),
-    (
-        "self-output-reference",
-        Some(12),
-        "parameters.Name",
-        "references its own output 'VpcId'",
-        "only use outputs of other stages",
-    ),
-    (
-        "mutual-cycle",
-        Some(7),
-        "depends_on",
-        "dependency cycle among stages: Left → Right → Left",
-        "remove a depends_on entry or an output reference",
-    ),
-    (
-        "three-cycle",
-        Some(7),
-        "depends_on",
-        "dependency cycle among stages: One → Three → Two → One",
-        "remove a depends_on entry or an output reference",
-    ),
-    (
-        "depends-on-missing-stage",
-        Some(12),
-        "depends_on",
-        "stage 'Nett' does not exist",
-        "use one of: Net",
-    ),
-    (
-        "reference-missing-stage",
-        Some(12),
-        "parameters.Name",
-        "references stage 'Base', which does not exist",
-        "use one of: Net",
-    ),
-    (
-        "reference-missing-output",
-        Some(17),
-        "parameters.Name",
-        "stage 'Net' has no output 'SubnetId'",
-        "use one of: VpcId",
-    ),
-    (
-        "reference-unclosed",
-        Some(17),
-        "parameters.Name",
-        "unclosed reference in '${Net.VpcId'",
-        "close it with '}'",
-    ),
-    (
-        "reference-unknown-kind",
-        Some(12),
-        "parameters.Name",
-        "accounts have 'id' and 'region'",
-        "use ${accounts.ALIAS.id} or ${accounts.ALIAS.region}",
-    ),
-    // accounts and regions
-    (
-        "account-id-short",
-        Some(4),
-        "accounts.A.id",
-        "'1111' is not an AWS account id",
-        "use the 12-digit account id",
-    ),
-    (
-        "account-id-letters",
-        Some(4),
-        "accounts.A.id",
-        "'11111111111a' is not an AWS account id",
-        "use the 12-digit account id",
-    ),
-    (
-        "account-id-11-digits",
-        Some(4),
-        "accounts.A.id",
-        "'11111111111' is not an AWS account id",
-        "use the 12-digit account id",
-    ),
-    (
-        "account-id-unquoted-hex",
-        Some(4),
-        "accounts.A.id",
-        "'0x1A2B3C4D5E6F' is not an AWS account id",
-        "use the 12-digit account id",
-    ),
-    (
-        "account-undeclared",
-        Some(8),
-        "account",
-        "account 'C' is not declared under `accounts:`",
-        "use one of: A",
-    ),
-    (
-        "region-name",
-        Some(5),
-        "accounts.A.region",
-        "'tokyo' is not an AWS region name",
-        "use a region such as ap-northeast-1",
-    ),
-    (
-        "region-uppercase",
-        Some(5),
-        "accounts.A.region",
-        "'AP-NORTHEAST-1' is not an AWS region name",
-        "use a region such as ap-northeast-1",
-    ),
-    (
-        "stage-region-bad",
-        Some(12),
-        "region",
-        "'ap-northeast' is not an AWS region name",
-        "use a region such as ap-northeast-1",
-    ),
-    // networks
-    (
-        "cidr-overlap-peered",
-        Some(12),
-        "peerings[0].between",
-        "Left (10.0.0.0/16) and Right (10.0.128.0/17) overlap",
-        "give the two networks disjoint ranges",
-    ),
-    (
-        "cidr-invalid-prefix",
-        Some(7),
-        "networks.Left.cidr",
-        "'10.0.0.0/33' is not an IPv4 CIDR",
-        "write it as a.b.c.d/n",
-    ),
-    (
-        "cidr-host-bits",
-        Some(7),
-        "networks.Left.cidr",
-        "did you mean 10.0.0.0/16?",
-        "write it as a.b.c.d/n",
-    ),
-    (
-        "peering-undeclared-network",
-        Some(10),
-        "peerings[0].between",
-        "network 'Rigth' is not declared",
-        "declare it under `networks:`",
-    ),
-    // templates
-    (
-        "template-missing",
-        Some(9),
-        "template",
-        "templates/nope.yml: file not found",
-        "template-missing/templates/nope.yml or correct the path",
-    ),
-    (
-        "template-yaml-error",
-        Some(9),
-        "template",
-        "broken.yml: line 8: did not find expected ',' or '}'",
-        "fix the YAML of tests/corpus/template-yaml-error/broken.yml at the line shown",
-    ),
-    (
-        "template-no-resources",
-        Some(9),
-        "template",
-        "empty.yml: no Resources section",
-        "top-level `Resources:` mapping with at least one resource",
-    ),
-    (
-        "template-not-a-mapping",
-        Some(9),
-        "template",
-        "list.yml: a template must be a mapping",
-        "top-level `Resources:` mapping",
-    ),
-    (
-        "template-non-utf8",
-        Some(9),
-        "template",
-        "latin1.yml: not valid UTF-8",
-        "save tests/corpus/template-non-utf8/latin1.yml as UTF-8",
-    ),
-    (
-        "parameter-not-declared",
-        Some(12),
-        "parameters.VpcName",
-        "declares no parameter 'VpcName'",
-        "use one of: Cidr, Name",
-    ),
-    (
-        "parameter-required-missing",
-        Some(7),
-        "parameters",
-        "requires parameter 'Cidr' (it has no Default)",
-        "add `Cidr: <value>` under parameters",
-    ),
-    (
-        "publish-output-unknown",
-        Some(12),
-        "publish_outputs.SubnetId",
-        "declares no output 'SubnetId'",
-        "publish one of: VpcId",
-    ),
-    // names, qualifier, version
-    (
-        "qualifier-invalid",
-        Some(2),
-        "qualifier",
-        "'my_team.prod' is not a valid bootstrap qualifier",
-        "use 1 to 10 characters",
-    ),
-    (
-        "qualifier-too-long",
-        Some(2),
-        "qualifier",
-        "'abcdefghijk' is not a valid bootstrap qualifier",
-        "use 1 to 10 characters",
-    ),
-    (
-        "version-unsupported",
-        Some(1),
-        "version",
-        "version 2 is not supported",
-        "use `version: 1`",
-    ),
-    (
-        "stage-name-invalid",
-        Some(7),
-        "name",
-        "'net_main' is not a valid stage name",
-        "use letters, digits and '-' only",
-    ),
-    (
-        "stack-name-invalid",
-        Some(12),
-        "stack_name",
-        "'1-net' is not a valid CloudFormation stack name",
-        "starting with a letter",
-    ),
-    // the file itself
-    (
-        "empty-file",
-        None,
-        "(file)",
-        "the stage file is empty",
-        "declare at least `version: 1`",
-    ),
-    (
-        "comments-only",
-        None,
-        "(file)",
-        "the stage file is empty",
-        "declare at least `version: 1`",
-    ),
-    (
-        "non-utf8",
-        Some(7),
-        "(file)",
-        "not valid UTF-8: byte 0xE9 at line 7, column 12",
-        "save the stage file as UTF-8",
-    ),
-    // verify
-    (
-        "verify-bad-expect",
-        Some(12),
-        "verify.checks[0].expect",
-        "'maybe' is not an expectation",
-        "use `reachable` or `unreachable`",
-    ),
-    (
-        "verify-bad-ip",
-        Some(12),
-        "verify.checks[0].to",
-        "'10.0.0.300' is neither an IPv4 address nor Stage.Output",
-        "use e.g. 10.2.0.10",
-    ),
-    (
-        "verify-unknown-output",
-        Some(12),
-        "verify.checks[0].from",
-        "stage 'Net' has no output 'InstanceAId'",
-        "use one of: InstanceId, InstancePrivateIp",
-    ),
-    (
-        "verify-from-not-output",
-        Some(12),
-        "verify.checks[0].from",
-        "'i-0123456789abcdef0' is not Stage.Output",
-        "name the output holding the instance id",
-    ),
-];
+/// What `tests/corpus/<case>/expect.json` says the refusal of `<case>/pipeline.yml` looks like.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expectation {
+    exit_code: i32,
+    /// The line the problem is reported at; null only where the file has no line to point at
+    /// (empty, or not text).
+    line: Option<usize>,
+    /// The field named in the problem (`field '<field>'`).
+    field: String,
+    /// Text of the message.
+    message: String,
+    /// Text of the `fix:` line.
+    fix: String,
+}
+
+fn corpus() -> std::path::PathBuf {
+    repo().join("tests/corpus")
+}
+
+/// The cases of the corpus: its directories not starting with `_` (those hold shared templates
+/// and accepted files), sorted.
+fn corpus_cases() -> Vec<String> {
+    let mut cases: Vec<String> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('_'))
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// Every `expect.json` below `dir`, however deep.
+fn expectation_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            expectation_files(&path, found);
+        } else if path.file_name().is_some_and(|n| n == "expect.json") {
+            found.push(path);
+        }
+    }
+}
+
+fn expectation(case: &str) -> Result<Expectation, String> {
+    let path = corpus().join(case).join("expect.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("no expectation ({}: {e})", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
 
 /// `deploy --all` of `file` against the counting endpoint: the run and the connections it made.
 fn deploy_offline(file: &str) -> (Run, usize) {
@@ -475,34 +71,58 @@ fn corpus_file(case: &str) -> String {
 }
 
 #[test]
-fn every_case_of_the_corpus_is_listed_once() {
-    let mut dirs: Vec<String> = std::fs::read_dir(repo().join("tests/corpus"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('_'))
-        .collect();
-    dirs.sort();
-    let mut listed: Vec<String> = CASES.iter().map(|c| c.0.to_string()).collect();
-    listed.sort();
-    let before = listed.len();
-    listed.dedup();
-    assert_eq!(listed.len(), before, "a case is listed twice");
-    assert_eq!(dirs, listed, "tests/corpus and CASES differ");
-    assert!(CASES.len() >= 40, "{} cases", CASES.len());
+fn every_case_of_the_corpus_has_an_expectation_and_every_expectation_a_case() {
+    let cases = corpus_cases();
+    let mut wrong = Vec::new();
+    for case in &cases {
+        if !corpus().join(case).join("pipeline.yml").is_file() {
+            wrong.push(format!("{case}: no pipeline.yml"));
+        }
+        if let Err(e) = expectation(case) {
+            wrong.push(format!("{case}: {e}"));
+        }
+    }
+    let mut files = Vec::new();
+    expectation_files(&corpus(), &mut files);
+    for file in &files {
+        let dir = file.parent().unwrap();
+        let is_case = dir.parent() == Some(corpus().as_path())
+            && cases
+                .iter()
+                .any(|c| dir.file_name().is_some_and(|n| n == c.as_str()));
+        if !is_case {
+            wrong.push(format!("{}: an expectation without a case", file.display()));
+        }
+    }
+    assert!(wrong.is_empty(), "tests/corpus:\n{}", wrong.join("\n"));
+    assert_eq!(files.len(), cases.len());
+    assert!(cases.len() >= 40, "{} cases", cases.len());
 }
 
 #[test]
 fn every_broken_file_is_refused_with_file_line_field_and_fix_and_no_aws_call() {
+    let cases = corpus_cases();
     let mut failures = Vec::new();
-    for &(case, line, field, message, fix) in CASES {
+    for case in &cases {
+        let expect = match expectation(case) {
+            Ok(e) => e,
+            Err(e) => {
+                failures.push(format!("{case}: {e}"));
+                continue;
+            }
+        };
         let file = corpus_file(case);
         let (r, calls) = deploy_offline(&file);
-        let location = match line {
+        let location = match expect.line {
             Some(l) => format!("- {file}:{l}: "),
             None => format!("- {file}: "),
         };
+        let (field, message, fix) = (&expect.field, &expect.message, &expect.fix);
         let checks = [
-            (r.code == 2, format!("exit code {} (expected 2)", r.code)),
+            (
+                r.code == expect.exit_code,
+                format!("exit code {} (expected {})", r.code, expect.exit_code),
+            ),
             (
                 calls == 0,
                 format!("{calls} connection(s) to the AWS endpoint"),
@@ -516,13 +136,13 @@ fn every_broken_file_is_refused_with_file_line_field_and_fix_and_no_aws_call() {
                 format!("field '{field}' not named"),
             ),
             (
-                r.stderr.contains(message),
+                r.stderr.contains(message.as_str()),
                 format!("message lacks `{message}`"),
             ),
             (
                 r.stderr
                     .lines()
-                    .any(|l| l.trim_start().starts_with("fix: ") && l.contains(fix)),
+                    .any(|l| l.trim_start().starts_with("fix: ") && l.contains(fix.as_str())),
                 format!("no `fix:` line with `{fix}`"),
             ),
             (
@@ -543,7 +163,7 @@ fn every_broken_file_is_refused_with_file_line_field_and_fix_and_no_aws_call() {
         failures.is_empty(),
         "{} of {} cases:\n{}",
         failures.len(),
-        CASES.len(),
+        cases.len(),
         failures.join("\n\n")
     );
 }
@@ -662,23 +282,11 @@ fn a_five_megabyte_stage_file_is_refused_quickly_at_the_right_line() {
 #[test]
 fn a_template_over_the_body_limit_is_accepted_at_validation() {
     let s = Scratch::new("oversized");
-    let mut template = String::from("Resources:\n");
-    let mut n = 0;
-    while template.len() <= 51_200 {
-        template.push_str(&format!(
-            "  Param{n}:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: value-{n}\n"
-        ));
-        n += 1;
-    }
-    s.write("big.yml", &template);
-    let file = s.write(
-        "pipeline.yml",
-        "version: 1\naccounts:\n  A:\n    id: \"111111111111\"\n    region: ap-northeast-1\nstages:\n  - name: Big\n    account: A\n    template: big.yml\n",
-    );
-    let (r, calls) = run_offline(&["list", "-f", &file.display().to_string()]);
+    let file = oversized_stage_file(&s);
+    let (r, calls) = run_offline(&["list", "-f", &file]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(calls, 0);
-    assert!(Path::new(&s.path("big.yml")).metadata().unwrap().len() > 51_200);
+    assert!(Path::new(&s.path("big.yml")).metadata().unwrap().len() > TEMPLATE_BODY_LIMIT as u64);
 }
 
 #[test]
