@@ -10,5 +10,6 @@ mod ci_credentials;
 mod ci_github;
 mod faults;
 mod pipeline;
+mod roles;
 mod secrets;
 mod verify_network;
