@@ -203,13 +203,7 @@ async fn the_roles_a_cloud_assembly_names_are_used_for_deploy_publishing_lookup_
         .unwrap();
     let stack = &described.stacks()[0];
     assert_eq!(stack.role_arn(), Some(role("custom-exec").as_str()));
-    let target_ip = stack
-        .outputs()
-        .iter()
-        .find(|o| o.output_key() == Some("TargetPrivateIp"))
-        .and_then(|o| o.output_value())
-        .unwrap()
-        .to_string();
+    let target_ip = stack_output(&aws, "admin-b", STACK, "TargetPrivateIp").await;
     assert_eq!(target_ip, "10.40.1.20");
     let s3_b = aws.s3("admin-b").await;
     let listed = s3_b.list_objects_v2().bucket(BUCKET).send().await.unwrap();

@@ -29,23 +29,6 @@ fn check<'a>(verification: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {name} in {verification}"))
 }
 
-async fn stack_output(aws: &Aws, profile: &str, stack: &str, output: &str) -> String {
-    let cfn = aws_sdk_cloudformation::Client::new(&aws.sdk(profile).await);
-    let out = cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .unwrap();
-    out.stacks()[0]
-        .outputs()
-        .iter()
-        .find(|o| o.output_key() == Some(output))
-        .and_then(|o| o.output_value())
-        .unwrap_or_else(|| panic!("stack {stack} has no output {output}"))
-        .to_string()
-}
-
 #[tokio::test]
 async fn the_reference_network_verifies_and_a_removed_return_route_fails_statically_and_live() {
     let aws = aws();

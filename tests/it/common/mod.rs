@@ -448,6 +448,24 @@ pub fn run_offline(args: &[&str]) -> (Run, usize) {
     (run, count.load(Ordering::SeqCst))
 }
 
+/// Output `output` of stack `stack`, as account `profile` reads it.
+pub async fn stack_output(aws: &Aws, profile: &str, stack: &str, output: &str) -> String {
+    let cfn = aws_sdk_cloudformation::Client::new(&aws.sdk(profile).await);
+    let out = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    out.stacks()[0]
+        .outputs()
+        .iter()
+        .find(|o| o.output_key() == Some(output))
+        .and_then(|o| o.output_value())
+        .unwrap_or_else(|| panic!("stack {stack} has no output {output}"))
+        .to_string()
+}
+
 /// Creates stack `name` from `template` with `cfg` (CreateStack, named IAM resources allowed)
 /// and waits until it is CREATE_COMPLETE: its outputs.
 pub async fn create_stack(
