@@ -5,14 +5,12 @@
 //! step wrote. The install steps are not run: the test build of pipeline-run is put on PATH, as
 //! the build step's `$GITHUB_PATH` line does.
 
-mod common;
-
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::*;
+use crate::common::*;
 
 const CI_SECRET: &str = "pipelineRunCiSecretAccessKey000000000001";
 
@@ -153,20 +151,12 @@ fn run_action(inputs: &[(&str, &str)], job_env: &[(String, String)]) -> StepRun 
         .map(|w| repo().join(ctx.expand(w)))
         .unwrap_or_else(repo);
 
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_pipeline-run"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .unwrap();
     let mut cmd = Command::new("bash");
     cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
         .arg(&script_file)
         .current_dir(&workdir)
         .env_clear()
-        .env("PATH", path)
+        .env("PATH", path_with_binary())
         .env("HOME", runner_temp.path("home"))
         .env("GITHUB_ACTIONS", "true")
         .env("CI", "true")
@@ -215,20 +205,13 @@ fn run_action(inputs: &[(&str, &str)], job_env: &[(String, String)]) -> StepRun 
 /// The job environment aws-actions/configure-aws-credentials leaves behind (static keys here;
 /// OIDC is covered by tests/ci_credentials.rs), pointed at the local AWS.
 fn job_env(aws: &Aws) -> Vec<(String, String)> {
-    let nowhere = repo().join("target/no-such-aws-config");
-    vec![
+    let mut env = bare_env(&aws.endpoint);
+    env.extend([
         ("AWS_ACCESS_KEY_ID".into(), "AKIAPIPELINECI111111".into()),
         ("AWS_SECRET_ACCESS_KEY".into(), CI_SECRET.into()),
-        ("AWS_REGION".into(), REGION.into()),
         ("AWS_DEFAULT_REGION".into(), REGION.into()),
-        ("AWS_ENDPOINT_URL".into(), aws.endpoint.clone()),
-        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ("AWS_CONFIG_FILE".into(), nowhere.display().to_string()),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE".into(),
-            nowhere.display().to_string(),
-        ),
-    ]
+    ]);
+    env
 }
 
 fn no_aws_env() -> Vec<(String, String)> {
@@ -484,15 +467,7 @@ fn plan_gives_the_reference_pipeline_as_a_job_matrix_one_wave_per_job() {
 #[test]
 fn an_output_named_like_a_secret_is_masked_before_anything_could_print_it() {
     let aws = aws();
-    let r = aws.run(&[
-        "bootstrap",
-        "--trust",
-        ACCOUNT_A,
-        "--cloudformation-execution-policies",
-        ADMIN_POLICY,
-        &env_url(ACCOUNT_A),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    aws.bootstrap(&[ACCOUNT_A]);
     let scratch = Scratch::new("ci-mask");
     let value = "correct-horse-battery-staple-42";
     scratch.write(

@@ -2,8 +2,6 @@
 //! two runs on one stack, the endpoint going away (an outage, and the emulator killed outright),
 //! and a staging bucket that is gone. Nothing is lost and a re-run converges.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -12,32 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const STAGES: [&str; 4] = ["VpcA", "VpcC", "CrossAccountPeering", "VpcCRoutes"];
 
 // ---------------------------------------------------------------------------------------------
-// Helpers: the emulator's control API, a pipeline-run process watched while it runs, a TCP proxy
-// that can drop the endpoint, and an emulator process of our own.
-
-fn env_for_ci(endpoint: &str) -> Vec<(String, String)> {
-    env_for(endpoint, "ci")
-}
-
-fn control(endpoint: &str, method: &str, path: &str, body: &str) -> serde_json::Value {
-    let (status, text) = http(endpoint, method, path, body);
-    assert_eq!(status, 200, "{method} {path}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-fn set_delay(endpoint: &str, ms: u64) {
-    control(
-        endpoint,
-        "POST",
-        "/_emulator/config",
-        &format!("{{\"cfn_resource_delay_ms\": {ms}}}"),
-    );
-}
+// Helpers: a pipeline-run process watched while it runs, a TCP proxy that can drop the endpoint,
+// and CloudFormation stack states.
 
 /// pipeline-run running in the background; its stderr is collected line by line as it comes.
 struct Running {
@@ -50,24 +29,11 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str], env: &[(String, String)], extra: &[(&str, &str)]) -> Running {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline-run"));
-        cmd.args(args)
-            .current_dir(repo())
-            .stdin(Stdio::null())
+        let mut child = pipeline_run_command(args, env, extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") || k.starts_with("GITHUB_") || k.starts_with("PIPELINE_RUN_") {
-                cmd.env_remove(k);
-            }
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("cannot run pipeline-run");
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run pipeline-run");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let err = child.stderr.take().unwrap();
         let sink = lines.clone();
@@ -212,65 +178,6 @@ impl Proxy {
     }
 }
 
-/// An emulator process of our own (not the shared fixture), so it can be killed.
-struct OwnEmulator {
-    child: Child,
-    port: u16,
-}
-
-impl OwnEmulator {
-    fn start(port: u16, delay_ms: u64) -> OwnEmulator {
-        let mut child = Command::new(repo().join("tests/emulator/start"))
-            .args(["--port", &port.to_string(), "--exit-with-stdin"])
-            .env("EMULATOR_CFN_RESOURCE_DELAY_MS", delay_ms.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot run tests/emulator/start");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("emulator exited: {status}");
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http(&endpoint, "GET", "/moto-api/", "").0 == 200
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "emulator not ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        OwnEmulator { child, port }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL: no shutdown, no chance to save anything.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for OwnEmulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Stack status as account `profile` sees it, or None when there is no such stack.
 async fn stack_status(cfg: &aws_config::SdkConfig, name: &str) -> Option<String> {
     let cfn = aws_sdk_cloudformation::Client::new(cfg);
@@ -299,15 +206,6 @@ async fn wait_for_status(cfg: &aws_config::SdkConfig, name: &str, want: &str, se
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn stage<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap_or_else(|| panic!("no stage {name} in {json}"))
 }
 
 fn deploy_all<'a>(extra: &[&'a str]) -> Vec<&'a str> {
@@ -604,7 +502,7 @@ async fn an_endpoint_outage_mid_deploy_is_reported_and_a_rerun_converges() {
     // Two attempts instead of pipeline-run's eight, so the outage is noticed in seconds.
     let mut run = Running::start(
         &deploy_all(&["--no-verify", "--output", "json"]),
-        &env_for_ci(&proxy.endpoint()),
+        &env_for(&proxy.endpoint(), "ci"),
         &[("AWS_MAX_ATTEMPTS", "2")],
     );
     run.wait_for("VpcC: CREATE_COMPLETE — ", 120);
@@ -655,7 +553,7 @@ async fn an_endpoint_outage_mid_deploy_is_reported_and_a_rerun_converges() {
     set_delay(&aws.endpoint, 0);
     let again = run_binary(
         &deploy_all(&["--no-verify", "--output", "json"]),
-        &env_for_ci(&proxy.endpoint()),
+        &env_for(&proxy.endpoint(), "ci"),
         &[],
     );
     assert_eq!(again.code, 0, "{}", again.stderr);
@@ -677,12 +575,13 @@ fn the_emulator_killed_mid_deploy_is_reported_and_after_a_restart_the_pipeline_c
     // Holds the shared emulator's turn so this test does not compete with the others for CPU.
     let _turn = aws();
     let port = free_port();
-    let emulator = OwnEmulator::start(port, 500);
-    let endpoint = emulator.endpoint();
-    bootstrap_both_at(&endpoint);
+    // An emulator of our own (not the shared one), so it can be killed.
+    let emulator = Emulator::start(port, 500);
+    let endpoint = emulator.endpoint.clone();
+    bootstrap_at(&endpoint, &[ACCOUNT_A, ACCOUNT_B]);
     let mut run = Running::start(
         &deploy_all(&["--no-verify", "--output", "json"]),
-        &env_for_ci(&endpoint),
+        &env_for(&endpoint, "ci"),
         &[("AWS_MAX_ATTEMPTS", "2")],
     );
     run.wait_for("VpcC: CREATE_COMPLETE — ", 120);
@@ -707,9 +606,13 @@ fn the_emulator_killed_mid_deploy_is_reported_and_after_a_restart_the_pipeline_c
         stage(&json, "VpcA")["error"]
     );
 
-    let emulator = OwnEmulator::start(port, 0);
-    assert_eq!(emulator.endpoint(), endpoint);
-    let lost = run_binary(&deploy_all(&["--no-verify"]), &env_for_ci(&endpoint), &[]);
+    let emulator = Emulator::start(port, 0);
+    assert_eq!(emulator.endpoint, endpoint);
+    let lost = run_binary(
+        &deploy_all(&["--no-verify"]),
+        &env_for(&endpoint, "ci"),
+        &[],
+    );
     assert_eq!(lost.code, 5, "{}", lost.stderr);
     assert!(
         lost.stderr
@@ -717,10 +620,10 @@ fn the_emulator_killed_mid_deploy_is_reported_and_after_a_restart_the_pipeline_c
         "{}",
         lost.stderr
     );
-    bootstrap_both_at(&endpoint);
+    bootstrap_at(&endpoint, &[ACCOUNT_A, ACCOUNT_B]);
     let again = run_binary(
         &deploy_all(&["--no-verify", "--output", "json"]),
-        &env_for_ci(&endpoint),
+        &env_for(&endpoint, "ci"),
         &[],
     );
     assert_eq!(again.code, 0, "{}", again.stderr);
@@ -735,12 +638,8 @@ fn the_emulator_killed_mid_deploy_is_reported_and_after_a_restart_the_pipeline_c
 async fn an_oversized_template_without_its_staging_bucket_fails_with_the_fix() {
     let aws = aws();
     aws.bootstrap_both();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&aws.sdk("ci").await)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = format!("cdk-hnb659fds-assets-{ACCOUNT_A}-{REGION}");
+    let s3 = aws.s3("ci").await;
+    let bucket = staging_bucket(ACCOUNT_A);
     let objects = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     for o in objects.contents() {
         s3.delete_object()
@@ -753,26 +652,8 @@ async fn an_oversized_template_without_its_staging_bucket_fails_with_the_fix() {
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
 
     let scratch = Scratch::new("no-bucket");
-    let mut template = String::from("Resources:\n");
-    let mut n = 0;
-    while template.len() <= 51_200 {
-        template.push_str(&format!(
-            "  Param{n}:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: value-{n}\n"
-        ));
-        n += 1;
-    }
-    scratch.write("big.yml", &template);
-    let file = scratch.write(
-        "pipeline.yml",
-        "version: 1\naccounts:\n  A:\n    id: \"111111111111\"\n    region: ap-northeast-1\nstages:\n  - name: Big\n    account: A\n    template: big.yml\n",
-    );
-    let r = aws.run(&[
-        "deploy",
-        "--all",
-        "-f",
-        &file.display().to_string(),
-        "--no-verify",
-    ]);
+    let file = oversized_stage_file(&scratch);
+    let r = aws.run(&["deploy", "--all", "-f", &file, "--no-verify"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr.contains(&bucket) && r.stderr.contains("NoSuchBucket"),

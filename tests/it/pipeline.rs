@@ -1,9 +1,7 @@
 //! The pipeline end to end against the local AWS: bootstrap, deploy across two accounts, outputs
 //! flowing across accounts, re-runs, trust failures, rollback and recovery, diff and destroy.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const MISSING_PEERING_TEMPLATE: &str = "Resources:\n  Net:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.9.0.0/16\n  Rt:\n    Type: AWS::EC2::RouteTable\n    Properties:\n      VpcId: !Ref Net\n  Broken:\n    Type: AWS::EC2::Route\n    DependsOn: Rt\n    Properties:\n      RouteTableId: !Ref Rt\n      DestinationCidrBlock: 10.8.0.0/16\n      VpcPeeringConnectionId: pcx-0000000000000dead\nOutputs:\n  NetId:\n    Value: !Ref Net\n";
 const FIXED_TEMPLATE: &str = "Resources:\n  Net:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.9.0.0/16\nOutputs:\n  NetId:\n    Value: !Ref Net\n";
@@ -33,20 +31,13 @@ async fn reference_pipeline_deploys_into_both_accounts_and_passes_outputs_across
     ]);
     assert_eq!(r.code, 0, "deploy failed:\n{}", r.stderr);
     let json = r.json();
-    let stages = json["stages"].as_array().unwrap();
-    let by_name = |n: &str| {
-        stages
-            .iter()
-            .find(|s| s["stage"] == n)
-            .unwrap_or_else(|| panic!("no stage {n}"))
-    };
     for (name, account) in [
         ("VpcA", ACCOUNT_A),
         ("VpcC", ACCOUNT_B),
         ("CrossAccountPeering", ACCOUNT_A),
         ("VpcCRoutes", ACCOUNT_B),
     ] {
-        let s = by_name(name);
+        let s = stage(&json, name);
         assert_eq!(s["status"], "deployed", "{name}: {s}");
         assert_eq!(s["account"], account, "{name}");
         assert_eq!(s["stack_status"], "CREATE_COMPLETE", "{name}");
@@ -54,11 +45,11 @@ async fn reference_pipeline_deploys_into_both_accounts_and_passes_outputs_across
     }
 
     // VpcC's id (account B) reached the peering stack in account A, which peered with it.
-    let vpc_c = by_name("VpcC")["outputs"]["VpcCId"]
+    let vpc_c = stage(&json, "VpcC")["outputs"]["VpcCId"]
         .as_str()
         .unwrap()
         .to_string();
-    let pcx = by_name("CrossAccountPeering")["outputs"]["PeeringConnectionId"]
+    let pcx = stage(&json, "CrossAccountPeering")["outputs"]["PeeringConnectionId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -102,7 +93,7 @@ async fn reference_pipeline_deploys_into_both_accounts_and_passes_outputs_across
     );
 
     // VPC C's route table sends 10.1.0.0/16 over that peering.
-    let rtb = by_name("VpcC")["outputs"]["VpcCRouteTableId"]
+    let rtb = stage(&json, "VpcC")["outputs"]["VpcCRouteTableId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -153,15 +144,7 @@ async fn reference_pipeline_deploys_into_both_accounts_and_passes_outputs_across
 #[test]
 fn a_stage_in_an_account_that_does_not_trust_the_ci_account_fails_with_the_fix() {
     let aws = aws();
-    let a = aws.run(&[
-        "bootstrap",
-        "--trust",
-        ACCOUNT_A,
-        "--cloudformation-execution-policies",
-        ADMIN_POLICY,
-        &env_url(ACCOUNT_A),
-    ]);
-    assert_eq!(a.code, 0, "{}", a.stderr);
+    aws.bootstrap(&[ACCOUNT_A]);
     // Account B bootstrapped by its own admin, without --trust.
     let b = aws.run_as("admin-b", &["bootstrap", &env_url(ACCOUNT_B)], &[]);
     assert_eq!(b.code, 0, "{}", b.stderr);

@@ -3,9 +3,7 @@
 //! both the static analysis and the ping, an instance SSM cannot reach, and an account whose
 //! network cannot be read.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn deploy_reference(aws: &Aws) -> Value {
@@ -29,23 +27,6 @@ fn check<'a>(verification: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no check {name} in {verification}"))
-}
-
-async fn stack_output(aws: &Aws, profile: &str, stack: &str, output: &str) -> String {
-    let cfn = aws_sdk_cloudformation::Client::new(&aws.sdk(profile).await);
-    let out = cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .unwrap();
-    out.stacks()[0]
-        .outputs()
-        .iter()
-        .find(|o| o.output_key() == Some(output))
-        .and_then(|o| o.output_value())
-        .unwrap_or_else(|| panic!("stack {stack} has no output {output}"))
-        .to_string()
 }
 
 #[tokio::test]

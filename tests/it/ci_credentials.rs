@@ -6,44 +6,15 @@
 //!   exchanged with STS for a role whose trust policy names the GitHub OIDC provider and the
 //!   repository (`sub` claim). The emulator evaluates that trust policy.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const CI_KEY: &str = "AKIAPIPELINECI111111";
 const CI_SECRET: &str = "pipelineRunCiSecretAccessKey000000000001";
-
-/// Only the endpoint and a region: every credential source has to come from the test.
-fn bare_env(aws: &Aws) -> Vec<(String, String)> {
-    let nowhere = repo().join("target/no-such-aws-config");
-    vec![
-        ("AWS_ENDPOINT_URL".into(), aws.endpoint.clone()),
-        ("AWS_REGION".into(), REGION.into()),
-        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ("AWS_CONFIG_FILE".into(), nowhere.display().to_string()),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE".into(),
-            nowhere.display().to_string(),
-        ),
-    ]
-}
-
-fn bootstrap_a(aws: &Aws) {
-    let r = aws.run(&[
-        "bootstrap",
-        "--trust",
-        ACCOUNT_A,
-        "--cloudformation-execution-policies",
-        ADMIN_POLICY,
-        &env_url(ACCOUNT_A),
-    ]);
-    assert_eq!(r.code, 0, "bootstrap failed:\n{}", r.stderr);
-}
 
 /// A container credentials endpoint as ECS and CodeBuild run it: GET → the JSON document the
 /// SDKs read. It serves the seeded CI identity's keys; the token is a placeholder (that
@@ -128,20 +99,12 @@ fn run_buildspec_build_phase(
     }
     // CodeBuild's source directory: the repository, here its pipelines/ folder linked in.
     std::os::unix::fs::symlink(repo().join("pipelines"), src.0.join("pipelines")).unwrap();
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_pipeline-run"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .unwrap();
     let mut cmd = std::process::Command::new("bash");
     cmd.arg("-c")
         .arg(&script)
         .current_dir(&src.0)
         .env_clear()
-        .env("PATH", path)
+        .env("PATH", path_with_binary())
         .env("HOME", &src.0)
         .env("CODEBUILD_BUILD_ID", "pipeline-run-demo:0001")
         .stdin(std::process::Stdio::null());
@@ -171,7 +134,7 @@ fn the_buildspec_deploys_with_codebuild_container_credentials_and_exports_output
     let server = serve_container_credentials();
     let src = Scratch::new("ci-codebuild");
     let (out, exported) = run_buildspec_build_phase(
-        &bare_env(&aws),
+        &bare_env(&aws.endpoint),
         &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &server.url)],
         &src,
     );
@@ -193,21 +156,12 @@ fn the_buildspec_deploys_with_codebuild_container_credentials_and_exports_output
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(src.0.join("result.json")).unwrap()).unwrap();
     assert_eq!(result["ok"], true, "{result}");
-    let stage = |name: &str| {
-        result["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["stage"] == name)
-            .unwrap_or_else(|| panic!("no stage {name}"))
-            .clone()
-    };
-    assert_eq!(stage("VpcA")["status"], "deployed");
-    assert_eq!(stage("VpcA")["account"], ACCOUNT_A);
-    assert_eq!(stage("VpcC")["account"], ACCOUNT_B);
+    assert_eq!(stage(&result, "VpcA")["status"], "deployed");
+    assert_eq!(stage(&result, "VpcA")["account"], ACCOUNT_A);
+    assert_eq!(stage(&result, "VpcC")["account"], ACCOUNT_B);
 
     // The exported variables CodePipeline's next action reads.
-    let pcx = stage("CrossAccountPeering")["outputs"]["PeeringConnectionId"]
+    let pcx = stage(&result, "CrossAccountPeering")["outputs"]["PeeringConnectionId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -215,7 +169,9 @@ fn the_buildspec_deploys_with_codebuild_container_credentials_and_exports_output
     assert_eq!(exported["CrossAccountPeering_PeeringConnectionId"], pcx);
     assert_eq!(
         exported["VpcC_VpcCId"],
-        stage("VpcC")["outputs"]["VpcCId"].as_str().unwrap()
+        stage(&result, "VpcC")["outputs"]["VpcCId"]
+            .as_str()
+            .unwrap()
     );
     assert_eq!(exported["PIPELINE_RUN_OK"], "true");
     assert_eq!(
@@ -246,7 +202,7 @@ fn without_any_credentials_the_exit_code_is_5_and_the_fix_names_the_ci_ways() {
             "--output",
             "json",
         ],
-        &bare_env(&aws),
+        &bare_env(&aws.endpoint),
         &[("PIPELINE_RUN_RESULT_FILE", &scratch.path("result.json"))],
     );
     assert_eq!(r.code, 5, "{}", r.stderr);
@@ -340,42 +296,14 @@ Outputs:
 "#;
 
 async fn create_github_role(aws: &Aws) -> String {
-    let cfn = aws_sdk_cloudformation::Client::new(&aws.sdk("ci").await);
-    cfn.create_stack()
-        .stack_name("github-oidc")
-        .template_body(GITHUB_ROLE_TEMPLATE)
-        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
-        .send()
-        .await
-        .expect("create the GitHub OIDC role stack");
-    for _ in 0..100 {
-        let stacks = cfn
-            .describe_stacks()
-            .stack_name("github-oidc")
-            .send()
-            .await
-            .unwrap();
-        let stack = &stacks.stacks()[0];
-        let status = stack.stack_status().unwrap().as_str().to_string();
-        if status == "CREATE_COMPLETE" {
-            return stack
-                .outputs()
-                .iter()
-                .find(|o| o.output_key() == Some("RoleArn"))
-                .and_then(|o| o.output_value())
-                .expect("RoleArn output")
-                .to_string();
-        }
-        assert!(status.ends_with("IN_PROGRESS"), "stack ended {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the GitHub OIDC role stack did not complete");
+    let outputs = create_stack(&aws.sdk("ci").await, "github-oidc", GITHUB_ROLE_TEMPLATE).await;
+    outputs["RoleArn"].clone()
 }
 
 #[tokio::test]
 async fn a_github_oidc_token_file_deploys_as_the_trusted_role_and_another_repository_is_refused() {
     let aws = aws();
-    bootstrap_a(&aws);
+    aws.bootstrap(&[ACCOUNT_A]);
     let role_arn = create_github_role(&aws).await;
     assert_eq!(
         role_arn,
@@ -397,7 +325,7 @@ async fn a_github_oidc_token_file_deploys_as_the_trusted_role_and_another_reposi
                 "--output",
                 "json",
             ],
-            &bare_env(&aws),
+            &bare_env(&aws.endpoint),
             &[
                 ("AWS_WEB_IDENTITY_TOKEN_FILE", &token.display().to_string()),
                 ("AWS_ROLE_ARN", &role_arn),

@@ -3,11 +3,9 @@
 //! they print or write is scanned for the access keys and secret keys in use and for every
 //! assumed-role session the emulator issued during the runs (key id, secret and token).
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 
 const SEEDED: [&str; 4] = [
     "AKIAPIPELINECI111111",
@@ -69,7 +67,8 @@ fn leaks(source: &str, text: &str, secrets: &BTreeSet<String>) -> Vec<String> {
 
 /// Every session the emulator issued since its last reset, from moto's model dump.
 fn issued_sessions(endpoint: &str) -> Vec<(String, String, String)> {
-    let body = get(endpoint, "/moto-api/data.json");
+    let (status, body) = http(endpoint, "GET", "/moto-api/data.json", "");
+    assert_eq!(status, 200, "{body}");
     let data: serde_json::Value = serde_json::from_str(&body).unwrap();
     data["sts"]["AssumedRole"]
         .as_array()
@@ -86,34 +85,6 @@ fn issued_sessions(endpoint: &str) -> Vec<(String, String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn get(endpoint: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    resp.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
-fn post(endpoint: &str, path: &str, body: &str) {
-    use std::io::{Read, Write};
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    assert!(
-        resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200"),
-        "{resp}"
-    );
 }
 
 #[test]
@@ -162,20 +133,10 @@ fn nothing_printed_or_written_by_a_whole_run_contains_a_credential() {
         printed.push((format!("{what} stderr"), r.stderr.clone()));
     };
 
-    let boot = aws.run_as(
-        "ci",
-        &[
-            "bootstrap",
-            "--trust",
-            ACCOUNT_A,
-            "--cloudformation-execution-policies",
-            ADMIN_POLICY,
-            &env_url(ACCOUNT_A),
-            &env_url(ACCOUNT_B),
-            "-v",
-            "--output",
-            "json",
-        ],
+    let boot = bootstrap_run(
+        &aws.endpoint,
+        &[ACCOUNT_A, ACCOUNT_B],
+        &["-v", "--output", "json"],
         &github,
     );
     assert_eq!(boot.code, 0, "{}", boot.stderr);
@@ -221,8 +182,9 @@ fn nothing_printed_or_written_by_a_whole_run_contains_a_credential() {
     );
     assert_eq!(failed.code, 3, "{}", failed.stderr);
     record("failed deploy", &failed);
-    post(
+    control(
         &aws.endpoint,
+        "POST",
         "/_emulator/faults",
         r#"{"throttle": {"service": "sts", "action": "AssumeRole", "count": 5}}"#,
     );

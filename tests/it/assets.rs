@@ -3,30 +3,12 @@
 //! stage-file assets whose keys reach template parameters, multipart uploads of large files, and
 //! templates over the TemplateBody limit.
 
-mod common;
-
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 
 const FIXTURE: &str = "tests/fixtures/assembly-two-accounts";
-
-fn bucket(account: &str) -> String {
-    format!("cdk-hnb659fds-assets-{account}-{REGION}")
-}
-
-async fn s3(aws: &Aws, profile: &str) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(&aws.sdk(profile).await)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
 
 /// Key → (size, last modified) of every object in the bucket.
 async fn objects(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeMap<String, (i64, String)> {
@@ -60,41 +42,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn stage<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap_or_else(|| panic!("no stage {name} in {json}"))
-}
-
-/// POSTs JSON to the emulator's control endpoint (plain HTTP/1.0, loopback only).
-fn post_json(endpoint: &str, path: &str, body: &str) {
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    assert!(resp.contains(" 200 "), "{path}: {resp}");
-}
-
 #[tokio::test]
 async fn a_cloud_assembly_deploys_across_two_accounts_and_a_redeploy_uploads_nothing() {
     let aws = aws();
     aws.bootstrap_both();
     // Resources take time to create, so a stack started before NetworkStack finished would show.
-    post_json(
-        &aws.endpoint,
-        "/_emulator/config",
-        r#"{"cfn_resource_delay_ms": 300}"#,
-    );
+    set_delay(&aws.endpoint, 300);
     let r = aws.run(&["deploy", "--app", FIXTURE, "--all", "--output", "json"]);
     assert_eq!(r.code, 0, "deploy failed:\n{}", r.stderr);
     let json = r.json();
@@ -116,10 +69,10 @@ async fn a_cloud_assembly_deploys_across_two_accounts_and_a_redeploy_uploads_not
     );
 
     // Each account's staging bucket holds exactly its stacks' assets, under the manifest's keys.
-    let s3_a = s3(&aws, "ci").await;
-    let s3_b = s3(&aws, "admin-b").await;
-    let in_a = objects(&s3_a, &bucket(ACCOUNT_A)).await;
-    let in_b = objects(&s3_b, &bucket(ACCOUNT_B)).await;
+    let s3_a = aws.s3("ci").await;
+    let s3_b = aws.s3("admin-b").await;
+    let in_a = objects(&s3_a, &staging_bucket(ACCOUNT_A)).await;
+    let in_b = objects(&s3_b, &staging_bucket(ACCOUNT_B)).await;
     assert_eq!(
         in_a.keys().collect::<Vec<_>>(),
         [
@@ -137,7 +90,7 @@ async fn a_cloud_assembly_deploys_across_two_accounts_and_a_redeploy_uploads_not
     // The template object is the template file; its key is its hash, as the CDK writes it.
     let template = object_bytes(
         &s3_b,
-        &bucket(ACCOUNT_B),
+        &staging_bucket(ACCOUNT_B),
         "e4383785d618d6a1d89632556c9fb1a89cdd098a74d02226ff2b0d0185230d20.json",
     )
     .await;
@@ -152,7 +105,7 @@ async fn a_cloud_assembly_deploys_across_two_accounts_and_a_redeploy_uploads_not
     // The directory asset went up as the deterministic zip of the directory.
     let zip = object_bytes(
         &s3_b,
-        &bucket(ACCOUNT_B),
+        &staging_bucket(ACCOUNT_B),
         "f424edda711c458f44c6462f329ac337c4491dc9250d719dca2dd922f96f1842.zip",
     )
     .await;
@@ -233,8 +186,8 @@ async fn a_cloud_assembly_deploys_across_two_accounts_and_a_redeploy_uploads_not
         "{}",
         again.stderr
     );
-    assert_eq!(objects(&s3_a, &bucket(ACCOUNT_A)).await, in_a);
-    assert_eq!(objects(&s3_b, &bucket(ACCOUNT_B)).await, in_b);
+    assert_eq!(objects(&s3_a, &staging_bucket(ACCOUNT_A)).await, in_a);
+    assert_eq!(objects(&s3_b, &staging_bucket(ACCOUNT_B)).await, in_b);
 
     // destroy removes both stacks with the assembly's deploy roles; the assets stay.
     let d = aws.run(&["destroy", "--app", FIXTURE, "--all", "--force"]);
@@ -250,7 +203,7 @@ async fn a_cloud_assembly_deploys_across_two_accounts_and_a_redeploy_uploads_not
         };
         assert!(gone, "{name} still exists");
     }
-    assert_eq!(objects(&s3_b, &bucket(ACCOUNT_B)).await, in_b);
+    assert_eq!(objects(&s3_b, &staging_bucket(ACCOUNT_B)).await, in_b);
 }
 
 #[test]
@@ -349,7 +302,7 @@ stages:
         "{}.json",
         sha256_hex(&std::fs::read(scratch.0.join("config.json")).unwrap())
     );
-    let b = bucket(ACCOUNT_B);
+    let b = staging_bucket(ACCOUNT_B);
     let outputs = &s["outputs"];
     assert_eq!(outputs["CodeBucket"], b.as_str());
     assert_eq!(outputs["CodeKey"], code.object_key().as_str());
@@ -370,7 +323,7 @@ stages:
         r.stderr
     );
 
-    let s3_b = s3(&aws, "admin-b").await;
+    let s3_b = aws.s3("admin-b").await;
     let listed = objects(&s3_b, &b).await;
     assert!(listed.contains_key(&code.object_key()), "{listed:?}");
     assert!(listed.contains_key(&config_key), "{listed:?}");
@@ -444,7 +397,7 @@ async fn a_stage_file_stage_can_deploy_an_assembly_stack_fed_by_another_accounts
         .await
         .unwrap();
     assert_eq!(p.parameter().unwrap().value(), Some("staging-from-a"));
-    let in_b = objects(&s3(&aws, "admin-b").await, &bucket(ACCOUNT_B)).await;
+    let in_b = objects(&aws.s3("admin-b").await, &staging_bucket(ACCOUNT_B)).await;
     assert!(
         in_b.contains_key("f424edda711c458f44c6462f329ac337c4491dc9250d719dca2dd922f96f1842.zip"),
         "{in_b:?}"
@@ -489,10 +442,10 @@ async fn a_large_file_asset_is_uploaded_in_parts() {
         r.stderr
     );
     let key = format!("{}.bin", sha256_hex(&data));
-    let s3_a = s3(&aws, "ci").await;
+    let s3_a = aws.s3("ci").await;
     let head = s3_a
         .head_object()
-        .bucket(bucket(ACCOUNT_A))
+        .bucket(staging_bucket(ACCOUNT_A))
         .key(&key)
         .send()
         .await
@@ -503,12 +456,12 @@ async fn a_large_file_asset_is_uploaded_in_parts() {
         "a two-part upload has an ETag ending in -2: {:?}",
         head.e_tag()
     );
-    let stored = object_bytes(&s3_a, &bucket(ACCOUNT_A), &key).await;
+    let stored = object_bytes(&s3_a, &staging_bucket(ACCOUNT_A), &key).await;
     assert!(stored == data, "the object differs from the file");
     // No unfinished upload was left behind.
     let pending = s3_a
         .list_multipart_uploads()
-        .bucket(bucket(ACCOUNT_A))
+        .bucket(staging_bucket(ACCOUNT_A))
         .send()
         .await
         .unwrap();
@@ -524,7 +477,7 @@ async fn a_template_over_the_body_limit_is_deployed_from_the_staging_bucket() {
     let body = format!(
         "Metadata:\n  Padding: {padding}\nResources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /assets-test/big-template\n      Type: String\n      Value: deployed-by-url\n"
     );
-    assert!(body.len() > 51_200);
+    assert!(body.len() > TEMPLATE_BODY_LIMIT);
     let file = {
         scratch.write("t.yml", &body);
         scratch.write(
@@ -537,8 +490,12 @@ async fn a_template_over_the_body_limit_is_deployed_from_the_staging_bucket() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(stage(&r.json(), "Big")["stack_status"], "CREATE_COMPLETE");
     let key = format!("{}.yaml", sha256_hex(body.as_bytes()));
-    let s3_b = s3(&aws, "admin-b").await;
-    assert!(objects(&s3_b, &bucket(ACCOUNT_B)).await.contains_key(&key));
+    let s3_b = aws.s3("admin-b").await;
+    assert!(
+        objects(&s3_b, &staging_bucket(ACCOUNT_B))
+            .await
+            .contains_key(&key)
+    );
     let ssm_b = aws_sdk_ssm::Client::new(&aws.sdk("admin-b").await);
     let p = ssm_b
         .get_parameter()
@@ -547,40 +504,6 @@ async fn a_template_over_the_body_limit_is_deployed_from_the_staging_bucket() {
         .await
         .unwrap();
     assert_eq!(p.parameter().unwrap().value(), Some("deployed-by-url"));
-}
-
-/// A loopback port that counts connections and answers nothing.
-fn counting_endpoint() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            c.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-        }
-    });
-    (format!("http://{addr}"), count)
-}
-
-fn run_offline(args: &[&str]) -> (Run, usize) {
-    let (endpoint, count) = counting_endpoint();
-    let env = vec![
-        ("AWS_ENDPOINT_URL".to_string(), endpoint),
-        (
-            "AWS_ACCESS_KEY_ID".to_string(),
-            "AKIAPIPELINECI111111".to_string(),
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY".to_string(),
-            "pipelineRunCiSecretAccessKey000000000001".to_string(),
-        ),
-        ("AWS_REGION".to_string(), REGION.to_string()),
-        ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
-    ];
-    let r = run_binary(args, &env, &[]);
-    (r, count.load(Ordering::SeqCst))
 }
 
 #[test]

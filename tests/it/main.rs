@@ -1,0 +1,26 @@
+//! The integration tests: one binary, so the AWS SDK is linked once and one local AWS (the
+//! emulator, tests/emulator) serves every test. The fixture (`common`) resets it before each test
+//! that uses it, and those tests take turns; tests that need no AWS run alongside.
+//!
+//! `cargo test --test it -- <module>::` runs one module.
+
+mod common;
+
+/// Cloud assemblies and stage-file assets: publishing, multipart uploads, oversized templates.
+mod assets;
+/// Bad input refused before any AWS call: the corpus (tests/corpus) and other broken input.
+mod bad_input;
+/// Credentials as CI hands them over: CodeBuild container credentials, GitHub OIDC.
+mod ci_credentials;
+/// action.yml run as a GitHub runner runs it.
+mod ci_github;
+/// Throttling, expiring sessions, Ctrl-C, concurrent runs, outages, a missing staging bucket.
+mod faults;
+/// The reference pipeline end to end: deploy, re-run, trust failures, rollback, diff, destroy.
+mod pipeline;
+/// Role ARNs named by a cloud assembly are used for every call made for its stack.
+mod roles;
+/// No credential in anything pipeline-run prints or writes.
+mod secrets;
+/// Network verification: static analysis and pings through SSM.
+mod verify_network;
