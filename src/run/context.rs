@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 
 use crate::aws::Aws;
 use crate::aws::errors::describe_sdk_error;
-use crate::error::{ExitKind, fail, fail_fix};
+use crate::error::{ExitKind, fail_fix};
 use crate::model::env::Environment;
 use crate::model::plan::{Plan, Stage};
 use crate::model::roles::{BootstrapRole, MIN_BOOTSTRAP_VERSION, bootstrap_version_parameter};
@@ -71,25 +71,26 @@ impl Context {
                 stack::outputs_of(&s)
             }
             Some(s) => {
-                return Err(fail(
+                return Err(fail_fix(
                     ExitKind::Deploy,
                     format!(
-                        "stage {} (stack {} in {}) is {}: its outputs cannot be used\n  fix: deploy it first: pipeline-run deploy {}",
+                        "stage {} (stack {} in {}) is {}: its outputs cannot be used",
                         stage.name,
                         stage.stack_name,
                         stage.env,
                         stack::status_of(&s),
-                        stage.name
                     ),
+                    deploy_first(stage),
                 ));
             }
             None => {
-                return Err(fail(
+                return Err(fail_fix(
                     ExitKind::Deploy,
                     format!(
-                        "stage {} is not deployed (no stack {} in {}), and a later stage needs its outputs\n  fix: deploy it first: pipeline-run deploy {}",
-                        stage.name, stage.stack_name, stage.env, stage.name
+                        "stage {} is not deployed (no stack {} in {}), and a later stage needs its outputs",
+                        stage.name, stage.stack_name, stage.env
                     ),
+                    deploy_first(stage),
                 ));
             }
         };
@@ -168,14 +169,20 @@ impl Context {
             })
             .await?;
         if *v < minimum {
-            return Err(fail(
+            return Err(fail_fix(
                 ExitKind::Credentials,
                 format!(
-                    "{env} has bootstrap version {v} ({name}); stage {} needs at least {minimum}\n  fix: re-run pipeline-run bootstrap (or cdk bootstrap) for {env}",
+                    "{env} has bootstrap version {v} ({name}); stage {} needs at least {minimum}",
                     stage.name
                 ),
+                format!("re-run pipeline-run bootstrap (or cdk bootstrap) for {env}"),
             ));
         }
         Ok(*v)
     }
+}
+
+/// The fix when a later stage needs the outputs of `stage`, which is not (usably) deployed.
+fn deploy_first(stage: &Stage) -> String {
+    format!("deploy it first: pipeline-run deploy {}", stage.name)
 }

@@ -1,4 +1,5 @@
-//! Running a plan: the shared run `context`, the dependency `schedule`r, per-`stage` deploys
+//! Running a plan: the shared run `context`, the dependency `schedule`r (generic) and the
+//! `stages` run through it, per-`stage` deploys
 //! (assets, change sets, `outputs` across accounts, `peering` DNS), `destroy` and `bootstrap`.
 
 pub(crate) mod assets;
@@ -11,3 +12,4 @@ pub(crate) mod peering;
 pub(crate) mod schedule;
 pub(crate) mod stack;
 pub(crate) mod stage;
+pub(crate) mod stages;

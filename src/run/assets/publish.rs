@@ -418,7 +418,7 @@ pub(crate) async fn publish_template(
         .await?;
     let s3 = aws.s3(&cfg);
     let bucket = staging_bucket(qualifier, env);
-    let key = format!("{}.yaml", sha256_hex(body.as_bytes()));
+    let key = format!("{}.yaml", package::sha256_hex(body.as_bytes()));
     publish_bytes(&s3, &bucket, &key, body.as_bytes().to_vec()).await?;
     Ok(template_url(&bucket, &key, &env.region))
 }
@@ -453,14 +453,6 @@ pub(crate) fn object_url(aws: &Aws, bucket: &str, key: &str, region: &str) -> St
         Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
         None => format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]
