@@ -35,7 +35,7 @@ where
 }
 
 /// The error and its sources, each once.
-pub(crate) fn chain_text(err: &dyn std::error::Error) -> String {
+fn chain_text(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {

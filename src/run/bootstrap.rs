@@ -19,7 +19,7 @@ use crate::progress::{Reporter, StageProgress};
 use crate::run::outcome::{StageReport, StageState};
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
 
-pub(crate) const TEMPLATE: &str = include_str!("../../bootstrap/bootstrap-template.yaml");
+const TEMPLATE: &str = include_str!("../../bootstrap/bootstrap-template.yaml");
 #[derive(Debug, Clone)]
 pub(crate) struct BootstrapOptions {
     pub(crate) trust: Vec<String>,

@@ -85,10 +85,16 @@ pub(super) fn show_events(
         let is_stack = resource_type == "AWS::CloudFormation::Stack";
         let reason = e.resource_status_reason().unwrap_or_default();
         progress.resource_event(logical, resource_type, &status, reason, is_stack);
-        if status.ends_with("_FAILED") && !is_stack && !reason.contains("cancelled") {
+        if status.ends_with("_FAILED") && !is_stack && !is_cancellation(reason) {
             failures.push(format!("{logical} ({resource_type}) {status}: {reason}"));
         }
     }
+}
+
+/// Whether a resource's status reason says CloudFormation cancelled it because another resource
+/// failed ("Resource creation cancelled", "Resource update cancelled"): a consequence, not a cause.
+fn is_cancellation(status_reason: &str) -> bool {
+    status_reason.contains("cancelled")
 }
 
 /// Follows a stack to a final state, streaming its resource events. Fails with the root cause.
@@ -175,5 +181,13 @@ mod tests {
         assert!(!is_final("REVIEW_IN_PROGRESS"));
         assert!(is_final("UPDATE_ROLLBACK_COMPLETE"));
         assert!(is_final("CREATE_COMPLETE"));
+    }
+
+    #[test]
+    fn resources_cancelled_by_another_failure_are_not_causes() {
+        assert!(is_cancellation("Resource creation cancelled"));
+        assert!(!is_cancellation(
+            "The parameter already exists. To overwrite this value, set the overwrite option in the request to true."
+        ));
     }
 }

@@ -374,7 +374,7 @@ fn same_settings(stack: &Stack, spec: &StackSpec) -> bool {
 }
 
 /// Equal text, or equal documents once parsed (CloudFormation may hand back JSON for YAML).
-pub(crate) fn same_template(a: &str, b: &str) -> bool {
+fn same_template(a: &str, b: &str) -> bool {
     if a.trim() == b.trim() {
         return true;
     }
