@@ -17,13 +17,27 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("progress", &[]),
     ("source", &["model", "error"]),
     ("aws", &["model", "error"]),
-    ("run", &["model", "error", "poll", "progress", "table", "aws"]),
-    ("verify", &["model", "error", "poll", "progress", "table", "aws", "run"]),
-    ("report", &["model", "error", "progress", "table", "source", "run", "verify"]),
+    (
+        "run",
+        &["model", "error", "poll", "progress", "table", "aws"],
+    ),
+    (
+        "verify",
+        &["model", "error", "poll", "progress", "table", "aws", "run"],
+    ),
+    (
+        "report",
+        &[
+            "model", "error", "progress", "table", "source", "run", "verify",
+        ],
+    ),
     ("cli", &["model"]),
     (
         "commands",
-        &["model", "error", "poll", "progress", "table", "source", "aws", "run", "verify", "report", "cli"],
+        &[
+            "model", "error", "poll", "progress", "table", "source", "aws", "run", "verify",
+            "report", "cli",
+        ],
     ),
 ];
 
@@ -48,8 +62,10 @@ fn sources() -> Vec<SourceFile> {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let rel = path.strip_prefix(&root).unwrap().with_extension("");
-                let mut module: Vec<String> =
-                    rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+                let mut module: Vec<String> = rel
+                    .iter()
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .collect();
                 if module.last().is_some_and(|m| m == "mod") {
                     module.pop();
                 }
@@ -92,12 +108,17 @@ fn modules_import_only_down_the_data_flow() {
     let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
     let mut wrong = Vec::new();
     for f in sources() {
-        let Some(top) = f.module.first().map(String::as_str) else { continue };
+        let Some(top) = f.module.first().map(String::as_str) else {
+            continue;
+        };
         if matches!(top, "lib" | "main" | "architecture_tests" | "testutil") {
             continue;
         }
         let Some(may) = allowed.get(top) else {
-            wrong.push(format!("{}: module `{top}` has no place in ALLOWED", f.path.display()));
+            wrong.push(format!(
+                "{}: module `{top}` has no place in ALLOWED",
+                f.path.display()
+            ));
             continue;
         };
         for path in crate_paths(&f.text) {
@@ -107,7 +128,11 @@ fn modules_import_only_down_the_data_flow() {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports against the data flow:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports against the data flow:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -124,7 +149,10 @@ fn no_circle_between_the_files_of_a_module() {
         let from = key(&f.module);
         let code = f.text.split("#[cfg(test)]").next().unwrap_or("");
         let mut targets: Vec<Vec<String>> = crate_paths(code);
-        for line in code.lines().filter(|l| l.trim_start().starts_with("use super::")) {
+        for line in code
+            .lines()
+            .filter(|l| l.trim_start().starts_with("use super::"))
+        {
             let seg: String = line.trim_start()["use super::".len()..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -146,7 +174,11 @@ fn no_circle_between_the_files_of_a_module() {
         let mut seen = BTreeSet::new();
         while let Some((node, path)) = stack.pop() {
             for next in edges.get(&node).into_iter().flatten() {
-                assert!(next != start, "import circle: {} → {start}", path.join(" → "));
+                assert!(
+                    next != start,
+                    "import circle: {} → {start}",
+                    path.join(" → ")
+                );
                 if seen.insert(next.clone()) {
                     let mut p = path.clone();
                     p.push(next.clone());
@@ -165,7 +197,11 @@ fn no_source_file_over_700_lines() {
         .filter(|(_, n)| *n > MAX_FILE_LINES)
         .map(|(f, n)| format!("{}: {n} lines", f.path.display()))
         .collect();
-    assert!(long.is_empty(), "files over {MAX_FILE_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "files over {MAX_FILE_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 /// Functions as rustfmt lays them out: from the `fn` line to the closing brace at its indent.
@@ -199,19 +235,30 @@ fn no_function_over_120_lines() {
     for f in sources() {
         for (line, name, n) in function_lengths(&f.text) {
             if n > MAX_FN_LINES {
-                long.push(format!("{}:{line}: fn {name} has {n} lines", f.path.display()));
+                long.push(format!(
+                    "{}:{line}: fn {name} has {n} lines",
+                    f.path.display()
+                ));
             }
         }
     }
-    assert!(long.is_empty(), "functions over {MAX_FN_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
 fn the_length_checks_see_functions_and_files() {
     // The checks above must be able to fail: a 3-line function is measured as 3 lines.
-    let text = "fn a() {\n    x();\n}\n    pub(crate) async fn b(\n        y: u8,\n    ) {\n    }\n";
+    let text =
+        "fn a() {\n    x();\n}\n    pub(crate) async fn b(\n        y: u8,\n    ) {\n    }\n";
     let found = function_lengths(text);
-    assert_eq!(found, vec![(1, "a".to_string(), 3), (4, "b".to_string(), 4)]);
+    assert_eq!(
+        found,
+        vec![(1, "a".to_string(), 3), (4, "b".to_string(), 4)]
+    );
     assert_eq!(
         crate_paths("use crate::run::stack::{self, Mode}; // crate::verify"),
         vec![vec!["run".to_string(), "stack".to_string()]]
@@ -221,7 +268,10 @@ fn the_length_checks_see_functions_and_files() {
 
 #[test]
 fn report_types_hold_no_untyped_json() {
-    for f in sources().iter().filter(|f| f.module.first().is_some_and(|m| m == "report")) {
+    for f in sources()
+        .iter()
+        .filter(|f| f.module.first().is_some_and(|m| m == "report"))
+    {
         let code = f.text.split("#[cfg(test)]").next().unwrap_or("");
         assert!(
             !code.contains("serde_json::Value"),

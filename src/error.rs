@@ -107,6 +107,29 @@ pub(crate) fn fail_fix(
     Failure::new(kind, summary).with_fix(fix).into()
 }
 
+/// `err` with `fix` as what to do about it. The first `Failure` in it keeps its kind, summary
+/// and detail (its fix is replaced; context around it is dropped, the summary says it all); any
+/// other error becomes a failure of `kind` summarised by its chain.
+pub(crate) fn with_fix(
+    err: anyhow::Error,
+    kind: ExitKind,
+    fix: impl Into<String>,
+) -> anyhow::Error {
+    let failure = match err.downcast::<Failure>() {
+        Ok(f) => f,
+        Err(err) => match Failure::of(&err) {
+            Some(f) => Failure {
+                kind: f.kind,
+                summary: f.summary.clone(),
+                fix: None,
+                detail: f.detail.clone(),
+            },
+            None => Failure::new(kind, format!("{err:#}")),
+        },
+    };
+    failure.with_fix(fix).into()
+}
+
 /// The exit code for an error chain: the first `Failure` in it decides.
 pub(crate) fn exit_code_of(err: &anyhow::Error) -> i32 {
     Failure::of(err).map(|f| f.kind.code()).unwrap_or(1)
@@ -156,6 +179,20 @@ mod tests {
             "cannot read the network: cannot assume role"
         );
         assert_eq!(summary_of(&anyhow::anyhow!("plain")), "plain");
+    }
+
+    #[test]
+    fn a_fix_set_on_a_failure_keeps_its_kind_and_summary() {
+        let err = with_fix(
+            fail_fix(ExitKind::Credentials, "cannot assume role", "old fix").context("ctx"),
+            ExitKind::Deploy,
+            "new fix",
+        );
+        assert_eq!(err.to_string(), "cannot assume role\n  fix: new fix");
+        assert_eq!(kind_of(&err), Some(ExitKind::Credentials));
+        let plain = with_fix(anyhow::anyhow!("plain"), ExitKind::Deploy, "do this");
+        assert_eq!(plain.to_string(), "plain\n  fix: do this");
+        assert_eq!(kind_of(&plain), Some(ExitKind::Deploy));
     }
 
     #[test]

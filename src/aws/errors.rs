@@ -35,7 +35,7 @@ where
 }
 
 /// The error and its sources, each once.
-pub(crate) fn chain_text(err: &dyn std::error::Error) -> String {
+fn chain_text(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {
@@ -78,4 +78,120 @@ pub(crate) fn credentials_error_text(
         cur = err.source();
     }
     chain_text(e)
+}
+
+// ---------------------------------------------------------------- CloudFormation refusals
+//
+// The codes below are the ones the SDK maps to typed variants (`ChangeSetNotFoundException` of
+// DescribeChangeSet and ExecuteChangeSet, `InvalidChangeSetStatusException` of ExecuteChangeSet
+// and DeleteChangeSet). They are matched by code so one classifier serves every operation.
+
+/// A change set that is not there (any more): deleted, or removed by another execution.
+const CHANGE_SET_NOT_FOUND: &str = "ChangeSetNotFound";
+/// A change set that cannot be executed or deleted in its current state.
+const INVALID_CHANGE_SET_STATUS: &str = "InvalidChangeSetStatus";
+/// CloudFormation's catch-all code for a refused request (AWS Query protocol).
+const VALIDATION_ERROR: &str = "ValidationError";
+
+/// The message of a `ValidationError`. Some refusals pipeline-run must tell apart have no code of
+/// their own: CloudFormation answers them with `ValidationError` and a fixed message, so for those
+/// (and only those, below) the message is checked, each time for one documented answer.
+fn validation_message<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(se) if se.err().code() == Some(VALIDATION_ERROR) => {
+            Some(se.err().message().unwrap_or_default())
+        }
+        _ => None,
+    }
+}
+
+/// DescribeStacks of a stack that does not exist (or is deleted): CloudFormation answers
+/// `ValidationError: Stack with id NAME does not exist` — there is no not-found code.
+pub(crate) fn is_stack_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    validation_message(err).is_some_and(|m| m.contains("does not exist"))
+}
+
+/// An update with nothing to change, refused synchronously (UpdateStack, and CreateChangeSet on
+/// some implementations): `ValidationError: No updates are to be performed.`
+pub(crate) fn is_no_updates<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    validation_message(err).is_some_and(|m| m.contains("No updates are to be performed"))
+}
+
+/// Another deployment of the same stack got there first (two runs at once), by CloudFormation's
+/// answer: the stack is busy (`ValidationError: Stack:ARN is in STATUS state and can not be
+/// updated.`), was created meanwhile (`ValidationError: Stack [NAME] already exists and cannot be
+/// created again with the changeSet [CS].`), or its execution removed or obsoleted our change set
+/// (`ChangeSetNotFound`, `InvalidChangeSetStatus`).
+pub(crate) fn is_lost_race<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    if matches!(
+        error_code(err),
+        Some(CHANGE_SET_NOT_FOUND | INVALID_CHANGE_SET_STATUS)
+    ) {
+        return true;
+    }
+    validation_message(err).is_some_and(|m| {
+        m.contains("state and can not be updated")
+            || m.contains("already exists and cannot be created again")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn refusal(code: &str, message: &str) -> SdkError<DescribeStacksError, ()> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        SdkError::service_error(DescribeStacksError::generic(meta), ())
+    }
+
+    #[test]
+    fn the_refusals_of_a_concurrent_deployment_are_recognised() {
+        assert!(is_lost_race(&refusal(
+            "ValidationError",
+            "Stack:arn:aws:cloudformation:ap-northeast-1:111111111111:stack/VpcA/x is in CREATE_IN_PROGRESS state and can not be updated."
+        )));
+        assert!(is_lost_race(&refusal(
+            "ValidationError",
+            "Stack [VpcA] already exists and cannot be created again with the changeSet [pipeline-run-1]."
+        )));
+        assert!(is_lost_race(&refusal(
+            "ChangeSetNotFound",
+            "ChangeSet [x] does not exist"
+        )));
+        assert!(is_lost_race(&refusal(
+            "InvalidChangeSetStatus",
+            "ChangeSet [x] cannot be executed in its current status of [OBSOLETE]"
+        )));
+        assert!(!is_lost_race(&refusal(
+            "ValidationError",
+            "Template format error: Unresolved resource dependencies"
+        )));
+        // The texts count only as CloudFormation's ValidationError answer.
+        assert!(!is_lost_race(&refusal(
+            "AccessDenied",
+            "x is in CREATE_IN_PROGRESS state and can not be updated."
+        )));
+    }
+
+    #[test]
+    fn missing_stacks_and_empty_updates_are_recognised_only_as_validation_errors() {
+        assert!(is_stack_not_found(&refusal(
+            "ValidationError",
+            "Stack with id VpcA does not exist"
+        )));
+        assert!(!is_stack_not_found(&refusal(
+            "AccessDenied",
+            "role does not exist"
+        )));
+        assert!(is_no_updates(&refusal(
+            "ValidationError",
+            "No updates are to be performed."
+        )));
+        assert!(!is_no_updates(&refusal(
+            "ValidationError",
+            "Template format error"
+        )));
+    }
 }

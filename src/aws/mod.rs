@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 pub(crate) mod errors;
 
-use crate::error::{ExitKind, Failure, fail_fix, kind_of};
+use crate::error::{ExitKind, Failure, fail_fix, kind_of, with_fix};
 use crate::model::env::Environment;
 use crate::model::roles::{RoleRef, trust_fix};
 use errors::{credentials_error_text, describe_sdk_error};
@@ -127,11 +127,11 @@ impl Aws {
                     return e;
                 }
                 let caller = self.caller.get().map(|c| c.account.as_str());
-                let fix = trust_fix(role, env, caller, qualifier);
-                match Failure::of(&e) {
-                    Some(f) => Failure::new(f.kind, f.summary.clone()).with_fix(fix).into(),
-                    None => e,
-                }
+                with_fix(
+                    e,
+                    ExitKind::Credentials,
+                    trust_fix(role, env, caller, qualifier),
+                )
             })
     }
 

@@ -7,18 +7,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
+use aws_sdk_cloudformation::types::Stack;
 
 use crate::aws::Aws;
-use crate::error::{ExitKind, Failure, fail, fail_fix};
+use crate::error::{ExitKind, fail, fail_fix, with_fix};
 use crate::model::env::{EnvError, Environment, is_account_id};
 use crate::model::roles::is_qualifier;
 #[cfg(test)]
 use crate::model::roles::{DEFAULT_ACCESS_ROLE, DEFAULT_TOOLKIT_STACK};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, StageProgress};
 use crate::run::outcome::{StageReport, StageState};
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
 
-pub(crate) const TEMPLATE: &str = include_str!("../../bootstrap/bootstrap-template.yaml");
+const TEMPLATE: &str = include_str!("../../bootstrap/bootstrap-template.yaml");
 #[derive(Debug, Clone)]
 pub(crate) struct BootstrapOptions {
     pub(crate) trust: Vec<String>,
@@ -126,51 +127,7 @@ async fn bootstrap_one(
         &env.to_string(),
         &format!("stack {}", opts.toolkit_stack_name),
     );
-    let result = async {
-        let cfg = credentials_for(aws, env, &opts.access_role_name).await?;
-        let cfn = aws.cloudformation(&cfg);
-        let previous = stack::describe(&cfn, &opts.toolkit_stack_name).await?;
-        let previous_param = |key: &str| -> Vec<String> {
-            previous
-                .as_ref()
-                .and_then(|s| s.parameters().iter().find(|p| p.parameter_key() == Some(key)))
-                .and_then(|p| p.parameter_value())
-                .map(split_list)
-                .unwrap_or_default()
-        };
-        // Like `cdk bootstrap`, a re-run adds trust and never silently drops accounts trusted before.
-        let trust = union(previous_param("TrustedAccounts"), &opts.trust);
-        let trust_for_lookup = union(previous_param("TrustedAccountsForLookup"), &opts.trust_for_lookup);
-        let mut policies = opts.execution_policies.clone();
-        if policies.is_empty() {
-            policies = previous_param("CloudFormationExecutionPolicies");
-        }
-        if !trust.is_empty() && policies.is_empty() {
-            return Err(fail(
-                ExitKind::Validation,
-                format!(
-                    "--cloudformation-execution-policies is required with --trust: say what CloudFormation may do in {env} on behalf of the trusted accounts\n  fix: add --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess (or a narrower policy)",
-                    env.partition()
-                ),
-            ));
-        }
-        let mut parameters = BTreeMap::new();
-        parameters.insert("TrustedAccounts".to_string(), trust.join(","));
-        parameters.insert("TrustedAccountsForLookup".to_string(), trust_for_lookup.join(","));
-        parameters.insert("CloudFormationExecutionPolicies".to_string(), policies.join(","));
-        parameters.insert("Qualifier".to_string(), opts.qualifier.clone());
-        parameters.insert("FileAssetsBucketKmsKeyId".to_string(), "AWS_MANAGED_KEY".to_string());
-        let spec = StackSpec {
-            stack_name: opts.toolkit_stack_name.clone(),
-            template: TemplateSource::Body(TEMPLATE.to_string()),
-            parameters,
-            tags: BTreeMap::new(),
-            execution_role_arn: None,
-            termination_protection: false,
-        };
-        stack::deploy(&cfn, &spec, Mode::Deploy, Approval::Never, &progress).await
-    }
-    .await;
+    let result = deploy_toolkit(aws, opts, env, &progress).await;
     let mut report = StageReport {
         stage: env.to_string(),
         account: env.account.to_string(),
@@ -217,6 +174,84 @@ async fn bootstrap_one(
     report
 }
 
+/// Deploys the toolkit stack of `env`, keeping what an earlier bootstrap trusted.
+async fn deploy_toolkit(
+    aws: &Aws,
+    opts: &BootstrapOptions,
+    env: &Environment,
+    progress: &StageProgress,
+) -> Result<stack::Outcome> {
+    let cfg = credentials_for(aws, env, &opts.access_role_name).await?;
+    let cfn = aws.cloudformation(&cfg);
+    let previous = stack::describe(&cfn, &opts.toolkit_stack_name).await?;
+    let spec = StackSpec {
+        stack_name: opts.toolkit_stack_name.clone(),
+        template: TemplateSource::Body(TEMPLATE.to_string()),
+        parameters: toolkit_parameters(opts, env, previous.as_ref())?,
+        tags: BTreeMap::new(),
+        execution_role_arn: None,
+        termination_protection: false,
+    };
+    stack::deploy(&cfn, &spec, Mode::Deploy, Approval::Never, progress).await
+}
+
+/// The toolkit stack's parameters. Like `cdk bootstrap`, a re-run adds trust and never silently
+/// drops accounts trusted before (read from the `previous` stack).
+fn toolkit_parameters(
+    opts: &BootstrapOptions,
+    env: &Environment,
+    previous: Option<&Stack>,
+) -> Result<BTreeMap<String, String>> {
+    let previous_param = |key: &str| -> Vec<String> {
+        previous
+            .and_then(|s| {
+                s.parameters()
+                    .iter()
+                    .find(|p| p.parameter_key() == Some(key))
+            })
+            .and_then(|p| p.parameter_value())
+            .map(split_list)
+            .unwrap_or_default()
+    };
+    let trust = union(previous_param("TrustedAccounts"), &opts.trust);
+    let trust_for_lookup = union(
+        previous_param("TrustedAccountsForLookup"),
+        &opts.trust_for_lookup,
+    );
+    let mut policies = opts.execution_policies.clone();
+    if policies.is_empty() {
+        policies = previous_param("CloudFormationExecutionPolicies");
+    }
+    if !trust.is_empty() && policies.is_empty() {
+        return Err(fail_fix(
+            ExitKind::Validation,
+            format!(
+                "--cloudformation-execution-policies is required with --trust: say what CloudFormation may do in {env} on behalf of the trusted accounts"
+            ),
+            format!(
+                "add --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess (or a narrower policy)",
+                env.partition()
+            ),
+        ));
+    }
+    Ok(BTreeMap::from([
+        ("TrustedAccounts".to_string(), trust.join(",")),
+        (
+            "TrustedAccountsForLookup".to_string(),
+            trust_for_lookup.join(","),
+        ),
+        (
+            "CloudFormationExecutionPolicies".to_string(),
+            policies.join(","),
+        ),
+        ("Qualifier".to_string(), opts.qualifier.clone()),
+        (
+            "FileAssetsBucketKmsKeyId".to_string(),
+            "AWS_MANAGED_KEY".to_string(),
+        ),
+    ]))
+}
+
 /// The caller's own credentials for its own account; for another account, the access role there.
 async fn credentials_for(
     aws: &Aws,
@@ -232,17 +267,18 @@ async fn credentials_for(
         env.partition(),
         env.account
     );
-    aws.assume(&arn, &env.region, "bootstrap", &format!("bootstrap {env}")).await.map_err(|e| {
-        let summary = Failure::of(&e).map(|f| f.summary.clone()).unwrap_or_else(|| format!("{e:#}"));
-        fail_fix(
-            ExitKind::Credentials,
-            summary,
-            format!(
-                "run the bootstrap of {env} with credentials of account {} (e.g. AWS_PROFILE=<admin profile of that account>), or name a role there that trusts account {} with --bootstrap-role-name",
-                env.account, caller.account
-            ),
-        )
-    })
+    aws.assume(&arn, &env.region, "bootstrap", &format!("bootstrap {env}"))
+        .await
+        .map_err(|e| {
+            with_fix(
+                e,
+                ExitKind::Credentials,
+                format!(
+                    "run the bootstrap of {env} with credentials of account {} (e.g. AWS_PROFILE=<admin profile of that account>), or name a role there that trusts account {} with --bootstrap-role-name",
+                    env.account, caller.account
+                ),
+            )
+        })
 }
 
 fn split_list(s: &str) -> Vec<String> {

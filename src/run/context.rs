@@ -9,10 +9,12 @@ use tokio::sync::OnceCell;
 
 use crate::aws::Aws;
 use crate::aws::errors::describe_sdk_error;
-use crate::error::{ExitKind, fail, fail_fix};
+use crate::error::{ExitKind, fail_fix};
 use crate::model::env::Environment;
 use crate::model::plan::{Plan, Stage};
-use crate::model::roles::{BootstrapRole, MIN_BOOTSTRAP_VERSION, bootstrap_version_parameter};
+use crate::model::roles::{
+    BootstrapRole, MIN_BOOTSTRAP_VERSION, StageRoles, bootstrap_version_parameter, trust_fix,
+};
 use crate::progress::Reporter;
 use crate::run::stack::{self, Approval};
 
@@ -71,25 +73,26 @@ impl Context {
                 stack::outputs_of(&s)
             }
             Some(s) => {
-                return Err(fail(
+                return Err(fail_fix(
                     ExitKind::Deploy,
                     format!(
-                        "stage {} (stack {} in {}) is {}: its outputs cannot be used\n  fix: deploy it first: pipeline-run deploy {}",
+                        "stage {} (stack {} in {}) is {}: its outputs cannot be used",
                         stage.name,
                         stage.stack_name,
                         stage.env,
                         stack::status_of(&s),
-                        stage.name
                     ),
+                    deploy_first(stage),
                 ));
             }
             None => {
-                return Err(fail(
+                return Err(fail_fix(
                     ExitKind::Deploy,
                     format!(
-                        "stage {} is not deployed (no stack {} in {}), and a later stage needs its outputs\n  fix: deploy it first: pipeline-run deploy {}",
-                        stage.name, stage.stack_name, stage.env, stage.name
+                        "stage {} is not deployed (no stack {} in {}), and a later stage needs its outputs",
+                        stage.name, stage.stack_name, stage.env
                     ),
+                    deploy_first(stage),
                 ));
             }
         };
@@ -149,33 +152,68 @@ impl Context {
             .entry((env.clone(), name.clone()))
             .or_default()
             .clone();
+        let caller = self.aws.caller().await.ok().map(|c| c.account.clone());
+        let fix = trust_fix(
+            &StageRoles::conventional(&self.plan.qualifier, env).deploy,
+            env,
+            caller.as_deref(),
+            &self.plan.qualifier,
+        );
         let v = cell
             .get_or_try_init(|| async {
-                let out = self.aws.ssm(cfg).get_parameter().name(&name).send().await.map_err(|e| {
-                    let not_found = e.as_service_error().is_some_and(|se| se.is_parameter_not_found());
-                    let msg = if not_found {
-                        format!("{env} is not bootstrapped: SSM parameter {name} not found")
-                    } else {
-                        format!("cannot read the bootstrap version of {env} ({name}): {}", describe_sdk_error(&e))
-                    };
-                    fail_fix(ExitKind::Credentials, msg, format!("pipeline-run bootstrap --trust <CI account> --cloudformation-execution-policies <ARN> {env}"))
-                })?;
-                let value = out.parameter().and_then(|p| p.value()).unwrap_or_default().to_string();
+                let out = self
+                    .aws
+                    .ssm(cfg)
+                    .get_parameter()
+                    .name(&name)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let not_found = e
+                            .as_service_error()
+                            .is_some_and(|se| se.is_parameter_not_found());
+                        let msg = if not_found {
+                            format!("{env} is not bootstrapped: SSM parameter {name} not found")
+                        } else {
+                            format!(
+                                "cannot read the bootstrap version of {env} ({name}): {}",
+                                describe_sdk_error(&e)
+                            )
+                        };
+                        fail_fix(ExitKind::Credentials, msg, fix.clone())
+                    })?;
+                let value = out
+                    .parameter()
+                    .and_then(|p| p.value())
+                    .unwrap_or_default()
+                    .to_string();
                 let version: u32 = value.trim().parse().map_err(|_| {
-                    fail_fix(ExitKind::Credentials, format!("the bootstrap version of {env} ({name}) is '{value}', not a number"), format!("re-run pipeline-run bootstrap for {env}"))
+                    fail_fix(
+                        ExitKind::Credentials,
+                        format!(
+                            "the bootstrap version of {env} ({name}) is '{value}', not a number"
+                        ),
+                        format!("re-run pipeline-run bootstrap for {env}"),
+                    )
                 })?;
                 Ok::<u32, anyhow::Error>(version)
             })
             .await?;
         if *v < minimum {
-            return Err(fail(
+            return Err(fail_fix(
                 ExitKind::Credentials,
                 format!(
-                    "{env} has bootstrap version {v} ({name}); stage {} needs at least {minimum}\n  fix: re-run pipeline-run bootstrap (or cdk bootstrap) for {env}",
+                    "{env} has bootstrap version {v} ({name}); stage {} needs at least {minimum}",
                     stage.name
                 ),
+                format!("re-run pipeline-run bootstrap (or cdk bootstrap) for {env}"),
             ));
         }
         Ok(*v)
     }
+}
+
+/// The fix when a later stage needs the outputs of `stage`, which is not (usably) deployed.
+fn deploy_first(stage: &Stage) -> String {
+    format!("deploy it first: pipeline-run deploy {}", stage.name)
 }

@@ -5,14 +5,17 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::error::{ExitKind, exit_code_of, fail};
+use crate::error::{ExitKind, exit_code_of, fail_fix};
 use crate::model::graph;
+use crate::model::plan::Stage;
 use crate::model::roles::BootstrapRole;
+use crate::progress::StageProgress;
 use crate::run::context::Context;
 use crate::run::outcome::{StageReport, StageState};
 use crate::run::peering;
-use crate::run::schedule::{Scheduled, schedule, skipped};
+use crate::run::schedule::Scheduled;
 use crate::run::stack;
+use crate::run::stages::{self, skipped};
 
 /// Deletes the selected stages' stacks, dependents first.
 pub(crate) async fn destroy(
@@ -27,9 +30,9 @@ pub(crate) async fn destroy(
         .map(|s| s.depends_on.clone())
         .collect();
     let dependents = graph::reversed(&depends_on);
-    schedule(ctx, &dependents, selected, concurrency, |i| {
+    stages::run(ctx, &dependents, selected, concurrency, |i| {
         let ctx = ctx.clone();
-        Box::pin(async move { destroy_stage(&ctx, i).await })
+        async move { destroy_stage(&ctx, i).await }
     })
     .await
 }
@@ -41,35 +44,7 @@ async fn destroy_stage(ctx: &Arc<Context>, index: usize) -> StageReport {
         &stage.name,
         &format!("delete stack {} in {}", stage.stack_name, stage.env),
     );
-    let result: Result<StageState> = async {
-        let cfg = ctx.stage_role(stage, BootstrapRole::Deploy, &format!("destroy stage {}", stage.name)).await?;
-        let cfn = ctx.aws.cloudformation(&cfg);
-        let Some(existing) = stack::describe(&cfn, &stage.stack_name).await? else {
-            return Ok(StageState::Absent);
-        };
-        for p in ctx.plan.peerings.iter().filter(|p| p.allow_dns_resolution) {
-            if let Some((owner, output)) = &p.connection
-                && owner == &stage.name
-                    && let Some(pcx) = stack::outputs_of(&existing).get(output) {
-                        progress.phase("turning peering DNS resolution off");
-                        peering::set_dns_resolution(&ctx.aws, &ctx.plan, &stage.env, pcx, false, &progress).await?;
-                    }
-        }
-        if existing.enable_termination_protection().unwrap_or(false) {
-            return Err(fail(
-                ExitKind::Deploy,
-                format!("stack {} has termination protection\n  fix: set termination_protection: false on stage {} and deploy, then destroy", stage.stack_name, stage.name),
-            ));
-        }
-        progress.phase("deleting");
-        stack::delete(&cfn, &stage.stack_name, &progress).await?;
-        let ssm = ctx.aws.ssm(&cfg);
-        for name in stage.publish_outputs.values() {
-            let _ = ssm.delete_parameter().name(name).send().await;
-        }
-        Ok(StageState::Destroyed)
-    }
-    .await;
+    let result = destroy_stack(ctx, stage, &progress).await;
     let mut report = skipped(stage, String::new());
     report.error = None;
     report.duration_seconds = started.elapsed().as_secs_f64();
@@ -98,4 +73,52 @@ async fn destroy_stage(ctx: &Arc<Context>, index: usize) -> StageReport {
         }
     }
     report
+}
+
+/// Turns off the peering DNS resolution the stage enabled, deletes its stack and the SSM
+/// parameters it published its outputs as.
+async fn destroy_stack(
+    ctx: &Context,
+    stage: &Stage,
+    progress: &StageProgress,
+) -> Result<StageState> {
+    let cfg = ctx
+        .stage_role(
+            stage,
+            BootstrapRole::Deploy,
+            &format!("destroy stage {}", stage.name),
+        )
+        .await?;
+    let cfn = ctx.aws.cloudformation(&cfg);
+    let Some(existing) = stack::describe(&cfn, &stage.stack_name).await? else {
+        return Ok(StageState::Absent);
+    };
+    let outputs = stack::outputs_of(&existing);
+    for p in ctx.plan.peerings.iter().filter(|p| p.allow_dns_resolution) {
+        if let Some((owner, output)) = &p.connection
+            && owner == &stage.name
+            && let Some(pcx) = outputs.get(output)
+        {
+            progress.phase("turning peering DNS resolution off");
+            peering::set_dns_resolution(&ctx.aws, &ctx.plan, &stage.env, pcx, false, progress)
+                .await?;
+        }
+    }
+    if existing.enable_termination_protection().unwrap_or(false) {
+        return Err(fail_fix(
+            ExitKind::Deploy,
+            format!("stack {} has termination protection", stage.stack_name),
+            format!(
+                "set termination_protection: false on stage {} and deploy, then destroy",
+                stage.name
+            ),
+        ));
+    }
+    progress.phase("deleting");
+    stack::delete(&cfn, &stage.stack_name, progress).await?;
+    let ssm = ctx.aws.ssm(&cfg);
+    for name in stage.publish_outputs.values() {
+        let _ = ssm.delete_parameter().name(name).send().await;
+    }
+    Ok(StageState::Destroyed)
 }

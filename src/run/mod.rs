@@ -1,5 +1,6 @@
-//! Running a plan: the shared run `context`, the dependency `schedule`r, per-`stage` deploys
-//! (assets, change sets, `outputs` across accounts, `peering` DNS), `destroy` and `bootstrap`.
+//! Running a plan: the shared run `context`, the generic dependency `schedule`r and the plan's
+//! `stages` run through it, per-`stage` deploys (assets, `stack` change sets, `outputs` across
+//! accounts, `peering` DNS), `destroy` and `bootstrap`; each stage's `outcome`.
 
 pub(crate) mod assets;
 pub(crate) mod bootstrap;
@@ -11,3 +12,4 @@ pub(crate) mod peering;
 pub(crate) mod schedule;
 pub(crate) mod stack;
 pub(crate) mod stage;
+pub(crate) mod stages;

@@ -6,17 +6,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
+use aws_config::SdkConfig;
 
 use crate::error::{ExitKind, Failure, exit_code_of, fail};
+use crate::model::assets::AssetLocation;
 use crate::model::plan::Stage;
 use crate::model::roles::BootstrapRole;
-use crate::run::assets;
+use crate::progress::StageProgress;
+use crate::run::assets::{self, AssetCounts};
 use crate::run::context::{Context, RunOptions};
 use crate::run::outcome::{StageReport, StageState};
 use crate::run::outputs::publish_outputs;
 use crate::run::peering;
-use crate::run::schedule::{Scheduled, schedule, skipped};
+use crate::run::schedule::Scheduled;
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
+use crate::run::stages::{self, skipped};
 
 /// Deploys (or diffs) the selected stages.
 pub(crate) async fn deploy(ctx: &Arc<Context>, opts: &RunOptions, mode: Mode) -> Scheduled {
@@ -27,9 +31,9 @@ pub(crate) async fn deploy(ctx: &Arc<Context>, opts: &RunOptions, mode: Mode) ->
         .map(|s| s.depends_on.clone())
         .collect();
     let approval = opts.approval;
-    schedule(ctx, &waits_for, &opts.selected, opts.concurrency, |i| {
+    stages::run(ctx, &waits_for, &opts.selected, opts.concurrency, |i| {
         let ctx = ctx.clone();
-        Box::pin(async move { run_stage(&ctx, i, mode, approval).await })
+        async move { run_stage(&ctx, i, mode, approval).await }
     })
     .await
 }
@@ -53,52 +57,67 @@ async fn run_stage(
     report.duration_seconds = started.elapsed().as_secs_f64();
     report.error = None;
     match result {
-        Ok(outcome) => {
-            report.status = match (mode, outcome.no_changes, outcome.executed) {
-                (_, true, _) => StageState::NoChanges,
-                (Mode::Diff, false, _) => StageState::Changes,
-                (Mode::Deploy, false, _) => StageState::Deployed,
-            };
-            report.stack_status = Some(outcome.status.clone());
-            report.changes = outcome.changes.len();
-            report.change_set_executed = outcome.executed;
-            report.change_list = outcome.changes;
-            report.outputs = outcome.outputs;
-            let summary = match report.status {
-                StageState::NoChanges => "no changes".to_string(),
-                StageState::Changes => format!("{} change(s) (not executed)", report.changes),
-                _ => format!(
-                    "{} — {} change(s){}",
-                    outcome.status,
-                    report.changes,
-                    outcome
-                        .recreated_from
-                        .map(|s| format!(", re-created after {s}"))
-                        .unwrap_or_default()
-                ),
-            };
-            progress.finish(&summary, true);
-        }
-        Err(e) => {
-            let msg = format!("{e:#}");
-            report.status = StageState::Failed;
-            report.exit_code = exit_code_of(&e);
-            report.error = Some(msg.clone());
-            progress.finish("FAILED", false);
-            let kind = exit_code_of(&e);
-            ctx.reporter.error(
-                &format!("stage {} failed: {msg}", stage.name),
-                (kind == ExitKind::Validation as i32)
-                    .then(|| ctx.plan.file.display().to_string())
-                    .as_deref(),
-                (kind == ExitKind::Validation as i32)
-                    .then_some(stage.line)
-                    .flatten(),
-            );
-            report.stack_status = Failure::stack_status(&e);
-        }
+        Ok(outcome) => succeeded(&mut report, mode, outcome, &progress),
+        Err(e) => failed(ctx, stage, &mut report, &e, &progress),
     }
     report
+}
+
+fn succeeded(
+    report: &mut StageReport,
+    mode: Mode,
+    outcome: stack::Outcome,
+    progress: &StageProgress,
+) {
+    report.status = match (mode, outcome.no_changes) {
+        (_, true) => StageState::NoChanges,
+        (Mode::Diff, false) => StageState::Changes,
+        (Mode::Deploy, false) => StageState::Deployed,
+    };
+    report.stack_status = Some(outcome.status.clone());
+    report.changes = outcome.changes.len();
+    report.change_set_executed = outcome.executed;
+    report.change_list = outcome.changes;
+    report.outputs = outcome.outputs;
+    let summary = match report.status {
+        StageState::NoChanges => "no changes".to_string(),
+        StageState::Changes => format!("{} change(s) (not executed)", report.changes),
+        _ => format!(
+            "{} — {} change(s){}",
+            outcome.status,
+            report.changes,
+            outcome
+                .recreated_from
+                .map(|s| format!(", re-created after {s}"))
+                .unwrap_or_default()
+        ),
+    };
+    progress.finish(&summary, true);
+}
+
+fn failed(
+    ctx: &Context,
+    stage: &Stage,
+    report: &mut StageReport,
+    e: &anyhow::Error,
+    progress: &StageProgress,
+) {
+    let msg = format!("{e:#}");
+    let kind = exit_code_of(e);
+    report.status = StageState::Failed;
+    report.exit_code = kind;
+    report.error = Some(msg.clone());
+    progress.finish("FAILED", false);
+    // A validation failure points at the stage in the stage file.
+    let validation = kind == ExitKind::Validation as i32;
+    ctx.reporter.error(
+        &format!("stage {} failed: {msg}", stage.name),
+        validation
+            .then(|| ctx.plan.file.display().to_string())
+            .as_deref(),
+        validation.then_some(stage.line).flatten(),
+    );
+    report.stack_status = Failure::stack_status(e);
 }
 
 async fn deploy_stage(
@@ -106,22 +125,11 @@ async fn deploy_stage(
     stage: &Stage,
     mode: Mode,
     approval: Approval,
-    progress: &crate::progress::StageProgress,
-    asset_counts: &mut Option<assets::AssetCounts>,
+    progress: &StageProgress,
+    asset_counts: &mut Option<AssetCounts>,
 ) -> Result<stack::Outcome> {
-    let plan = &ctx.plan;
     progress.phase("resolving parameters");
-    let mut outputs = HashMap::new();
-    for dep in stage
-        .parameters
-        .values()
-        .flat_map(|v| v.references())
-        .map(|(s, _)| s.to_string())
-        .collect::<HashSet<_>>()
-    {
-        let dep_stage = &plan.stages[plan.stage_index(&dep).expect("validated reference")];
-        outputs.insert(dep.clone(), ctx.outputs_of(dep_stage).await?);
-    }
+    let outputs = referenced_outputs(ctx, stage).await?;
 
     progress.phase("assuming deploy role");
     let cfg = ctx
@@ -135,54 +143,11 @@ async fn deploy_stage(
 
     // Published before the change set, as cdk-assets runs before `cdk deploy`; also for a
     // diff, whose change set may read the template from S3 (content-addressed, so harmless).
-    let mut locations = BTreeMap::new();
-    if !stage.assets.is_empty() {
-        progress.phase("publishing assets");
-        let (published, counts) = assets::publish_assets(
-            &ctx.aws,
-            &stage.env,
-            &stage.roles,
-            &plan.qualifier,
-            &stage.name,
-            &stage.assets,
-            progress,
-        )
-        .await?;
-        *asset_counts = Some(counts);
-        locations = published;
-    }
-    let mut parameters = BTreeMap::new();
-    for (k, v) in &stage.parameters {
-        let value = v
-            .resolve_with_assets(&outputs, &locations)
-            .map_err(|e| fail(ExitKind::Deploy, format!("parameter {k}: {e}")))?;
-        parameters.insert(k.clone(), value);
-    }
-
-    let body = stage.template.body.clone();
-    let template = if let Some(url) = &stage.overrides.template_url {
-        TemplateSource::Url {
-            url: assets::template_url_from(url, &stage.env.region),
-            body,
-        }
-    } else if stage.template.is_over_body_limit() {
-        progress.phase("uploading template");
-        let url = assets::publish_template(
-            &ctx.aws,
-            &stage.env,
-            &stage.roles,
-            &plan.qualifier,
-            &body,
-            &format!("upload the template of stage {}", stage.name),
-        )
-        .await?;
-        TemplateSource::Url { url, body }
-    } else {
-        TemplateSource::Body(body)
-    };
+    let locations = publish_assets(ctx, stage, progress, asset_counts).await?;
+    let parameters = resolve_parameters(stage, &outputs, &locations)?;
     let spec = StackSpec {
         stack_name: stage.stack_name.clone(),
-        template,
+        template: template_source(ctx, stage, progress).await?,
         parameters,
         tags: stage.tags.clone(),
         execution_role_arn: Some(stage.roles.cfn_exec.arn.clone()),
@@ -190,16 +155,117 @@ async fn deploy_stage(
     };
     let cfn = ctx.aws.cloudformation(&cfg);
     let outcome = stack::deploy(&cfn, &spec, mode, approval, progress).await?;
-    if mode == Mode::Diff {
-        return Ok(outcome);
+    if mode == Mode::Deploy {
+        after_deploy(ctx, stage, &cfg, &outcome, progress).await?;
     }
-    ctx.record_outputs(&stage.name, outcome.outputs.clone());
+    Ok(outcome)
+}
 
+/// The outputs of the stages `stage`'s parameters refer to, by stage name.
+async fn referenced_outputs(
+    ctx: &Context,
+    stage: &Stage,
+) -> Result<HashMap<String, BTreeMap<String, String>>> {
+    let plan = &ctx.plan;
+    let mut outputs = HashMap::new();
+    for dep in stage
+        .parameters
+        .values()
+        .flat_map(|v| v.references())
+        .map(|(s, _)| s.to_string())
+        .collect::<HashSet<_>>()
+    {
+        let dep_stage = &plan.stages[plan.stage_index(&dep).expect("validated reference")];
+        outputs.insert(dep.clone(), ctx.outputs_of(dep_stage).await?);
+    }
+    Ok(outputs)
+}
+
+/// Publishes the stage's assets; where each went, by asset name.
+async fn publish_assets(
+    ctx: &Context,
+    stage: &Stage,
+    progress: &StageProgress,
+    asset_counts: &mut Option<AssetCounts>,
+) -> Result<BTreeMap<String, AssetLocation>> {
+    if stage.assets.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    progress.phase("publishing assets");
+    let (locations, counts) = assets::publish_assets(
+        &ctx.aws,
+        &stage.env,
+        &stage.roles,
+        &ctx.plan.qualifier,
+        &stage.name,
+        &stage.assets,
+        progress,
+    )
+    .await?;
+    *asset_counts = Some(counts);
+    Ok(locations)
+}
+
+fn resolve_parameters(
+    stage: &Stage,
+    outputs: &HashMap<String, BTreeMap<String, String>>,
+    locations: &BTreeMap<String, AssetLocation>,
+) -> Result<BTreeMap<String, String>> {
+    let mut parameters = BTreeMap::new();
+    for (k, v) in &stage.parameters {
+        let value = v
+            .resolve_with_assets(outputs, locations)
+            .map_err(|e| fail(ExitKind::Deploy, format!("parameter {k}: {e}")))?;
+        parameters.insert(k.clone(), value);
+    }
+    Ok(parameters)
+}
+
+/// Where CloudFormation reads the template: the URL the source names, the staging bucket for a
+/// template over the TemplateBody limit, else the body itself.
+async fn template_source(
+    ctx: &Context,
+    stage: &Stage,
+    progress: &StageProgress,
+) -> Result<TemplateSource> {
+    let body = stage.template.body.clone();
+    if let Some(url) = &stage.overrides.template_url {
+        return Ok(TemplateSource::Url {
+            url: assets::template_url_from(url, &stage.env.region),
+            body,
+        });
+    }
+    if !stage.template.is_over_body_limit() {
+        return Ok(TemplateSource::Body(body));
+    }
+    progress.phase("uploading template");
+    let url = assets::publish_template(
+        &ctx.aws,
+        &stage.env,
+        &stage.roles,
+        &ctx.plan.qualifier,
+        &body,
+        &format!("upload the template of stage {}", stage.name),
+    )
+    .await?;
+    Ok(TemplateSource::Url { url, body })
+}
+
+/// After a deploy: the outputs are known to later stages, published to Parameter Store where
+/// asked, and peerings whose id this stage outputs get their DNS resolution enabled.
+async fn after_deploy(
+    ctx: &Arc<Context>,
+    stage: &Stage,
+    cfg: &SdkConfig,
+    outcome: &stack::Outcome,
+    progress: &StageProgress,
+) -> Result<()> {
+    ctx.record_outputs(&stage.name, outcome.outputs.clone());
     if !stage.publish_outputs.is_empty() {
         progress.phase("publishing outputs to Parameter Store");
-        publish_outputs(ctx, stage, &cfg, &outcome.outputs, progress).await?;
+        publish_outputs(ctx, stage, cfg, &outcome.outputs, progress).await?;
     }
-    for p in plan.peerings.iter().filter(|p| p.allow_dns_resolution) {
+    for p in ctx.plan.peerings.iter().filter(|p| p.allow_dns_resolution) {
         if let Some((owner, output)) = &p.connection
             && owner == &stage.name
         {
@@ -213,8 +279,9 @@ async fn deploy_stage(
                 )
             })?;
             progress.phase("enabling peering DNS resolution");
-            peering::set_dns_resolution(&ctx.aws, plan, &stage.env, pcx, true, progress).await?;
+            peering::set_dns_resolution(&ctx.aws, &ctx.plan, &stage.env, pcx, true, progress)
+                .await?;
         }
     }
-    Ok(outcome)
+    Ok(())
 }

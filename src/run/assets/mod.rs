@@ -3,4 +3,4 @@
 pub(crate) mod package;
 pub(crate) mod publish;
 
-pub(crate) use publish::*;
+pub(crate) use publish::{AssetCounts, publish_assets, publish_template, template_url_from};

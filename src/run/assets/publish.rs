@@ -24,10 +24,10 @@ use crate::progress::StageProgress;
 
 /// Files above this size go up in parts: a failed part is retried alone, and no single request
 /// carries the whole file.
-pub(crate) const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
 /// S3 needs at least 5 MiB per part (except the last) and allows 10,000 parts; 8 MiB parts cover
 /// files up to 78 GiB.
-pub(crate) const PART_SIZE: u64 = 8 * 1024 * 1024;
+const PART_SIZE: u64 = 8 * 1024 * 1024;
 /// Assets packaged and uploaded at the same time, per stage.
 const ASSET_CONCURRENCY: usize = 4;
 
@@ -40,7 +40,7 @@ pub(crate) struct AssetCounts {
 
 /// Where packaged zips are kept between runs. Never inside an asset: a cache there would be
 /// zipped into the next archive. Named per user so a shared temp dir cannot block another user.
-pub(crate) fn cache_dir() -> PathBuf {
+fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PIPELINE_RUN_CACHE_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
@@ -185,7 +185,7 @@ async fn publish_one(
 
 /// Uploads a packaged asset under `key` unless present; large files in parts, streamed from
 /// disk. Returns whether it uploaded.
-pub(crate) async fn publish_file(
+async fn publish_file(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -231,7 +231,7 @@ fn upload_error(bucket: &str, key: &str, text: &str) -> anyhow::Error {
 
 /// Multipart upload of `path`, one part at a time from disk; aborted on any failure so no
 /// orphaned parts keep costing storage.
-pub(crate) async fn multipart_upload(
+async fn multipart_upload(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -339,7 +339,7 @@ fn content_type(key: &str) -> &'static str {
     }
 }
 
-pub(crate) fn human_size(bytes: u64) -> String {
+fn human_size(bytes: u64) -> String {
     const KIB: f64 = 1024.0;
     let b = bytes as f64;
     if b >= KIB * KIB {
@@ -357,7 +357,7 @@ pub(crate) fn human_size(bytes: u64) -> String {
 const MIN_PRESENT_ZIP_SIZE: i64 = 23;
 
 /// Whether `key` is already in `bucket`: listed under exactly that key.
-pub(crate) async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool> {
+async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool> {
     let out = s3
         .list_objects_v2()
         .bucket(bucket)
@@ -380,7 +380,7 @@ pub(crate) async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> 
 }
 
 /// Uploads `body` under `key` unless present. Returns whether it uploaded.
-pub(crate) async fn publish_bytes(
+async fn publish_bytes(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -418,7 +418,7 @@ pub(crate) async fn publish_template(
         .await?;
     let s3 = aws.s3(&cfg);
     let bucket = staging_bucket(qualifier, env);
-    let key = format!("{}.yaml", sha256_hex(body.as_bytes()));
+    let key = format!("{}.yaml", package::sha256_hex(body.as_bytes()));
     publish_bytes(&s3, &bucket, &key, body.as_bytes().to_vec()).await?;
     Ok(template_url(&bucket, &key, &env.region))
 }
@@ -426,7 +426,7 @@ pub(crate) async fn publish_template(
 /// The TemplateURL CloudFormation reads a template from: path-style on the regional S3 name, as
 /// the CDK builds it. CloudFormation fetches it itself, so a custom endpoint of the caller does
 /// not apply (and moto parses the bucket from exactly this form).
-pub(crate) fn template_url(bucket: &str, key: &str, region: &str) -> String {
+fn template_url(bucket: &str, key: &str, region: &str) -> String {
     let suffix = if region.starts_with("cn-") {
         "amazonaws.com.cn"
     } else {
@@ -448,19 +448,11 @@ pub(crate) fn template_url_from(url: &str, region: &str) -> String {
 }
 
 /// The https URL of an object; path-style against a custom endpoint.
-pub(crate) fn object_url(aws: &Aws, bucket: &str, key: &str, region: &str) -> String {
+fn object_url(aws: &Aws, bucket: &str, key: &str, region: &str) -> String {
     match aws.endpoint() {
         Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
         None => format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]
