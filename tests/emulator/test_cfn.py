@@ -186,6 +186,17 @@ def test_parameter_change_is_a_modify_and_is_applied(both_servers):
     assert ssm_value(both_servers, "/a") == "v-2"
 
 
+def test_update_termination_protection(both_servers):
+    # pipeline-run sets a stage's termination_protection after its change set
+    cfn = client(both_servers, "cloudformation")
+    deploy(cfn, "guarded", template({"A": ssm_param("/g", "1")}), kind="CREATE")
+    stack_id = cfn.describe_stacks(StackName="guarded")["Stacks"][0]["StackId"]
+    assert cfn.update_termination_protection(StackName="guarded", EnableTerminationProtection=True)["StackId"] == stack_id
+    assert cfn.describe_stacks(StackName="guarded")["Stacks"][0]["EnableTerminationProtection"] is True
+    cfn.update_termination_protection(StackName="guarded", EnableTerminationProtection=False)
+    assert cfn.describe_stacks(StackName="guarded")["Stacks"][0]["EnableTerminationProtection"] is False
+
+
 def test_describe_stacks_shows_list_parameters_as_given(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template({"A": ssm_param("/a", {"Fn::Join": ["+", {"Ref": "Accounts"}]})},

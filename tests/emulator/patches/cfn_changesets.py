@@ -723,6 +723,17 @@ def delete_stack(self):
     return EmptyResult()
 
 
+def update_termination_protection(self):
+    # AWS: UpdateTerminationProtection sets the flag DescribeStacks shows (moto 5.2.5 has no handler:
+    # HTTP 500, so a stage with termination_protection could not be deployed)
+    backend = self.cloudformation_backend
+    stack = _live_stack(backend, self._get_param("StackName"))
+    if stack is None:
+        raise ValidationError(message=f"Stack [{self._get_param('StackName')}] does not exist")
+    stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection", False)
+    return ActionResult({"StackId": stack.stack_id})
+
+
 # ---------------------------------------------------------------- other moto fixes
 
 def _ssm_parameter_get_cfn_attribute(self, attribute_name):
@@ -761,7 +772,7 @@ def apply():
 
     resp = cfn_responses.CloudFormationResponse
     for handler in (create_change_set, describe_change_set, delete_change_set, list_change_sets,
-                    execute_change_set, delete_stack):
+                    execute_change_set, delete_stack, update_termination_protection):
         setattr(resp, handler.__name__, handler)
 
     original_call_action = resp.call_action

@@ -35,7 +35,6 @@ from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
 from moto.ssm.models import ssm_backends
 from moto.sts.models import sts_backends
-from werkzeug.exceptions import HTTPException
 
 from . import config, iam_eval, iam_requests, net_trust
 from .iam_eval import MATCH, NO, UNKNOWN, UNKNOWN_VALUE, Context
