@@ -401,6 +401,11 @@ def test_what_the_evaluator_cannot_decide_refuses(both_servers):
     # a Deny that might match an unknown resource refuses
     hedged = user(both_servers, "hedged", deny("ec2:CreateVpc", "arn:aws:ec2:*:*:vpc/*"), allow("ec2:*"))
     assert is_denied(lambda: client(both_servers, "ec2", credentials=hedged).create_vpc(CidrBlock="10.8.0.0/16"))
+    # … and so does a Deny on tags the emulator does not read from that operation
+    tag_rule = user(both_servers, "tag-rule", allow("ec2:*"),
+                    deny("ec2:CreateVpc", Condition={"StringEquals": {"aws:RequestTag/env": "prod"}}))
+    assert is_denied(lambda: client(both_servers, "ec2", credentials=tag_rule).create_vpc(
+        CidrBlock="10.8.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "env", "Value": "dev"}]}]))
     # a condition key the emulator does not supply, an operator it does not know
     for name, statements in [
         ("unknown-key", [allow("ssm:DescribeParameters", Condition={"StringEquals": {"aws:SourceOrgID": "o-1"}})]),

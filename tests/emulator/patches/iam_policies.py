@@ -483,10 +483,13 @@ def decide(principal, check, request=None, trust=None):
     the identity policies and the resource policy must allow."""
     action, resource = check.action, check.resource
     owner = _resource_account(check)
-    context = principal.context(request).extended(
-        dict({"aws:ResourceAccount": owner or (UNKNOWN_VALUE if resource is UNKNOWN_VALUE else None)},
-             **check.values),
-        check.tags)
+    values = {"aws:ResourceAccount": owner or (UNKNOWN_VALUE if resource is UNKNOWN_VALUE else None)}
+    tags = {}
+    if not check.mapped:
+        # an operation the tables do not read: whether it carries tags is unknown too
+        values["aws:TagKeys"] = UNKNOWN_VALUE
+        tags["aws:RequestTag/"] = None
+    context = principal.context(request).extended(dict(values, **check.values), dict(tags, **check.tags))
     res = _evaluate_resource_policies(principal, resource_policies(check), action, resource, context)
     if res.denied:
         return Decision(False, "deny-resource", res.unknown)
