@@ -186,6 +186,17 @@ def test_parameter_change_is_a_modify_and_is_applied(both_servers):
     assert ssm_value(both_servers, "/a") == "v-2"
 
 
+def test_update_termination_protection(both_servers):
+    # pipeline-run sets a stage's termination_protection after its change set
+    cfn = client(both_servers, "cloudformation")
+    deploy(cfn, "guarded", template({"A": ssm_param("/g", "1")}), kind="CREATE")
+    stack_id = cfn.describe_stacks(StackName="guarded")["Stacks"][0]["StackId"]
+    assert cfn.update_termination_protection(StackName="guarded", EnableTerminationProtection=True)["StackId"] == stack_id
+    assert cfn.describe_stacks(StackName="guarded")["Stacks"][0]["EnableTerminationProtection"] is True
+    cfn.update_termination_protection(StackName="guarded", EnableTerminationProtection=False)
+    assert cfn.describe_stacks(StackName="guarded")["Stacks"][0]["EnableTerminationProtection"] is False
+
+
 def test_describe_stacks_shows_list_parameters_as_given(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template({"A": ssm_param("/a", {"Fn::Join": ["+", {"Ref": "Accounts"}]})},
@@ -198,6 +209,12 @@ def test_describe_stacks_shows_list_parameters_as_given(both_servers):
 
 def test_update_change_set_tags_replace_stack_tags_and_reach_resources(both_servers):
     cfn = client(both_servers, "cloudformation")
+    # the stack's role must exist and trust CloudFormation (patches/iam_cfn.py)
+    client(both_servers, "iam").create_role(RoleName="cfn-exec", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                               "Principal": {"Service": "cloudformation.amazonaws.com"}}]}))
+    client(both_servers, "iam").attach_role_policy(RoleName="cfn-exec",
+                                                   PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     body = template({"Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}}})
     deploy(cfn, "net", body, kind="CREATE", Tags=[{"Key": "stage", "Value": "one"}],
            Capabilities=["CAPABILITY_NAMED_IAM"], RoleARN="arn:aws:iam::111111111111:role/cfn-exec")
@@ -326,8 +343,8 @@ def get_config(server):
 
 def test_async_mode_shows_progress_and_refuses_concurrent_operations(harness):
     cfn = client(harness, "cloudformation")
-    assert set_delay(harness, 300) == {"cfn_resource_delay_ms": 300}
-    assert get_config(harness) == {"cfn_resource_delay_ms": 300}
+    assert set_delay(harness, 300)["cfn_resource_delay_ms"] == 300
+    assert get_config(harness)["cfn_resource_delay_ms"] == 300
     body = template({"A": ssm_param("/a", "1"), "B": ssm_param("/b", "1", DependsOn="A")})
 
     cfn.create_change_set(StackName="app", ChangeSetName="deploy", TemplateBody=body, ChangeSetType="CREATE")
@@ -372,12 +389,12 @@ def test_async_mode_shows_progress_and_refuses_concurrent_operations(harness):
     assert ssm_value(harness, "/a") is None
 
     harness.reset()  # a reset also restores the configured default (0 here)
-    assert get_config(harness) == {"cfn_resource_delay_ms": 0}
+    assert get_config(harness)["cfn_resource_delay_ms"] == 0
 
 
 def test_async_mode_default_comes_from_the_environment():
     server = Server(env={"EMULATOR_CFN_RESOURCE_DELAY_MS": "250"})
     try:
-        assert get_config(server) == {"cfn_resource_delay_ms": 250}
+        assert get_config(server)["cfn_resource_delay_ms"] == 250
     finally:
         server.stop()

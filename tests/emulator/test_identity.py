@@ -23,6 +23,23 @@ def allow(principal, **extra):
     return {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole", **extra}
 
 
+PROBE_ARN = f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-trust-probe"
+
+
+def probe_sts(server):
+    """STS as a user of account A whose identity policy allows sts:AssumeRole on any role, so that
+    what these tests see is the trust policy's decision alone (the seeded `ci` user may only assume
+    the bootstrap roles and OrganizationAccountAccessRole: see test_iam.py)."""
+    iam = client(server, "iam", account=ACCOUNT_A)
+    iam.create_user(UserName="pipeline-trust-probe")
+    iam.put_user_policy(UserName="pipeline-trust-probe", PolicyName="assume-any", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="pipeline-trust-probe")["AccessKey"]
+    return client(server, "sts", credentials={"aws_access_key_id": key["AccessKeyId"],
+                                              "aws_secret_access_key": key["SecretAccessKey"]})
+
+
 def make_role(server, name, document, account=ACCOUNT_B):
     iam = client(server, "iam", account=account)
     return iam.create_role(RoleName=name, AssumeRolePolicyDocument=document)["Role"]["Arn"]
@@ -53,9 +70,12 @@ def test_profiles_sign_as_the_seeded_users(both_servers, monkeypatch):
         sts = session.client("sts", endpoint_url=both_servers.endpoint, config=Config(retries={"max_attempts": 1}))
         identity = sts.get_caller_identity()
         assert (identity["Account"], identity["Arn"]) == (account, arn)
-        # the account follows the key into other services too
-        vpc = session.client("ec2", endpoint_url=both_servers.endpoint).create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]
-        assert vpc["OwnerId"] == account
+        # the account follows the key into other services too (a parameter each identity may write:
+        # ci is no administrator, see test_iam.py)
+        ssm = session.client("ssm", endpoint_url=both_servers.endpoint)
+        ssm.put_parameter(Name="/cdk-bootstrap/probe/version", Value="1", Type="String")
+        assert ssm.get_parameter(Name="/cdk-bootstrap/probe/version")["Parameter"]["ARN"] == \
+            f"arn:aws:ssm:ap-northeast-1:{account}:parameter/cdk-bootstrap/probe/version"
 
 
 def test_ci_assumes_organization_account_access_role(both_servers):
@@ -78,8 +98,8 @@ def test_seeded_identities_come_back_after_reset(both_servers):
 
 
 def test_assume_role_refused_without_trust(both_servers):
-    sts = client(both_servers, "sts", credentials=CI_KEYS)
-    ci_arn = f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-ci"
+    sts = probe_sts(both_servers)
+    ci_arn = PROBE_ARN
     # no such role in the target account
     assert_denied(sts, ci_arn, f"arn:aws:iam::{ACCOUNT_B}:role/cdk-hnb659fds-deploy-role-{ACCOUNT_B}-ap-northeast-1")
     # the role exists but trusts someone else, or only a service
@@ -89,7 +109,7 @@ def test_assume_role_refused_without_trust(both_servers):
     assert_denied(sts, ci_arn, service)
     # an explicit Deny wins over an Allow
     denied = make_role(both_servers, "denied", trust(
-        allow({"AWS": ACCOUNT_A}), {**allow({"AWS": f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-ci"}), "Effect": "Deny"}))
+        allow({"AWS": ACCOUNT_A}), {**allow({"AWS": PROBE_ARN}), "Effect": "Deny"}))
     assert_denied(sts, ci_arn, denied)
     # a role in the caller's own account is not implicitly trusted either
     own = make_role(both_servers, "own", trust(allow({"AWS": "arn:aws:iam::333333333333:root"})), account=ACCOUNT_A)
@@ -97,9 +117,9 @@ def test_assume_role_refused_without_trust(both_servers):
 
 
 def test_trust_principal_forms(both_servers):
-    sts = client(both_servers, "sts", credentials=CI_KEYS)
+    sts = probe_sts(both_servers)
     for name, principal in [("by-id", {"AWS": ACCOUNT_A}), ("by-root", {"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"}),
-                            ("by-user", {"AWS": [f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-ci"]}),
+                            ("by-user", {"AWS": [PROBE_ARN]}),
                             ("anyone", {"AWS": "*"}), ("star", "*")]:
         arn = make_role(both_servers, name, trust(allow(principal)))
         assert sts.assume_role(RoleArn=arn, RoleSessionName="tt")["AssumedRoleUser"]["Arn"].endswith(f"/{name}/tt")
@@ -108,7 +128,7 @@ def test_trust_principal_forms(both_servers):
     from_session = client(both_servers, "sts", credentials=session_keys(hop))
     by_role = make_role(both_servers, "by-role", trust(allow({"AWS": ORG_ROLE})))
     from_session.assume_role(RoleArn=by_role, RoleSessionName="tt")
-    assert_denied(sts, f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-ci", by_role)
+    assert_denied(sts, PROBE_ARN, by_role)
     only_a = make_role(both_servers, "only-a", trust(allow({"AWS": ACCOUNT_A})))
     assert_denied(from_session, f"arn:aws:sts::{ACCOUNT_B}:assumed-role/OrganizationAccountAccessRole/hop", only_a)
 
@@ -118,14 +138,14 @@ def test_cdk_bootstrap_external_id_condition(both_servers):
     arn = make_role(both_servers, "cdk-hnb659fds-deploy-role", trust(
         allow({"AWS": ACCOUNT_A}, Condition={"Null": {"sts:ExternalId": "true"}}),
         {"Effect": "Allow", "Principal": {"AWS": ACCOUNT_A}, "Action": "sts:TagSession"}))
-    sts = client(both_servers, "sts", credentials=CI_KEYS)
+    sts = probe_sts(both_servers)
     sts.assume_role(RoleArn=arn, RoleSessionName="tt")
-    assert_denied(sts, f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-ci", arn, ExternalId="anything")
+    assert_denied(sts, PROBE_ARN, arn, ExternalId="anything")
 
 
 def test_conditions_and_unknown_operators(both_servers):
-    sts = client(both_servers, "sts", credentials=CI_KEYS)
-    ci_arn = f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-ci"
+    sts = probe_sts(both_servers)
+    ci_arn = PROBE_ARN
     external = make_role(both_servers, "external", trust(
         allow({"AWS": ACCOUNT_A}, Condition={"StringEquals": {"sts:ExternalId": "s3cr3t"}})))
     sts.assume_role(RoleArn=external, RoleSessionName="tt", ExternalId="s3cr3t")
@@ -184,9 +204,10 @@ def test_project_bootstrap_template_trust(both_servers):
 
     for kind in ("deploy", "lookup", "file-publishing"):
         sts.assume_role(RoleArn=role(kind), RoleSessionName="pipeline-run")
-    ci_arn = f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-ci"
-    assert_denied(sts, ci_arn, role("cfn-exec"))
-    assert_denied(sts, ci_arn, role("deploy", "untrusted"))
+    # refused by the trust policies (the probe's identity policy allows any sts:AssumeRole)
+    probe = probe_sts(both_servers)
+    assert_denied(probe, PROBE_ARN, role("cfn-exec"))
+    assert_denied(probe, PROBE_ARN, role("deploy", "untrusted"))
     attached = client(both_servers, "iam", account=ACCOUNT_B).list_attached_role_policies(
         RoleName=role("cfn-exec").split("/")[-1])["AttachedPolicies"]
     assert [p["PolicyName"] for p in attached] == ["AdministratorAccess"]

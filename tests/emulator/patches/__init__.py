@@ -5,6 +5,10 @@ PATCH_MODULES = [
     "cfn_changesets",
     # EC2 / IAM / STS / SSM (associations, SGs, peering, trust, ping, seeded identities)
     "network_identity",
+    # IAM: identity, session, boundary and bucket policies evaluated on every request, and for each
+    # CloudFormation resource handler step (before faults, which wraps it: throttling and expired
+    # sessions answer first, as on AWS)
+    "iam_policies",
     # fault injection (throttling bursts) and expiry of assumed-role sessions
     "faults",
 ]

@@ -34,11 +34,24 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2 import models as ec2_models
 from moto.ec2.models.core import TaggedEC2Resource
 
+from . import config
+
 # One lock for the CloudFormation engine: moto's server is threaded and the async executor mutates
 # stacks from a background thread; every CloudFormation request and every executor step hold it.
 LOCK = threading.RLock()
 _DEFAULT_DELAY_MS = int(os.environ.get("EMULATOR_CFN_RESOURCE_DELAY_MS", "0") or 0)
-CONFIG = {"cfn_resource_delay_ms": _DEFAULT_DELAY_MS}
+CONFIG = config.VALUES
+
+
+def _delay_setting(value):
+    delay = int(value)
+    if delay < 0 or isinstance(value, bool):
+        raise ValueError(value)
+    return delay
+
+
+config.register("cfn_resource_delay_ms", _DEFAULT_DELAY_MS, _delay_setting,
+                "<int >= 0>: milliseconds per CloudFormation resource step (0: synchronous)")
 # Bumped by POST /moto-api/reset: a background executor of an older generation stops instead of
 # creating resources in the freshly reset backends.
 _generation = [0]
@@ -710,6 +723,17 @@ def delete_stack(self):
     return EmptyResult()
 
 
+def update_termination_protection(self):
+    # AWS: UpdateTerminationProtection sets the flag DescribeStacks shows (moto 5.2.5 has no handler:
+    # HTTP 500, so a stage with termination_protection could not be deployed)
+    backend = self.cloudformation_backend
+    stack = _live_stack(backend, self._get_param("StackName"))
+    if stack is None:
+        raise ValidationError(message=f"Stack [{self._get_param('StackName')}] does not exist")
+    stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection", False)
+    return ActionResult({"StackId": stack.stack_id})
+
+
 # ---------------------------------------------------------------- other moto fixes
 
 def _ssm_parameter_get_cfn_attribute(self, attribute_name):
@@ -741,21 +765,6 @@ def _parameter_list(self):
              (",".join(map(str, v)) if isinstance(v, list) else v)} for k, v in shown.items()]
 
 
-def _config_app(environ, start_response):
-    from werkzeug.wrappers import Request, Response
-    request = Request(environ)
-    if request.method == "POST":
-        try:
-            delay = int(json.loads(request.get_data() or b"{}").get("cfn_resource_delay_ms", 0))
-            if delay < 0:
-                raise ValueError
-        except (ValueError, TypeError, AttributeError):
-            return Response(json.dumps({"error": "expected {\"cfn_resource_delay_ms\": <int >= 0>}"}),
-                            400, mimetype="application/json")(environ, start_response)
-        CONFIG["cfn_resource_delay_ms"] = delay
-    return Response(json.dumps(CONFIG), 200, mimetype="application/json")(environ, start_response)
-
-
 def apply():
     from moto.moto_api._internal.models import MotoAPIBackend
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -763,7 +772,7 @@ def apply():
 
     resp = cfn_responses.CloudFormationResponse
     for handler in (create_change_set, describe_change_set, delete_change_set, list_change_sets,
-                    execute_change_set, delete_stack):
+                    execute_change_set, delete_stack, update_termination_protection):
         setattr(resp, handler.__name__, handler)
 
     original_call_action = resp.call_action
@@ -778,7 +787,7 @@ def apply():
     def reset(self):
         with LOCK:
             _generation[0] += 1
-            CONFIG["cfn_resource_delay_ms"] = _DEFAULT_DELAY_MS
+            config.reset()
             original_reset(self)
     MotoAPIBackend.reset = reset
 
@@ -786,7 +795,7 @@ def apply():
 
     def dispatch(self, environ, start_response):
         if environ.get("PATH_INFO", "").rstrip("/") == "/_emulator/config":
-            return _config_app(environ, start_response)
+            return config.app(environ, start_response)
         return original_call(self, environ, start_response)
     DomainDispatcherApplication.__call__ = dispatch
 

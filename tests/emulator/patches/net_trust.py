@@ -30,6 +30,7 @@ class Caller:
     principal_arn: str = ""  # aws:PrincipalArn: the role ARN for a role session
     principal_arns: set = field(default_factory=set)  # ARNs a trust policy may name
     federated: str | None = None
+    service: str | None = None  # an AWS service principal (cloudformation.amazonaws.com assuming a stack role)
 
 
 class StsAccessDenied(HTTPException):
@@ -112,6 +113,8 @@ def _principal_matches(principal, caller):
         if value in caller.principal_arns:
             return True
     # Service principals (cloudformation.amazonaws.com, …) never match a user or role session.
+    if caller.service is not None and caller.service in _as_list(principal.get("Service", [])):
+        return True
     return caller.federated is not None and caller.federated in _as_list(principal.get("Federated", []))
 
 

@@ -9,6 +9,7 @@ This module seeds the identities pipeline-run's tests sign with (see README, "Ne
 """
 import copy
 import functools
+import json
 import os
 from types import SimpleNamespace
 
@@ -20,11 +21,59 @@ from . import net_ping, net_resources, net_trust
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 
+CLOUDFORMATION_READ_ONLY = "arn:aws:iam::aws:policy/AWSCloudFormationReadOnlyAccess"
+
+
+def _policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+# The CI principal of account A (see README, "Seeded identities"): what pipeline-run needs to deploy
+# through the bootstrap roles of every account, to bootstrap its own account (CDKToolkit and the
+# cdk-* resources it creates) and to bootstrap member accounts through OrganizationAccountAccessRole,
+# plus read access to stacks. Not an administrator.
+CI_POLICY = _policy(
+    {"Sid": "DeployThroughBootstrapRoles", "Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"],
+     "Resource": ["arn:aws:iam::*:role/cdk-*-deploy-role-*", "arn:aws:iam::*:role/cdk-*-file-publishing-role-*",
+                  "arn:aws:iam::*:role/cdk-*-lookup-role-*"]},
+    {"Sid": "BootstrapMemberAccounts", "Effect": "Allow", "Action": "sts:AssumeRole",
+     "Resource": "arn:aws:iam::*:role/OrganizationAccountAccessRole"},
+    {"Sid": "BootstrapStack", "Effect": "Allow", "Action": "cloudformation:*",
+     "Resource": f"arn:aws:cloudformation:*:{ACCOUNT_A}:stack/CDKToolkit/*"},
+    {"Sid": "BootstrapRoles", "Effect": "Allow",
+     "Action": ["iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy",
+                "iam:TagRole", "iam:UntagRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+                "iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+     "Resource": f"arn:aws:iam::{ACCOUNT_A}:role/cdk-*"},
+    {"Sid": "BootstrapStagingBucket", "Effect": "Allow", "Action": "s3:*",
+     "Resource": [f"arn:aws:s3:::cdk-*-assets-{ACCOUNT_A}-*", f"arn:aws:s3:::cdk-*-assets-{ACCOUNT_A}-*/*"]},
+    {"Sid": "BootstrapContainerRepository", "Effect": "Allow", "Action": "ecr:*",
+     "Resource": f"arn:aws:ecr:*:{ACCOUNT_A}:repository/cdk-*"},
+    {"Sid": "BootstrapVersionParameter", "Effect": "Allow",
+     "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter",
+                "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
+     "Resource": f"arn:aws:ssm:*:{ACCOUNT_A}:parameter/cdk-bootstrap/*"},
+)
+# Only for tests/ci_credentials.rs, which creates the GitHub OIDC role of docs/ci.md as `ci`: an
+# administrator's one-off set-up, not something a CI principal needs.
+CI_TEST_SETUP_POLICY = _policy(
+    {"Sid": "GitHubOidcRoleStack", "Effect": "Allow", "Action": "cloudformation:*",
+     "Resource": f"arn:aws:cloudformation:*:{ACCOUNT_A}:stack/github-oidc/*"},
+    {"Sid": "GitHubOidcProvider", "Effect": "Allow", "Action": "iam:*OpenIDConnectProvider*",
+     "Resource": f"arn:aws:iam::{ACCOUNT_A}:oidc-provider/token.actions.githubusercontent.com"},
+    {"Sid": "GitHubOidcRole", "Effect": "Allow",
+     "Action": ["iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:GetRolePolicy",
+                "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
+     "Resource": f"arn:aws:iam::{ACCOUNT_A}:role/github-actions-*"},
+)
+
 # Fixed so tests/emulator/aws/credentials and the Rust tests can sign as them. Not secrets: they
-# only ever open this loopback emulator.
+# only ever open this loopback emulator. (account, user, key id, secret, managed policies, inline policies)
 USERS = [
-    (ACCOUNT_A, "pipeline-ci", "AKIAPIPELINECI111111", "pipelineRunCiSecretAccessKey000000000001"),
-    (ACCOUNT_B, "admin", "AKIAPIPELINEADMIN222", "pipelineRunAdminSecretAccessKey000000002"),
+    (ACCOUNT_A, "pipeline-ci", "AKIAPIPELINECI111111", "pipelineRunCiSecretAccessKey000000000001",
+     [CLOUDFORMATION_READ_ONLY], {"pipeline-run-ci": CI_POLICY, "test-setup-github-oidc": CI_TEST_SETUP_POLICY}),
+    (ACCOUNT_B, "admin", "AKIAPIPELINEADMIN222", "pipelineRunAdminSecretAccessKey000000002",
+     [ADMINISTRATOR_ACCESS], {}),
 ]
 
 # What AWS Organizations creates in a member account it vends: full admin, trusted by the
@@ -36,7 +85,7 @@ ORGANIZATION_ROLE_TRUST = (
 
 
 def seed():
-    for account, user_name, key_id, secret in USERS:
+    for account, user_name, key_id, secret, managed, inline in USERS:
         iam = iam_backends[account]["aws"]
         user = iam.create_user(region_name="ap-northeast-1", user_name=user_name)
         key = AccessKey(user_name, prefix="AKIA", account_id=account)
@@ -44,7 +93,10 @@ def seed():
         user.access_keys.append(key)
         # moto maps a request to an account by finding its access key id in this table
         iam.access_keys[key.physical_resource_id] = key
-        iam.attach_user_policy(ADMINISTRATOR_ACCESS, user_name)
+        for arn in managed:
+            iam.attach_user_policy(arn, user_name)
+        for name, document in inline.items():
+            iam.put_user_policy(user_name, name, document)
     iam_b = iam_backends[ACCOUNT_B]["aws"]
     iam_b.create_role(
         role_name="OrganizationAccountAccessRole", assume_role_policy_document=ORGANIZATION_ROLE_TRUST,
