@@ -2,8 +2,8 @@
 //! (change sets, the bootstrap version), the CloudFormation execution role, asset publishing,
 //! reading its outputs when it is not deployed in the run (lookup), and network verification.
 //!
-//! The fixture tests/fixtures/assembly-custom-roles names `custom-deploy`, `custom-exec`,
-//! `custom-lookup`, `custom-publish` (its asset destinations) and its own bucket and
+//! The fixture tests/fixtures/assembly-custom-roles names `cdk-custom-deploy-role-222222222222`, `custom-exec`,
+//! `cdk-custom-lookup-role-222222222222`, `cdk-custom-file-publishing-role-222222222222` (its asset destinations) and its own bucket and
 //! bootstrap-version parameter, all in account B, which is never bootstrapped: the default
 //! `cdk-hnb659fds-*` roles do not exist there, and the emulator refuses to assume a role that does
 //! not exist (tests/emulator/patches/net_trust.py). Account B's admin creates only what the
@@ -27,14 +27,69 @@ fn role(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT_B}:role/{name}")
 }
 
-/// The custom roles: (name, trusted principal). The execution role trusts CloudFormation, as
-/// the bootstrap's does; the others trust account A.
-const ROLES: [(&str, &str); 4] = [
-    ("custom-deploy", "{AWS: arn:aws:iam::111111111111:root}"),
-    ("custom-exec", "{Service: cloudformation.amazonaws.com}"),
-    ("custom-lookup", "{AWS: arn:aws:iam::111111111111:root}"),
-    ("custom-publish", "{AWS: arn:aws:iam::111111111111:root}"),
+/// The custom roles: (name, trusted principal, what it may do). The execution role trusts
+/// CloudFormation, as the bootstrap's does; the others trust account A. Their names differ from
+/// the bootstrap convention of the plan's qualifier (`cdk-hnb659fds-<kind>-role-<account>-<region>`)
+/// but keep the `cdk-*-<kind>-role-*` shape the CI principal may assume (the emulator enforces
+/// IAM: the seeded `ci` identity may assume only such roles). Each grants what its calls need,
+/// as the bootstrap's roles do.
+const ROLES: [(&str, &str, &str); 4] = [
+    (
+        "cdk-custom-deploy-role-222222222222",
+        "{AWS: arn:aws:iam::111111111111:root}",
+        DEPLOY_POLICY,
+    ),
+    (
+        "custom-exec",
+        "{Service: cloudformation.amazonaws.com}",
+        "      ManagedPolicyArns: [arn:aws:iam::aws:policy/AdministratorAccess]\n",
+    ),
+    (
+        "cdk-custom-lookup-role-222222222222",
+        "{AWS: arn:aws:iam::111111111111:root}",
+        "      ManagedPolicyArns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n",
+    ),
+    (
+        "cdk-custom-file-publishing-role-222222222222",
+        "{AWS: arn:aws:iam::111111111111:root}",
+        PUBLISH_POLICY,
+    ),
 ];
+
+/// Change sets with the execution role, the template and version parameter the assembly names,
+/// and the verification ping (as the bootstrap's deploy role).
+const DEPLOY_POLICY: &str = "      Policies:
+        - PolicyName: deploy
+          PolicyDocument:
+            Version: \"2012-10-17\"
+            Statement:
+              - Effect: Allow
+                Action: [cloudformation:CreateChangeSet, cloudformation:DeleteChangeSet, cloudformation:DescribeChangeSet, cloudformation:DescribeStacks, cloudformation:ExecuteChangeSet, cloudformation:DeleteStack, cloudformation:DescribeStackEvents, cloudformation:GetTemplate]
+                Resource: '*'
+              - Effect: Allow
+                Action: iam:PassRole
+                Resource: arn:aws:iam::222222222222:role/custom-exec
+              - Effect: Allow
+                Action: [s3:GetObject, s3:GetBucketLocation, s3:ListBucket]
+                Resource: [arn:aws:s3:::custom-assets-222222222222, arn:aws:s3:::custom-assets-222222222222/*]
+              - Effect: Allow
+                Action: ssm:GetParameter
+                Resource: arn:aws:ssm:ap-northeast-1:222222222222:parameter/custom-bootstrap/version
+              - Effect: Allow
+                Action: [ec2:DescribeInstances, ssm:SendCommand, ssm:GetCommandInvocation]
+                Resource: '*'
+";
+
+/// Uploads to the assembly's bucket.
+const PUBLISH_POLICY: &str = "      Policies:
+        - PolicyName: publish
+          PolicyDocument:
+            Version: \"2012-10-17\"
+            Statement:
+              - Effect: Allow
+                Action: [s3:GetObject, s3:PutObject, s3:AbortMultipartUpload, s3:GetBucketLocation, s3:ListBucket]
+                Resource: [arn:aws:s3:::custom-assets-222222222222, arn:aws:s3:::custom-assets-222222222222/*]
+";
 
 fn role_stack(name: &str) -> String {
     format!("role-{name}")
@@ -42,7 +97,7 @@ fn role_stack(name: &str) -> String {
 
 /// Account B's admin creates role `name` of [`ROLES`] (a stack of its own).
 async fn create_role(aws: &Aws, name: &str) {
-    let (_, principal) = ROLES.iter().find(|(n, _)| *n == name).unwrap();
+    let (_, principal, policy) = ROLES.iter().find(|(n, _, _)| *n == name).unwrap();
     let template = format!(
         "Resources:
   Role:
@@ -55,7 +110,7 @@ async fn create_role(aws: &Aws, name: &str) {
           - Effect: Allow
             Principal: {principal}
             Action: sts:AssumeRole
-"
+{policy}"
     );
     create_stack(&aws.sdk("admin-b").await, &role_stack(name), &template).await;
 }
@@ -63,7 +118,7 @@ async fn create_role(aws: &Aws, name: &str) {
 /// Account B's admin creates what the assembly names, all of it but the role `without`: the
 /// roles, the bucket of its asset destinations and its bootstrap-version parameter.
 async fn set_up_account_b(aws: &Aws, without: Option<&str>) {
-    for (name, _) in ROLES {
+    for (name, _, _) in ROLES {
         if without != Some(name) {
             create_role(aws, name).await;
         }
@@ -265,25 +320,25 @@ async fn the_roles_a_cloud_assembly_names_are_used_for_deploy_publishing_lookup_
     assert_eq!(check["live_verdict"], "skipped", "{check}");
 
     // Without the lookup role, the outputs of the stack and account B's network cannot be read.
-    delete_role(&aws, "custom-lookup").await;
+    delete_role(&aws, "cdk-custom-lookup-role-222222222222").await;
     let r = aws.run(&consumer);
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(
-        names_the_missing_role(&r.stderr, "custom-lookup"),
+        names_the_missing_role(&r.stderr, "cdk-custom-lookup-role-222222222222"),
         "{}",
         r.stderr
     );
     let r = aws.run(&static_only);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
-        names_the_missing_role(&r.stdout, "custom-lookup"),
+        names_the_missing_role(&r.stdout, "cdk-custom-lookup-role-222222222222"),
         "{}",
         r.stdout
     );
     assert!(
         r.stderr.contains(&format!(
             "static analysis unavailable: cannot read the EC2 network of aws://{ACCOUNT_B}/{REGION}: cannot assume role {}",
-            role("custom-lookup")
+            role("cdk-custom-lookup-role-222222222222")
         )),
         "{}",
         r.stderr
@@ -291,8 +346,8 @@ async fn the_roles_a_cloud_assembly_names_are_used_for_deploy_publishing_lookup_
 
     // Without the deploy role (the lookup role back), the ping cannot be sent; the static
     // analysis still passes.
-    create_role(&aws, "custom-lookup").await;
-    delete_role(&aws, "custom-deploy").await;
+    create_role(&aws, "cdk-custom-lookup-role-222222222222").await;
+    delete_role(&aws, "cdk-custom-deploy-role-222222222222").await;
     let r = aws.run(&verify);
     assert_eq!(r.code, 4, "{}", r.stderr);
     let json = r.json();
@@ -300,7 +355,7 @@ async fn the_roles_a_cloud_assembly_names_are_used_for_deploy_publishing_lookup_
     assert_eq!(check["static_verdict"], "reachable", "{check}");
     assert_eq!(check["ok"], false, "{check}");
     assert!(
-        names_the_missing_role(&check.to_string(), "custom-deploy"),
+        names_the_missing_role(&check.to_string(), "cdk-custom-deploy-role-222222222222"),
         "{check}"
     );
 }
@@ -316,9 +371,12 @@ async fn a_missing_custom_role_fails_with_exit_code_5_naming_it() {
     let deploy_app = ["deploy", "--app", FIXTURE, "--all"];
     let deploy_consumer = ["deploy", "Consumer", "-f", file.as_str(), "--no-verify"];
     for (missing, args) in [
-        ("custom-deploy", &deploy_app[..]),
-        ("custom-publish", &deploy_app[..]),
-        ("custom-lookup", &deploy_consumer[..]),
+        ("cdk-custom-deploy-role-222222222222", &deploy_app[..]),
+        (
+            "cdk-custom-file-publishing-role-222222222222",
+            &deploy_app[..],
+        ),
+        ("cdk-custom-lookup-role-222222222222", &deploy_consumer[..]),
     ] {
         aws.reset();
         aws.bootstrap(&[ACCOUNT_A]);
