@@ -20,6 +20,8 @@ from urllib.parse import parse_qs
 
 from moto.core.utils import utcnow
 
+from . import iam_requests
+
 _LOCK = threading.Lock()
 _RULES = []  # [{"service", "action" or None, "remaining"}]
 _INJECTED = {}  # "service:Action" -> throttles answered
@@ -29,18 +31,9 @@ _SESSIONS = {}  # assumed-role access key id -> expiration (naive UTC, as moto k
 
 
 def _credential(environ):
-    """(access key id, service) from the SigV4 Authorization header or a presigned URL."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    scope = None
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].strip()
-    else:
-        values = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential")
-        scope = values[0] if values else None
-    if not scope:
-        return None, None
-    parts = scope.split("/")
-    return parts[0], (parts[3] if len(parts) >= 5 else None)
+    """(access key id, service) of the request's SigV4 credential scope."""
+    key_id, _region, service = iam_requests.credential(environ)
+    return key_id, service
 
 
 def _action(environ):

@@ -43,7 +43,7 @@ class Request:
         self.headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if "CONTENT_TYPE" in environ:
             self.headers["content-type"] = environ["CONTENT_TYPE"]
-        self.key_id, self.region, self.service = _credential(environ)
+        self.key_id, self.region, self.service = credential(environ)
         self.signed = self.key_id is not None
         self.auth_type = "REST-HEADER" if "Credential=" in environ.get("HTTP_AUTHORIZATION", "") else "REST-QUERY-STRING"
         self.session_token = self.headers.get("x-amz-security-token") or \
@@ -126,7 +126,7 @@ class Request:
         return {keys[i]: values.get(i, "") for i in keys}
 
 
-def _credential(environ):
+def credential(environ):
     """(access key id, region, service) from the SigV4 Authorization header or a presigned URL."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     scope = None
