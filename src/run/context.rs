@@ -152,15 +152,16 @@ impl Context {
             .entry((env.clone(), name.clone()))
             .or_default()
             .clone();
-        let caller = self.aws.caller().await.ok().map(|c| c.account.clone());
-        let fix = trust_fix(
-            &StageRoles::conventional(&self.plan.qualifier, env).deploy,
-            env,
-            caller.as_deref(),
-            &self.plan.qualifier,
-        );
         let v = cell
             .get_or_try_init(|| async {
+                // Read once per environment and run; the fix is built only then.
+                let caller = self.aws.caller().await.ok().map(|c| c.account.clone());
+                let fix = trust_fix(
+                    &StageRoles::conventional(&self.plan.qualifier, env).deploy,
+                    env,
+                    caller.as_deref(),
+                    &self.plan.qualifier,
+                );
                 let out = self
                     .aws
                     .ssm(cfg)
