@@ -31,23 +31,10 @@ pub(super) fn parse(
         Err(EnvError::Account(account)) => bail!(
             "{file}: stack '{stack_id}' has account \"{account}\" in environment \"{environment}\", which is not a 12-digit AWS account id; set env.account on the stack to the account id"
         ),
-        // Region-like text that is still no region name (`eu-1`) keeps the wording it had when
-        // the plan refused it after reading the assembly.
-        Err(EnvError::Region(region)) if region_like(&region) => bail!(
-            "stack {stack_id}: {environment} is not an account id and region\n  fix: set env on the stack and run `cdk synth` again"
-        ),
         Err(EnvError::Region(region)) => bail!(
             "{file}: stack '{stack_id}' has region \"{region}\" in environment \"{environment}\", which is not an AWS region name; set env.region on the stack"
         ),
     }
-}
-
-/// Lower-case letters, digits and '-'.
-fn region_like(region: &str) -> bool {
-    !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The substitution the CDK CLI and cdk-assets perform, with the partition derived from the
@@ -93,9 +80,10 @@ mod tests {
         assert!(
             refusal(Some("aws://111111111111/EU_1")).contains("has region \"EU_1\" in environment")
         );
-        assert_eq!(
-            refusal(Some("aws://111111111111/eu-1")),
-            "stack App: aws://111111111111/eu-1 is not an account id and region\n  fix: set env on the stack and run `cdk synth` again"
+        // Region-like text that is no region name is refused the same way, naming the file.
+        assert!(
+            refusal(Some("aws://111111111111/eu-1"))
+                .starts_with("cdk.out/manifest.json: stack 'App' has region \"eu-1\"")
         );
     }
 
