@@ -465,7 +465,9 @@ mod tests {
         }];
         let md = step_summary(&r);
         assert!(
-            md.contains("### Termination protection\n\n- **Db**: termination protection disabled\n"),
+            md.contains(
+                "### Termination protection\n\n- **Db**: termination protection disabled\n"
+            ),
             "{md}"
         );
     }

@@ -57,7 +57,12 @@ async fn refuse_protected(ctx: &Arc<Context>, selected: &[usize]) -> Option<Sche
     // A read that panicked leaves its stage here: refused too.
     let mut refused: BTreeMap<usize, anyhow::Error> = selected
         .iter()
-        .map(|&i| (i, fail(ExitKind::Deploy, "internal error reading the stack")))
+        .map(|&i| {
+            (
+                i,
+                fail(ExitKind::Deploy, "internal error reading the stack"),
+            )
+        })
         .collect();
     while let Some(joined) = reads.join_next().await {
         if let Ok((i, read)) = joined {
@@ -131,9 +136,7 @@ fn unprotected(ctx: &Context, stage: &Stage, live: bool) -> Result<()> {
     let fix = if stage.termination_protection {
         format!("set termination_protection: false on stage {name} in {file}, deploy, then destroy")
     } else {
-        format!(
-            "deploy stage {name} (it turns the protection off, as {file} says), then destroy"
-        )
+        format!("deploy stage {name} (it turns the protection off, as {file} says), then destroy")
     };
     Err(fail_fix(
         ExitKind::Deploy,

@@ -35,7 +35,13 @@ async fn parameter(aws: &Aws, name: &str) -> Option<String> {
 
 fn deploy(aws: &Aws, file: &str) -> Run {
     aws.run(&[
-        "deploy", "--all", "-f", file, "--no-verify", "--output", "json",
+        "deploy",
+        "--all",
+        "-f",
+        file,
+        "--no-verify",
+        "--output",
+        "json",
     ])
 }
 
@@ -71,7 +77,12 @@ async fn protection_set_on_an_unchanged_stack_holds_against_destroy_until_a_depl
     assert_eq!(live_protection(&aws, "Net").await, Some(true));
     // Settled: the next deploy has nothing to do.
     let again = deploy(&aws, &file);
-    assert_eq!(again.json()["stages"][0]["status"], "no_changes", "{}", again.stderr);
+    assert_eq!(
+        again.json()["stages"][0]["status"],
+        "no_changes",
+        "{}",
+        again.stderr
+    );
 
     // Protected by the file and the stack: destroy --force refuses, naming file, stage and fix.
     let refused = aws.run(&["destroy", "--all", "--force", "-f", &file]);
@@ -82,9 +93,17 @@ async fn protection_set_on_an_unchanged_stack_holds_against_destroy_until_a_depl
         "set termination_protection: false on stage Net",
         "deploy, then destroy",
     ] {
-        assert!(refused.stderr.contains(needle), "{needle}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains(needle),
+            "{needle}: {}",
+            refused.stderr
+        );
     }
-    assert_eq!(live_protection(&aws, "Net").await, Some(true), "the stack is still there");
+    assert_eq!(
+        live_protection(&aws, "Net").await,
+        Some(true),
+        "the stack is still there"
+    );
     assert_eq!(
         parameter(&aws, "/protection-test/marker").await.as_deref(),
         Some("kept")
@@ -102,9 +121,15 @@ async fn protection_set_on_an_unchanged_stack_holds_against_destroy_until_a_depl
     );
     let diff = aws.run(&["diff", "--all", "-f", &file, "--output", "json"]);
     assert_eq!(diff.code, 0, "{}", diff.stderr);
-    assert_eq!(diff.json()["stages"][0]["status"], "changes", "{}", diff.stderr);
+    assert_eq!(
+        diff.json()["stages"][0]["status"],
+        "changes",
+        "{}",
+        diff.stderr
+    );
     assert!(
-        diff.stderr.contains("termination protection to be disabled"),
+        diff.stderr
+            .contains("termination protection to be disabled"),
         "{}",
         diff.stderr
     );
@@ -194,7 +219,9 @@ async fn a_stack_whose_ssm_typed_parameter_has_a_new_value_is_deployed_again() {
     let aws = aws();
     aws.bootstrap(&[ACCOUNT_B]);
     let version_name = "/cdk-bootstrap/hnb659fds/version";
-    let version = parameter(&aws, version_name).await.expect("bootstrap version");
+    let version = parameter(&aws, version_name)
+        .await
+        .expect("bootstrap version");
     // The stage reads the bootstrap version through an SSM-typed parameter (as a CDK stack's
     // BootstrapVersion does, here without the CDK's [cdk:skip] mark) into a resource.
     let template = |description: &str| {

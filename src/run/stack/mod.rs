@@ -230,8 +230,7 @@ async fn finish(
     progress: &StageProgress,
 ) -> Result<Outcome> {
     let stack = done.stack.as_ref();
-    if mode == Mode::Deploy && stack.is_some() && protected(stack) != spec.termination_protection
-    {
+    if mode == Mode::Deploy && stack.is_some() && protected(stack) != spec.termination_protection {
         set_termination_protection(cfn, &spec.stack_name, spec.termination_protection).await?;
     }
     let mut changes: Vec<StackChange> = done
@@ -247,7 +246,9 @@ async fn finish(
         changes.push(StackChange::TerminationProtection { action: p });
     }
     Ok(Outcome {
-        status: stack.map(status_of).unwrap_or_else(|| "NOT_DEPLOYED".into()),
+        status: stack
+            .map(status_of)
+            .unwrap_or_else(|| "NOT_DEPLOYED".into()),
         no_changes: changes.is_empty() && !done.executed,
         changes,
         executed: done.executed,
