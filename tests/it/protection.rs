@@ -293,3 +293,69 @@ async fn a_stack_whose_ssm_typed_parameter_has_a_new_value_is_deployed_again() {
         skipped.stderr
     );
 }
+
+/// Fails on creation (a route to a peering that does not exist), leaving ROLLBACK_COMPLETE.
+const FAILING_TEMPLATE: &str = "Resources:\n  Net:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.9.0.0/16\n  Rt:\n    Type: AWS::EC2::RouteTable\n    Properties:\n      VpcId: !Ref Net\n  Broken:\n    Type: AWS::EC2::Route\n    Properties:\n      RouteTableId: !Ref Rt\n      DestinationCidrBlock: 10.8.0.0/16\n      VpcPeeringConnectionId: pcx-0000000000000dead\n";
+
+#[tokio::test]
+async fn a_failed_first_creation_under_protection_is_recreated_only_when_the_stage_does_not_protect_it()
+ {
+    let aws = aws();
+    aws.bootstrap(&[ACCOUNT_B]);
+    let scratch = Scratch::new("protection-recreate");
+    scratch.write("t.yml", FAILING_TEMPLATE);
+    let file = stage_file(&scratch, true);
+    let failed = deploy(&aws, &file);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert_eq!(
+        failed.json()["stages"][0]["stack_status"],
+        "ROLLBACK_COMPLETE"
+    );
+    // Protected from outside (the failed creation never got as far as pipeline-run setting it).
+    let cfn = aws_sdk_cloudformation::Client::new(&aws.sdk("admin-b").await);
+    cfn.update_termination_protection()
+        .stack_name("Net")
+        .enable_termination_protection(true)
+        .send()
+        .await
+        .unwrap();
+
+    // The stage protects it: deleting it to create it again is refused, with the way out.
+    scratch.write("t.yml", TEMPLATE);
+    let refused = deploy(&aws, &file);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("is ROLLBACK_COMPLETE and has termination protection")
+            && refused.stderr.contains(
+                "update-termination-protection --no-enable-termination-protection --stack-name Net"
+            ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(live_protection(&aws, "Net").await, Some(true));
+
+    // The stage does not protect it: protection goes, the stack is created again.
+    let file = stage_file(&scratch, false);
+    let recreated = deploy(&aws, &file);
+    assert_eq!(recreated.code, 0, "{}", recreated.stderr);
+    let s = &recreated.json()["stages"][0];
+    assert_eq!(s["stack_status"], "CREATE_COMPLETE", "{s}");
+    assert_eq!(
+        s["change_list"].as_array().unwrap().last().unwrap(),
+        &serde_json::json!({"kind": "termination_protection", "action": "Disable"})
+    );
+    assert!(
+        recreated
+            .stderr
+            .contains("re-created after ROLLBACK_COMPLETE"),
+        "{}",
+        recreated.stderr
+    );
+    assert_eq!(live_protection(&aws, "Net").await, Some(false));
+    assert_eq!(
+        parameter(&aws, "/protection-test/marker").await.as_deref(),
+        Some("kept")
+    );
+}
