@@ -5,6 +5,7 @@
 mod changeset;
 mod delete;
 mod events;
+pub(crate) mod template_diff;
 
 use std::collections::BTreeMap;
 
