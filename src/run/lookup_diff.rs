@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
+use aws_config::SdkConfig;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{Stack, TemplateStage};
 
 use crate::aws::errors::describe_sdk_error;
 use crate::error::{ExitKind, fail};
 use crate::model::plan::Stage;
-use crate::model::roles::BootstrapRole;
 use crate::progress::StageProgress;
 use crate::run::context::Context;
 use crate::run::outcome::{DiffInfo, DiffMethod};
@@ -31,10 +31,12 @@ pub(crate) struct TemplateOutcome {
     pub(crate) info: DiffInfo,
 }
 
-/// Diffs `stage` through its lookup role; `reason` says why the deploy role was not used.
+/// Diffs `stage` through its lookup role (`lookup`, assumed); `reason` says why the deploy role
+/// was not used.
 pub(crate) async fn diff_stage(
     ctx: &Context,
     stage: &Stage,
+    lookup: &SdkConfig,
     outputs: &HashMap<String, BTreeMap<String, String>>,
     reason: String,
     progress: &StageProgress,
@@ -42,16 +44,8 @@ pub(crate) async fn diff_stage(
     progress.line(&format!(
         "template-level diff through the lookup role (no change set: {reason}); assets are not published"
     ));
-    progress.phase("assuming lookup role");
-    let cfg = ctx
-        .stage_role(
-            stage,
-            BootstrapRole::Lookup,
-            &format!("diff stage {} (template-level)", stage.name),
-        )
-        .await?;
-    ctx.check_bootstrap(stage, &cfg).await?;
-    let cfn = ctx.aws.cloudformation(&cfg);
+    ctx.check_bootstrap(stage, lookup).await?;
+    let cfn = ctx.aws.cloudformation(lookup);
     progress.phase("reading stack");
     let existing = stack::describe(&cfn, &stage.stack_name).await?;
     // A stack that deploy would create or re-create is compared with nothing.

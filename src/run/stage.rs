@@ -179,9 +179,22 @@ async fn deploy_stage(
         Ok(cfg) => cfg,
         // Credentials that may only look (a pull-request role): a diff can still compare
         // templates through the lookup role. A deploy fails as before.
+        // When the lookup role is refused too (an account that does not trust the caller at
+        // all), the deploy role's refusal, with its fix, is the error.
         Err(e) if mode == Mode::Diff && Failure::is_assume_role_denied(&e) => {
+            progress.phase("assuming lookup role");
+            let Ok(lookup) = ctx
+                .stage_role(
+                    stage,
+                    BootstrapRole::Lookup,
+                    &format!("diff stage {} (template-level)", stage.name),
+                )
+                .await
+            else {
+                return Err(e);
+            };
             let reason = summary_of(&e);
-            return lookup_diff::diff_stage(ctx, stage, &outputs, reason, progress)
+            return lookup_diff::diff_stage(ctx, stage, &lookup, &outputs, reason, progress)
                 .await
                 .map(Done::Template);
         }

@@ -408,3 +408,29 @@ async fn with_the_documented_roles_a_pull_request_diffs_through_lookup_roles_and
         assert_eq!(s["diff_method"], "template", "{s}");
     }
 }
+
+#[test]
+fn a_diff_in_an_account_that_trusts_no_role_of_the_caller_reports_the_deploy_roles_refusal() {
+    let aws = aws();
+    // Account B bootstrapped by its own admin, without --trust: neither its deploy role nor its
+    // lookup role trusts the CI account, so there is no template-level diff to fall back to.
+    let b = aws.run_as("admin-b", &["bootstrap", &env_url(ACCOUNT_B)], &[]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let r = aws.run(&["diff", "VpcC", "-f", &reference_file(), "--output", "json"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let json = r.json();
+    let vpc_c = stage(&json, "VpcC");
+    let error = vpc_c["error"].as_str().unwrap();
+    assert!(
+        error.contains("cannot assume role arn:aws:iam::222222222222:role/cdk-hnb659fds-deploy-role-222222222222-ap-northeast-1")
+            && error.contains("AccessDenied")
+            && error.contains("pipeline-run bootstrap --trust 111111111111"),
+        "{error}"
+    );
+    assert!(vpc_c.get("diff_method").is_none(), "{vpc_c}");
+    assert!(
+        !r.stderr.contains("template-level diff through"),
+        "{}",
+        r.stderr
+    );
+}
