@@ -89,7 +89,8 @@ pub(crate) enum Command {
     Bootstrap(BootstrapArgs),
     /// Deploy stages by change set, in dependency order, then verify the network.
     Deploy(DeployArgs),
-    /// Create and show change sets, then delete them; nothing is executed.
+    /// Create and show change sets, then delete them; nothing is executed. With credentials that
+    /// may only assume the lookup roles, a template-level diff instead.
     Diff(DiffArgs),
     /// Delete the stacks of the stages, dependents first.
     Destroy(DestroyArgs),

@@ -46,6 +46,9 @@ pub(crate) enum Detail {
         status: String,
         cause: Option<String>,
     },
+    /// STS refused to let the caller assume a role (`AccessDenied`): its policy or the role's
+    /// trust does not allow it, as for a pull-request role that may only assume lookup roles.
+    AssumeRoleDenied,
 }
 
 impl Failure {
@@ -77,7 +80,13 @@ impl Failure {
     pub(crate) fn stack_status(err: &anyhow::Error) -> Option<String> {
         match Failure::of(err)?.detail.as_ref()? {
             Detail::StackEnded { status, .. } => Some(status.clone()),
+            Detail::AssumeRoleDenied => None,
         }
+    }
+
+    /// Whether the error is STS refusing a role to the caller (`Detail::AssumeRoleDenied`).
+    pub(crate) fn is_assume_role_denied(err: &anyhow::Error) -> bool {
+        Failure::of(err).and_then(|f| f.detail.as_ref()) == Some(&Detail::AssumeRoleDenied)
     }
 }
 

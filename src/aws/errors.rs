@@ -80,6 +80,26 @@ pub(crate) fn credentials_error_text(
     chain_text(e)
 }
 
+/// STS's code for a refused AssumeRole: the caller's identity policy does not allow
+/// `sts:AssumeRole` on the role, or the role's trust policy does not allow the caller.
+const ACCESS_DENIED: &str = "AccessDenied";
+
+/// Whether an assumed-role session could not be had because STS answered `AccessDenied` (as
+/// opposed to no answer, expired or missing base credentials, or a malformed request): read from
+/// the typed STS error the credential provider wraps.
+pub(crate) fn is_assume_role_access_denied(
+    e: &aws_credential_types::provider::error::CredentialsError,
+) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(sdk) = err.downcast_ref::<AssumeRoleSdkError>() {
+            return error_code(sdk) == Some(ACCESS_DENIED);
+        }
+        cur = err.source();
+    }
+    false
+}
+
 // ---------------------------------------------------------------- CloudFormation refusals
 //
 // The codes below are the ones the SDK maps to typed variants (`ChangeSetNotFoundException` of

@@ -14,10 +14,10 @@ use tokio::sync::{Mutex, OnceCell};
 
 pub(crate) mod errors;
 
-use crate::error::{ExitKind, Failure, fail_fix, kind_of, with_fix};
+use crate::error::{Detail, ExitKind, Failure, fail_fix, kind_of, with_fix};
 use crate::model::env::Environment;
 use crate::model::roles::{RoleRef, trust_fix};
-use errors::{credentials_error_text, describe_sdk_error};
+use errors::{credentials_error_text, describe_sdk_error, is_assume_role_access_denied};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AwsOptions {
@@ -165,13 +165,18 @@ impl Aws {
                 let provider = RefreshingSession::new(builder.build().await);
                 provider.provide_credentials().await.map_err(|e| {
                     let reason = credentials_error_text(&e);
-                    anyhow::Error::from(Failure::new(
+                    let failure = Failure::new(
                         ExitKind::Credentials,
                         format!(
                             "cannot assume role {role_arn} as {} (needed to {purpose}): {reason}",
                             caller.arn
                         ),
-                    ))
+                    );
+                    anyhow::Error::from(if is_assume_role_access_denied(&e) {
+                        failure.with_detail(Detail::AssumeRoleDenied)
+                    } else {
+                        failure
+                    })
                 })?;
                 Ok::<_, anyhow::Error>(
                     self.base

@@ -1,4 +1,5 @@
-//! `pipeline-run diff`: change sets created and shown, then deleted; nothing is executed.
+//! `pipeline-run diff`: change sets created and shown, then deleted; nothing is executed. A stage
+//! whose deploy role STS refuses is diffed at the template level through its lookup role.
 
 use std::sync::Arc;
 use std::time::Instant;

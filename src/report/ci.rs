@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::progress::Reporter;
 use crate::report::listing::Matrix;
 use crate::report::{FailureReport, RunReport};
+use crate::run::outcome::DiffMethod;
 use crate::verify::VerifyReport;
 
 /// Environment variable naming where the result JSON is written (the action sets it).
@@ -320,7 +321,12 @@ fn stages_section(report: &RunReport) -> String {
             cell(&s.account),
             cell(&s.region),
             cell(&s.stack),
-            s.status.label(),
+            match &s.diff {
+                Some(d) if d.diff_method == DiffMethod::Template => {
+                    format!("{} (template-level diff)", s.status.label())
+                }
+                _ => s.status.label().to_string(),
+            },
             s.changes,
             s.duration_seconds
         ));
@@ -336,6 +342,7 @@ fn stages_section(report: &RunReport) -> String {
             md.push_str(&format!("- **{}**: {p}\n", cell(&s.stage)));
         }
     }
+    md.push_str(&template_diffs_section(report));
     let failures: Vec<_> = report
         .stages
         .iter()
@@ -346,6 +353,34 @@ fn stages_section(report: &RunReport) -> String {
         for (s, e) in failures {
             md.push_str(&format!("- **{}**: {}\n", cell(&s.stage), cell(e)));
         }
+    }
+    md
+}
+
+/// The stages `diff` compared as templates (no change set): why, and what that cannot show.
+fn template_diffs_section(report: &RunReport) -> String {
+    let diffs: Vec<_> = report
+        .stages
+        .iter()
+        .filter_map(|s| s.diff.as_ref().map(|d| (s, d)))
+        .filter(|(_, d)| d.diff_method == DiffMethod::Template)
+        .collect();
+    let Some((_, first)) = diffs.first() else {
+        return String::new();
+    };
+    let mut md = String::from(
+        "\n### Template-level diffs\n\nNo change set could be created for these stages (the deploy role was refused), so the deployed template was compared with the stage's through the lookup role.\n\n",
+    );
+    for (s, d) in &diffs {
+        md.push_str(&format!(
+            "- **{}**: {}\n",
+            cell(&s.stage),
+            cell(d.diff_reason.as_deref().unwrap_or("deploy role refused"))
+        ));
+    }
+    md.push_str("\nA template-level diff cannot show:\n");
+    for limit in &first.diff_limits {
+        md.push_str(&format!("- {limit}\n"));
     }
     md
 }
@@ -490,6 +525,43 @@ mod tests {
         assert!(md.contains("| Db | Note | `a\\|b &lt;c&gt;` |"), "{md}");
         assert!(md.contains("| Db | DbPassword | *** (masked) |"), "{md}");
         assert!(!md.contains("hunter2"), "{md}");
+    }
+
+    #[test]
+    fn the_summary_labels_template_level_diffs_and_says_what_they_cannot_show() {
+        use crate::run::outcome::{DiffInfo, StageState};
+        let mut r = report();
+        r.command = "diff".into();
+        r.verification = None;
+        for s in &mut r.stages {
+            s.status = StageState::Changes;
+        }
+        r.stages[0].diff = Some(DiffInfo {
+            diff_method: DiffMethod::Template,
+            diff_reason: Some("cannot assume role X: AccessDenied".into()),
+            diff_limits: vec!["replacements"],
+            template_diff: None,
+        });
+        r.stages[1].diff = Some(DiffInfo::change_set());
+        let md = step_summary(&r);
+        assert!(
+            md.contains("| VpcA | 111111111111 | ap-northeast-1 | VpcA | changes (template-level diff) | 2 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Db | 222222222222 | ap-northeast-1 | Db | changes | 2 |"),
+            "{md}"
+        );
+        assert!(md.contains("### Template-level diffs"), "{md}");
+        assert!(
+            md.contains("- **VpcA**: cannot assume role X: AccessDenied\n"),
+            "{md}"
+        );
+        assert!(!md.contains("- **Db**"), "{md}");
+        assert!(md.contains("cannot show:\n- replacements\n"), "{md}");
+        // Only change-set diffs: no such section.
+        r.stages[0].diff = Some(DiffInfo::change_set());
+        assert!(!step_summary(&r).contains("Template-level"));
     }
 
     #[test]

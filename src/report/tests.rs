@@ -22,6 +22,7 @@ pub(super) fn stage(name: &str, account: &str, outputs: &[(&str, &str)]) -> Stag
         error: None,
         assets: None,
         exit_code: 0,
+        diff: None,
     }
 }
 

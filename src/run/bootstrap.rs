@@ -143,6 +143,7 @@ async fn bootstrap_one(
         error: None,
         assets: None,
         exit_code: 0,
+        diff: None,
     };
     match result {
         Ok(outcome) => {

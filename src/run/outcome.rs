@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::run::assets::AssetCounts;
 use crate::run::stack::StackChange;
+use crate::run::stack::template_diff::TemplateDiff;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -74,6 +75,45 @@ pub(crate) struct StageReport {
     /// The process exit code this stage's failure calls for (see `error::ExitKind`).
     #[serde(skip)]
     pub(crate) exit_code: i32,
+    /// `diff`: how the changes were found (`diff_method`, …, flattened into the stage's JSON).
+    #[serde(flatten)]
+    pub(crate) diff: Option<DiffInfo>,
+}
+
+/// How `diff` found a stage's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) enum DiffMethod {
+    /// A change set created through the deploy role, shown, then deleted.
+    #[serde(rename = "change-set")]
+    ChangeSet,
+    /// The deployed template compared with the stage's, through the lookup role.
+    #[serde(rename = "template")]
+    Template,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DiffInfo {
+    pub(crate) diff_method: DiffMethod,
+    /// Why a template diff rather than a change set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) diff_reason: Option<String>,
+    /// What a template diff cannot know (replacements, resolved values, assets).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) diff_limits: Vec<&'static str>,
+    /// A template diff's details: what differs in each modified resource, parameters, tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) template_diff: Option<TemplateDiff>,
+}
+
+impl DiffInfo {
+    pub(crate) fn change_set() -> DiffInfo {
+        DiffInfo {
+            diff_method: DiffMethod::ChangeSet,
+            diff_reason: None,
+            diff_limits: Vec::new(),
+            template_diff: None,
+        }
+    }
 }
 
 impl StageReport {
@@ -133,6 +173,7 @@ mod tests {
             error: None,
             assets: None,
             exit_code: 0,
+            diff: None,
         };
         assert_eq!(
             report.protection_change(),

@@ -8,14 +8,15 @@ use std::time::Instant;
 use anyhow::Result;
 use aws_config::SdkConfig;
 
-use crate::error::{ExitKind, Failure, exit_code_of, fail};
+use crate::error::{ExitKind, Failure, exit_code_of, fail, summary_of};
 use crate::model::assets::AssetLocation;
 use crate::model::plan::Stage;
 use crate::model::roles::BootstrapRole;
 use crate::progress::StageProgress;
 use crate::run::assets::{self, AssetCounts};
 use crate::run::context::{Context, RunOptions};
-use crate::run::outcome::{StageReport, StageState};
+use crate::run::lookup_diff::{self, TemplateOutcome};
+use crate::run::outcome::{DiffInfo, StageReport, StageState};
 use crate::run::outputs::publish_outputs;
 use crate::run::peering;
 use crate::run::schedule::Scheduled;
@@ -57,10 +58,45 @@ async fn run_stage(
     report.duration_seconds = started.elapsed().as_secs_f64();
     report.error = None;
     match result {
-        Ok(outcome) => succeeded(&mut report, mode, outcome, &progress),
+        Ok(Done::ChangeSet(outcome)) => {
+            if mode == Mode::Diff {
+                report.diff = Some(DiffInfo::change_set());
+            }
+            succeeded(&mut report, mode, outcome, &progress)
+        }
+        Ok(Done::Template(outcome)) => template_diffed(&mut report, outcome, &progress),
         Err(e) => failed(ctx, stage, &mut report, &e, &progress),
     }
     report
+}
+
+/// How a stage's deploy or diff came out.
+enum Done {
+    /// Through a change set (or skipped as unchanged).
+    ChangeSet(stack::Outcome),
+    /// `diff` as a template comparison through the lookup role.
+    Template(TemplateOutcome),
+}
+
+fn template_diffed(report: &mut StageReport, outcome: TemplateOutcome, progress: &StageProgress) {
+    report.status = if outcome.no_changes {
+        StageState::NoChanges
+    } else {
+        StageState::Changes
+    };
+    report.stack_status = Some(outcome.status);
+    report.changes = outcome.changes.len();
+    report.change_list = outcome.changes;
+    report.outputs = outcome.outputs;
+    report.diff = Some(outcome.info);
+    let summary = match report.status {
+        StageState::NoChanges => "no changes (template-level diff)".to_string(),
+        _ => format!(
+            "{} resource change(s) (template-level diff, not executed)",
+            report.changes
+        ),
+    };
+    progress.finish(&summary, true);
 }
 
 fn succeeded(
@@ -134,18 +170,43 @@ async fn deploy_stage(
     approval: Approval,
     progress: &StageProgress,
     asset_counts: &mut Option<AssetCounts>,
-) -> Result<stack::Outcome> {
+) -> Result<Done> {
     progress.phase("resolving parameters");
     let outputs = referenced_outputs(ctx, stage).await?;
 
     progress.phase("assuming deploy role");
-    let cfg = ctx
+    let cfg = match ctx
         .stage_role(
             stage,
             BootstrapRole::Deploy,
-            &format!("deploy stage {}", stage.name),
+            &format!("{} stage {}", mode_verb(mode), stage.name),
         )
-        .await?;
+        .await
+    {
+        Ok(cfg) => cfg,
+        // Credentials that may only look (a pull-request role): a diff can still compare
+        // templates through the lookup role. A deploy fails as before.
+        // When the lookup role is refused too (an account that does not trust the caller at
+        // all), the deploy role's refusal, with its fix, is the error.
+        Err(e) if mode == Mode::Diff && Failure::is_assume_role_denied(&e) => {
+            progress.phase("assuming lookup role");
+            let Ok(lookup) = ctx
+                .stage_role(
+                    stage,
+                    BootstrapRole::Lookup,
+                    &format!("diff stage {} (template-level)", stage.name),
+                )
+                .await
+            else {
+                return Err(e);
+            };
+            let reason = summary_of(&e);
+            return lookup_diff::diff_stage(ctx, stage, &lookup, &outputs, reason, progress)
+                .await
+                .map(Done::Template);
+        }
+        Err(e) => return Err(e),
+    };
     ctx.check_bootstrap(stage, &cfg).await?;
 
     // Published before the change set, as cdk-assets runs before `cdk deploy`; also for a
@@ -165,7 +226,14 @@ async fn deploy_stage(
     if mode == Mode::Deploy {
         after_deploy(ctx, stage, &cfg, &outcome, progress).await?;
     }
-    Ok(outcome)
+    Ok(Done::ChangeSet(outcome))
+}
+
+fn mode_verb(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Deploy => "deploy",
+        Mode::Diff => "diff",
+    }
 }
 
 /// The outputs of the stages `stage`'s parameters refer to, by stage name.

@@ -116,5 +116,6 @@ pub(crate) fn skipped(stage: &Stage, why: String) -> StageReport {
         error: Some(why),
         assets: None,
         exit_code: ExitKind::Deploy as i32,
+        diff: None,
     }
 }

@@ -166,8 +166,16 @@ def web_token(claims):
     return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
 
 
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def make_github_provider(server, client_ids=("sts.amazonaws.com",)):
+    client(server, "iam").create_open_id_connect_provider(Url=GITHUB_ISSUER, ClientIDList=list(client_ids))
+
+
 def test_web_identity_trust(both_servers):
     provider = f"arn:aws:iam::{ACCOUNT_A}:oidc-provider/token.actions.githubusercontent.com"
+    make_github_provider(both_servers)
     arn = make_role(both_servers, "github", trust({
         "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
         "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
@@ -182,6 +190,71 @@ def test_web_identity_trust(both_servers):
                                           WebIdentityToken=web_token({**claims, "sub": "repo:org/other:ref:x"}))
     assert error.value.response["Error"]["Code"] == "AccessDenied"
     assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def github_role(server, sub):
+    provider = f"arn:aws:iam::{ACCOUNT_A}:oidc-provider/token.actions.githubusercontent.com"
+    return make_role(server, "github-exact", trust({
+        "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                       "token.actions.githubusercontent.com:sub": sub}}}), account=ACCOUNT_A)
+
+
+def assume_with_token(server, arn, **claims):
+    token = web_token({"iss": GITHUB_ISSUER, "aud": "sts.amazonaws.com", **claims})
+    return client(server, "sts").assume_role_with_web_identity(RoleArn=arn, RoleSessionName="gh",
+                                                               WebIdentityToken=token)
+
+
+def test_web_identity_needs_the_issuers_oidc_provider_in_the_roles_account(both_servers):
+    # AWS: InvalidIdentityToken "No OpenIDConnect provider found in your account for https://…"
+    # before any trust policy is read; raw moto hands out credentials.
+    arn = github_role(both_servers, "repo:org/infra:pull_request")
+    with pytest.raises(ClientError) as error:
+        assume_with_token(both_servers, arn, sub="repo:org/infra:pull_request")
+    assert error.value.response["Error"]["Code"] == "InvalidIdentityToken"
+    assert "No OpenIDConnect provider found" in error.value.response["Error"]["Message"]
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    make_github_provider(both_servers)
+    assume_with_token(both_servers, arn, sub="repo:org/infra:pull_request")
+
+
+def test_web_identity_audience_must_be_registered_with_the_provider(both_servers):
+    make_github_provider(both_servers, client_ids=["https://github.com/org"])
+    arn = github_role(both_servers, "repo:org/infra:pull_request")
+    with pytest.raises(ClientError) as error:
+        assume_with_token(both_servers, arn, sub="repo:org/infra:pull_request")
+    assert error.value.response["Error"]["Code"] == "InvalidIdentityToken"
+    assert error.value.response["Error"]["Message"] == "Incorrect token audience"
+
+
+def test_web_identity_sub_string_equals_takes_only_that_kind_of_job(both_servers):
+    # The pull-request role of docs/ci.md: StringEquals on the exact sub of pull_request runs.
+    make_github_provider(both_servers)
+    arn = github_role(both_servers, "repo:org/infra:pull_request")
+    assume_with_token(both_servers, arn, sub="repo:org/infra:pull_request")
+    for other in ["repo:org/infra:environment:production", "repo:org/infra:ref:refs/heads/main",
+                  "repo:org/infra:pull_request:extra", "repo:org/INFRA:pull_request"]:
+        with pytest.raises(ClientError) as error:
+            assume_with_token(both_servers, arn, sub=other)
+        assert error.value.response["Error"]["Code"] == "AccessDenied", other
+
+
+def test_cloudformation_creates_and_deletes_an_oidc_provider(both_servers):
+    # moto 5.2.5 has no AWS::IAM::OIDCProvider: the stack completes and no provider exists.
+    cfn = client(both_servers, "cloudformation")
+    template = {"Resources": {
+        "GitHub": {"Type": "AWS::IAM::OIDCProvider",
+                   "Properties": {"Url": GITHUB_ISSUER, "ClientIdList": ["sts.amazonaws.com"]}}},
+        "Outputs": {"Arn": {"Value": {"Fn::GetAtt": ["GitHub", "Arn"]}}, "Ref": {"Value": {"Ref": "GitHub"}}}}
+    cfn.create_stack(StackName="oidc", TemplateBody=json.dumps(template))
+    stack = cfn.describe_stacks(StackName="oidc")["Stacks"][0]
+    arn = f"arn:aws:iam::{ACCOUNT_A}:oidc-provider/token.actions.githubusercontent.com"
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])} == {"Arn": arn, "Ref": arn}
+    iam = client(both_servers, "iam")
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"] == ["sts.amazonaws.com"]
+    cfn.delete_stack(StackName="oidc")
+    assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == []
 
 
 def test_project_bootstrap_template_trust(both_servers):

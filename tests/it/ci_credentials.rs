@@ -235,14 +235,24 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
-/// A token shaped like GitHub's OIDC ID token. Its signature is not checked by the emulator
-/// (AWS checks it against the provider's keys); the claims are what the trust policy reads.
+/// A token shaped like GitHub's OIDC ID token of a push to main. Its signature is not checked by
+/// the emulator (AWS checks it against the provider's keys); the claims are what the trust
+/// policy reads.
 fn github_id_token(repository: &str) -> String {
+    github_id_token_with_sub(
+        repository,
+        &format!("repo:{repository}:ref:refs/heads/main"),
+    )
+}
+
+/// As [`github_id_token`], with the `sub` GitHub gives another kind of job
+/// (`repo:R:pull_request`, `repo:R:environment:production`).
+pub(crate) fn github_id_token_with_sub(repository: &str, sub: &str) -> String {
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "test"});
     let claims = serde_json::json!({
         "iss": "https://token.actions.githubusercontent.com",
         "aud": "sts.amazonaws.com",
-        "sub": format!("repo:{repository}:ref:refs/heads/main"),
+        "sub": sub,
         "repository": repository,
         "ref": "refs/heads/main",
         "iat": 1_700_000_000u64,

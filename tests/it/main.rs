@@ -14,6 +14,9 @@ mod bad_input;
 mod ci_credentials;
 /// action.yml run as a GitHub runner runs it.
 mod ci_github;
+/// The GitHub roles of docs/ci.md (read from it): a pull-request role that can only diff, at the
+/// template level through the lookup roles, and a deploy role only production can assume.
+mod ci_roles;
 /// Throttling, expiring sessions, Ctrl-C, concurrent runs, outages, a missing staging bucket.
 mod faults;
 /// The reference pipeline end to end: deploy, re-run, trust failures, rollback, diff, destroy.

@@ -5,6 +5,7 @@
 mod changeset;
 mod delete;
 mod events;
+pub(crate) mod template_diff;
 
 use std::collections::BTreeMap;
 
@@ -84,7 +85,7 @@ pub(crate) enum Protection {
 
 impl Protection {
     /// What takes a stack protected as `live` to `wanted`; None when they agree.
-    fn between(live: bool, wanted: bool) -> Option<Protection> {
+    pub(crate) fn between(live: bool, wanted: bool) -> Option<Protection> {
         match (live, wanted) {
             (false, true) => Some(Protection::Enable),
             (true, false) => Some(Protection::Disable),

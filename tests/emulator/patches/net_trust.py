@@ -2,6 +2,12 @@
 
 moto 5.2.5 hands out credentials for any role ARN, even one that does not exist, so a
 missing `--trust` or a wrong account in a bootstrap template would go unnoticed locally.
+
+Web identity also needs what AWS checks before the trust policy: an IAM OIDC provider for the
+token's issuer in the role's account, with the token's audience in its client id list
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_oidc.html; the
+refusal is InvalidIdentityToken, https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
+For that, AWS::IAM::OIDCProvider is a real CloudFormation resource here (moto 5.2.5 has none).
 """
 import base64
 import json
@@ -11,6 +17,8 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
+from moto.cloudformation import parsing
+from moto.core.common_models import CloudFormationModel
 from moto.iam.models import iam_backends
 from moto.sts.responses import TokenResponse
 from werkzeug.exceptions import HTTPException
@@ -49,6 +57,16 @@ class StsAccessDenied(HTTPException):
 
     def get_headers(self, *args, **kwargs):
         return [("Content-Type", "text/xml")]
+
+
+class StsInvalidIdentityToken(StsAccessDenied):
+    """InvalidIdentityToken as AWS STS renders it: HTTP 400, a Sender fault."""
+
+    code = 400
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.description = self.description.replace("<Code>AccessDenied</Code>", "<Code>InvalidIdentityToken</Code>")
 
 
 def _as_list(value):
@@ -198,6 +216,8 @@ def _assume_role_with_web_identity(self):
     issuer = re.sub(r"^https://", "", str(claims.get("iss", "")))
     role = find_role(role_arn)
     account = ROLE_ARN.match(role_arn).group(2) if role else ""
+    if role is not None and issuer:
+        _check_provider(ROLE_ARN.match(role_arn).group(1), account, issuer, claims)
     caller = Caller(account="", arn="", federated=f"arn:aws:iam::{account}:oidc-provider/{issuer}")
     # OIDC claims become condition keys named after the provider, e.g. token.actions.githubusercontent.com:sub
     context = {f"{issuer}:{k}".lower(): v for k, v in claims.items()}
@@ -206,6 +226,69 @@ def _assume_role_with_web_identity(self):
     ):
         raise StsAccessDenied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
     return _orig_assume_role_with_web_identity(self)
+
+
+def _check_provider(partition, account, issuer, claims):
+    """AWS validates a web identity token against the IAM OIDC provider of its issuer in the role's
+    account before it reads the trust policy: no provider, or an audience the provider does not
+    list, is InvalidIdentityToken. (The signature and thumbprints are still not checked.)"""
+    provider = iam_backends[account][partition].open_id_providers.get(
+        f"arn:{partition}:iam::{account}:oidc-provider/{issuer}")
+    if provider is None:
+        raise StsInvalidIdentityToken(f"No OpenIDConnect provider found in your account for https://{issuer}")
+    if not any(str(aud) in provider.client_id_list for aud in _as_list(claims.get("aud", []))):
+        raise StsInvalidIdentityToken("Incorrect token audience")
+
+
+class OidcProviderResource(CloudFormationModel):
+    """AWS::IAM::OIDCProvider: CreateOpenIDConnectProvider on create, DeleteOpenIDConnectProvider on
+    delete; Ref and Fn::GetAtt Arn give the provider's ARN, as on AWS
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-oidcprovider.html)."""
+
+    def __init__(self, account_id, arn):
+        self.account_id, self.arn = account_id, arn
+
+    @property
+    def physical_resource_id(self):
+        return self.arn
+
+    @staticmethod
+    def cloudformation_name_type():
+        return ""
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::IAM::OIDCProvider"
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name):
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json["Properties"]
+        tags = [{"Key": t["Key"], "Value": t["Value"]} for t in props.get("Tags", [])]
+        provider = iam_backends[account_id]["aws"].create_open_id_connect_provider(
+            props["Url"], list(props.get("ThumbprintList", [])), list(props.get("ClientIdList", [])), tags)
+        return cls(account_id, provider.arn)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        url = str(cloudformation_json["Properties"]["Url"]).replace("https://", "", 1)
+        iam_backends[account_id]["aws"].delete_open_id_connect_provider(
+            f"arn:aws:iam::{account_id}:oidc-provider/{url}")
+
+    def delete(self, account_id, region_name):
+        iam_backends[account_id]["aws"].delete_open_id_connect_provider(self.arn)
 
 
 _orig_assume_role = TokenResponse.assume_role
@@ -217,3 +300,7 @@ def apply():
     TokenResponse.assume_role = _assume_role
     # Same for web identity federation (OIDC): Federated principal + claim conditions.
     TokenResponse.assume_role_with_web_identity = _assume_role_with_web_identity
+    # moto lists the CloudFormation types it knows once (lru_cache): make it see the OIDC provider.
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()

@@ -54,7 +54,7 @@ CI_POLICY = _policy(
                 "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
      "Resource": f"arn:aws:ssm:*:{ACCOUNT_A}:parameter/cdk-bootstrap/*"},
 )
-# Only for tests/ci_credentials.rs, which creates the GitHub OIDC role of docs/ci.md as `ci`: an
+# Only for tests/it/ci_credentials.rs and ci_roles.rs, which create the GitHub OIDC roles of docs/ci.md as `ci`: an
 # administrator's one-off set-up, not something a CI principal needs.
 CI_TEST_SETUP_POLICY = _policy(
     {"Sid": "GitHubOidcRoleStack", "Effect": "Allow", "Action": "cloudformation:*",
