@@ -552,6 +552,30 @@ def test_pass_role_is_checked_with_the_service_the_role_goes_to(both_servers):
         assert message.endswith(ending), message
 
 
+def test_ssm_typed_stack_parameters_are_resolved_with_the_callers_permissions(both_servers):
+    """An AWS::SSM::Parameter::Value<String> parameter is read with the caller's ssm:GetParameters,
+    even with a RoleARN that could read anything; a refusal is CloudFormation's ValidationError."""
+    root = client(both_servers, "ssm")
+    for name in ("/team/ami", "/other/ami"):
+        root.put_parameter(Name=name, Value="ami-0123456789abcdef0", Type="String")
+    exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN])
+    deployer = user(both_servers, "deployer", allow("cloudformation:*"), allow("iam:PassRole", exec_role),
+                    allow("ssm:GetParameters", f"arn:aws:ssm:{REGION}:{ACCOUNT_A}:parameter/team/*"))
+    cfn = client(both_servers, "cloudformation", credentials=deployer)
+    template = json.dumps({"Parameters": {"Ami": {"Type": "AWS::SSM::Parameter::Value<String>",
+                                                  "Default": "/team/ami"}},
+                           "Resources": json.loads(ssm_template())["Resources"]})
+    cfn.create_change_set(StackName="ok", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=template,
+                          RoleARN=exec_role)
+    for stack, params in (("passed", [{"ParameterKey": "Ami", "ParameterValue": "/other/ami"}]), ("no-role", None)):
+        kwargs = {"Parameters": params, "RoleARN": exec_role} if params else {
+            "TemplateBody": template.replace("/team/ami", "/other/ami")}
+        status, code, message = refused(lambda: cfn.create_change_set(
+            StackName=stack, ChangeSetName="c", ChangeSetType="CREATE", **{"TemplateBody": template, **kwargs}))
+        assert (status, code, message) == (
+            400, "ValidationError", "AccessDenied. User doesn't have permission to call ssm:GetParameters")
+
+
 def test_resource_handlers_run_with_the_stack_role(both_servers):
     """The stack's role (not the caller) creates the resources: an exec role allowed only SSM
     parameters under /cfn/ can create one, not a VPC; the failure is AWS's handler message and the

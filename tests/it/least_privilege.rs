@@ -238,3 +238,82 @@ async fn deploy_role_passes_only_the_execution_role_to_cloudformation() {
         .await
         .unwrap_or_else(|e| panic!("{:?}", e.into_service_error()));
 }
+
+const PRODUCER: &str = "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /app/producer/made\n      Type: String\n      Value: produced-42\nOutputs:\n  Made:\n    Value: !GetAtt P.Value\n";
+
+/// A stack whose parameter `In` is resolved from Parameter Store at `name`; it copies the value
+/// to parameter `copy`.
+fn consumer(name: &str, copy: &str) -> String {
+    format!(
+        "Parameters:\n  In:\n    Type: AWS::SSM::Parameter::Value<String>\n    Default: {name}\nResources:\n  Q:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: {copy}\n      Type: String\n      Value: !Ref In\nOutputs:\n  Seen:\n    Value: !GetAtt Q.Value\n"
+    )
+}
+
+#[tokio::test]
+async fn parameter_consumers_resolve_published_outputs_but_no_other_parameter() {
+    let aws = aws();
+    aws.bootstrap_both();
+    let admin_b = aws_sdk_ssm::Client::new(&aws.sdk("admin-b").await);
+    admin_b
+        .put_parameter()
+        .name("/app/config/endpoint")
+        .value("db.internal")
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let s = Scratch::new("least-privilege-consumers");
+    s.write("producer.yml", PRODUCER);
+    let published = format!("{NAMESPACE}producer/made");
+    s.write("consumer.yml", &consumer(&published, "/app/consumer/seen"));
+    s.write(
+        "outsider.yml",
+        &consumer("/app/config/endpoint", "/app/outsider/seen"),
+    );
+    let head = "version: 1\naccounts:\n  B:\n    id: \"222222222222\"\n    region: ap-northeast-1\nstages:\n";
+    s.write(
+        "pipeline.yml",
+        &format!(
+            "{head}  - name: Producer\n    account: B\n    template: producer.yml\n    publish_outputs:\n      Made: {published}\n  - name: Consumer\n    account: B\n    template: consumer.yml\n    depends_on: [Producer]\n"
+        ),
+    );
+    s.write(
+        "outsider.yml.pipeline",
+        &format!("{head}  - name: Outsider\n    account: B\n    template: outsider.yml\n"),
+    );
+
+    // The deploy role reads what it published (CreateChangeSet resolves it with its rights).
+    let file = s.path("pipeline.yml");
+    let r = aws.run(&[
+        "deploy",
+        "--all",
+        "-f",
+        &file,
+        "--no-verify",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = r.json();
+    assert_eq!(stage(&json, "Consumer")["status"], "deployed");
+    assert_eq!(stage(&json, "Consumer")["outputs"]["Seen"], "produced-42");
+
+    // Any other parameter is not the deploy role's to read: CloudFormation refuses the change set.
+    let file = s.path("outsider.yml.pipeline");
+    let r = aws.run(&[
+        "deploy",
+        "--all",
+        "-f",
+        &file,
+        "--no-verify",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("AccessDenied. User doesn't have permission to call ssm:GetParameters"),
+        "{}",
+        r.stderr
+    );
+}
