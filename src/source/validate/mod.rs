@@ -2,9 +2,10 @@
 //! every problem found is reported at once, each naming the file, line, stage, field and fix.
 //!
 //! One pass per concern, in the order their problems are listed: `templates` (which stages take
-//! a cloud assembly stack), the version, qualifier and parameter prefix (here), `accounts`, `network` (ranges),
-//! `stages` (names), `templates` (loaded once each), then per stage `stages::stage` (account,
-//! dependencies, `parameters`, outputs, stack name, `assets`, cloud assembly), then duplicate
+//! a cloud assembly stack), the version, qualifier and parameter prefix (here), `accounts`,
+//! `network` (ranges), `stages` (names), `templates` (loaded once each), then per stage
+//! `stages::stage` (account, dependencies, `parameters`, outputs and their Parameter Store names,
+//! stack name, `assets`, cloud assembly), then duplicate
 //! stacks, `network` (peerings, checks) and `graph` (waves). `problems` collects what they find,
 //! `lines` says where it is written, `yaml` explains a file that does not parse, `refs` reads
 //! `${…}` references.
