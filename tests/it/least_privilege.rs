@@ -4,7 +4,7 @@
 //! CloudFormation) and is refused everything dangerous next to it (the bootstrap version, other
 //! parameters and their SecureStrings, passing another role).
 
-use aws_sdk_ssm::error::ProvideErrorMetadata;
+use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ssm::types::ParameterType;
 
 use crate::common::*;
@@ -26,7 +26,7 @@ async fn deploy_role_b(aws: &Aws) -> aws_config::SdkConfig {
         .role_session_name("least-privilege-probe")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("assume the deploy role of B: {:?}", e.into_service_error()))
+        .unwrap_or_else(|e| panic!("assume the deploy role of B: {}", DisplayErrorContext(&e)))
         .credentials
         .unwrap();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -101,7 +101,7 @@ async fn parameter_store_writes_of_the_deploy_role_stay_under_the_pipeline_run_p
             .overwrite(true)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("put {name}: {:?}", e.into_service_error()));
+            .unwrap_or_else(|e| panic!("put {name}: {}", DisplayErrorContext(&e)));
         let read = ssm.get_parameter().name(&name).send().await.unwrap();
         assert_eq!(read.parameter().unwrap().value(), Some(value));
     }
@@ -236,7 +236,12 @@ async fn deploy_role_passes_only_the_execution_role_to_cloudformation() {
         .role_arn(bootstrap_role_b("cfn-exec"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{:?}", e.into_service_error()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "change set with the execution role: {}",
+                DisplayErrorContext(&e)
+            )
+        });
 }
 
 const PRODUCER: &str = "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /app/producer/made\n      Type: String\n      Value: produced-42\nOutputs:\n  Made:\n    Value: !GetAtt P.Value\n";
