@@ -302,6 +302,23 @@ async fn parameter_consumers_resolve_published_outputs_but_no_other_parameter() 
     let json = r.json();
     assert_eq!(stage(&json, "Consumer")["status"], "deployed");
     assert_eq!(stage(&json, "Consumer")["outputs"]["Seen"], "produced-42");
+    let read = admin_b.get_parameter().name(&published).send().await;
+    assert_eq!(
+        read.unwrap().parameter().unwrap().value(),
+        Some("produced-42")
+    );
+
+    // destroy deletes the published parameter, through the deploy role, without a complaint.
+    let r = aws.run(&["destroy", "--all", "--force", "-f", &file]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("could not delete"), "{}", r.stderr);
+    let gone = admin_b.get_parameter().name(&published).send().await;
+    assert!(
+        gone.unwrap_err()
+            .into_service_error()
+            .is_parameter_not_found(),
+        "{published} is still there"
+    );
 
     // Any other parameter is not the deploy role's to read: CloudFormation refuses the change set.
     let file = s.path("outsider.yml.pipeline");
