@@ -169,6 +169,49 @@ pub(crate) fn bootstrap_version_parameter(qualifier: &str) -> String {
     format!("/cdk-bootstrap/{qualifier}/version")
 }
 
+/// The root of the Parameter Store names pipeline-run publishes outputs under, unless the stage
+/// file's `parameter_prefix` (and the bootstrap's `ParameterStorePrefix`) say otherwise.
+pub(crate) const DEFAULT_PARAMETER_PREFIX: &str = "/pipeline-run";
+
+/// Where the deploy role of bootstrap `qualifier` may write Parameter Store names:
+/// `<prefix>/<qualifier>/` (the template's `parameter${ParameterStorePrefix}/${Qualifier}/*`).
+/// Each qualifier gets its own namespace, and no bootstrap role may write outside it.
+pub(crate) fn parameter_namespace(prefix: &str, qualifier: &str) -> String {
+    format!("{prefix}/{qualifier}/")
+}
+
+/// Whether `p` is a usable `parameter_prefix`: the template's `AllowedPattern`
+/// (`(/[A-Za-z0-9_.-]+)+`, at most 200 characters), at most 13 levels (Parameter Store allows 15,
+/// and the qualifier and a name take two), and not a name AWS or the CDK reserve (`/aws…`,
+/// `/ssm…` in any case, `/cdk-bootstrap`).
+pub(crate) fn is_parameter_prefix(p: &str) -> bool {
+    let segments_ok = p.len() <= 200
+        && p.starts_with('/')
+        && p.split('/').count() <= 14
+        && p[1..].split('/').all(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        });
+    segments_ok && reserved_parameter_root(p).is_none()
+}
+
+/// Why AWS or the CDK keeps a Parameter Store name to itself, if it does: a name may not start
+/// with `aws` or `ssm` (any case, with or without the leading `/`), and `/cdk-bootstrap/` holds the
+/// bootstrap versions (the deploy role is denied writing there). Names are case-sensitive; only
+/// AWS's own rule ignores case.
+pub(crate) fn reserved_parameter_root(name: &str) -> Option<&'static str> {
+    let bare = name.trim_start_matches('/');
+    let lower = bare.to_ascii_lowercase();
+    if lower.starts_with("aws") || lower.starts_with("ssm") {
+        Some("names starting with 'aws' or 'ssm' are reserved by AWS")
+    } else if bare == "cdk-bootstrap" || bare.starts_with("cdk-bootstrap/") {
+        Some("/cdk-bootstrap/ holds the CDK bootstrap versions")
+    } else {
+        None
+    }
+}
+
 pub(crate) fn is_qualifier(q: &str) -> bool {
     (1..=10).contains(&q.len())
         && q.bytes()
@@ -199,6 +242,32 @@ mod tests {
             staging_bucket("hnb659fds", &env()),
             "cdk-hnb659fds-assets-222222222222-ap-northeast-1"
         );
+    }
+
+    #[test]
+    fn parameter_namespace_is_the_prefix_then_the_qualifier() {
+        assert_eq!(
+            parameter_namespace(DEFAULT_PARAMETER_PREFIX, "hnb659fds"),
+            "/pipeline-run/hnb659fds/"
+        );
+        assert!(is_parameter_prefix("/pipeline-run"));
+        assert!(is_parameter_prefix("/team.a/outputs_1"));
+        for bad in [
+            "",
+            "/",
+            "pipeline-run",
+            "/pipeline-run/",
+            "/a//b",
+            "/a b",
+            "/aws-things",
+            "/SSM",
+            "/cdk-bootstrap",
+            "/cdk-bootstrap/x",
+        ] {
+            assert!(!is_parameter_prefix(bad), "{bad:?}");
+        }
+        assert!(is_parameter_prefix("/cdk-bootstrapper"));
+        assert!(!is_parameter_prefix(&format!("/{}", "a".repeat(200))));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::task::JoinSet;
 
+use crate::aws::errors::describe_sdk_error;
 use crate::error::{ExitKind, exit_code_of, fail, fail_fix};
 use crate::model::graph;
 use crate::model::plan::Stage;
@@ -234,7 +235,17 @@ async fn destroy_stack(
     stack::delete(&cfn, &stage.stack_name, progress).await?;
     let ssm = ctx.aws.ssm(&cfg);
     for name in stage.publish_outputs.values() {
-        let _ = ssm.delete_parameter().name(name).send().await;
+        // Already gone is fine; anything else (a refusal) is said, the stack is gone anyway.
+        if let Err(e) = ssm.delete_parameter().name(name).send().await
+            && !e
+                .as_service_error()
+                .is_some_and(|e| e.is_parameter_not_found())
+        {
+            progress.line(&format!(
+                "could not delete SSM parameter {name}: {}",
+                describe_sdk_error(&e)
+            ));
+        }
     }
     Ok(StageState::Destroyed)
 }

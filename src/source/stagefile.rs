@@ -13,6 +13,11 @@ pub(crate) struct StageFile {
     /// Bootstrap qualifier of the target environments (`cdk bootstrap --qualifier`).
     #[serde(default)]
     pub(crate) qualifier: Option<String>,
+    /// Root of the Parameter Store names `publish_outputs` may use: names go under
+    /// `<parameter_prefix>/<qualifier>/` (default `/pipeline-run`, the bootstrap's
+    /// `ParameterStorePrefix`).
+    #[serde(default)]
+    pub(crate) parameter_prefix: Option<String>,
     pub(crate) accounts: BTreeMap<String, AccountEntry>,
     /// VPC address ranges the pipeline creates, referenced as `${networks.NAME.cidr}`.
     #[serde(default)]

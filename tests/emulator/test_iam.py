@@ -530,6 +530,52 @@ def test_change_set_role_needs_pass_role_and_a_role_cloudformation_can_assume(bo
     assert (code, message) == ("ValidationError", f"Role {not_for_cfn} is invalid or cannot be assumed")
 
 
+def test_pass_role_is_checked_with_the_service_the_role_goes_to(both_servers):
+    """A change set's RoleARN is passed to cloudformation.amazonaws.com (iam:PassedToService): a
+    PassRole granted only for EC2 does not cover it, and a Deny naming CloudFormation wins over a
+    PassRole on every role."""
+    exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN])
+    template = ssm_template()
+    for name, statements, ending in [
+        ("ec2-passer", [allow("iam:PassRole", exec_role, Condition={
+            "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})],
+         "because no identity-based policy allows the iam:PassRole action"),
+        ("denied-passer", [allow("iam:PassRole"), deny("iam:PassRole", Condition={
+            "StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}})],
+         "with an explicit deny in an identity-based policy"),
+    ]:
+        creds = user(both_servers, name, allow("cloudformation:*"), *statements)
+        cfn = client(both_servers, "cloudformation", credentials=creds)
+        status, code, message = refused(lambda: cfn.create_change_set(
+            StackName="s", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=template, RoleARN=exec_role))
+        assert code == "AccessDenied" and f"iam:PassRole on resource: {exec_role} " in message, message
+        assert message.endswith(ending), message
+
+
+def test_ssm_typed_stack_parameters_are_resolved_with_the_callers_permissions(both_servers):
+    """An AWS::SSM::Parameter::Value<String> parameter is read with the caller's ssm:GetParameters,
+    even with a RoleARN that could read anything; a refusal is CloudFormation's ValidationError."""
+    root = client(both_servers, "ssm")
+    for name in ("/team/ami", "/other/ami"):
+        root.put_parameter(Name=name, Value="ami-0123456789abcdef0", Type="String")
+    exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN])
+    deployer = user(both_servers, "deployer", allow("cloudformation:*"), allow("iam:PassRole", exec_role),
+                    allow("ssm:GetParameters", f"arn:aws:ssm:{REGION}:{ACCOUNT_A}:parameter/team/*"))
+    cfn = client(both_servers, "cloudformation", credentials=deployer)
+    template = json.dumps({"Parameters": {"Ami": {"Type": "AWS::SSM::Parameter::Value<String>",
+                                                  "Default": "/team/ami"}},
+                           "Resources": json.loads(ssm_template())["Resources"]})
+    cfn.create_change_set(StackName="ok", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=template,
+                          RoleARN=exec_role)
+    for stack, params in (("passed", [{"ParameterKey": "Ami", "ParameterValue": "/other/ami"}]), ("no-role", None)):
+        kwargs = {"Parameters": params, "RoleARN": exec_role} if params else {
+            "TemplateBody": template.replace("/team/ami", "/other/ami")}
+        status, code, message = refused(lambda: cfn.create_change_set(
+            StackName=stack, ChangeSetName="c", ChangeSetType="CREATE", **{"TemplateBody": template, **kwargs}))
+        assert (status, code, message) == (
+            400, "ValidationError", "AccessDenied. User doesn't have permission to call ssm:GetParameters")
+
+
 def test_resource_handlers_run_with_the_stack_role(both_servers):
     """The stack's role (not the caller) creates the resources: an exec role allowed only SSM
     parameters under /cfn/ can create one, not a VPC; the failure is AWS's handler message and the
@@ -639,6 +685,55 @@ def test_bootstrap_roles_can_do_their_job_and_nothing_else(both_servers):
     assert is_denied(lambda: client(both_servers, "ssm", credentials=lookup).put_parameter(
         Name="/x", Value="1", Type="String"))
     assert is_denied(lambda: client(both_servers, "cloudformation", credentials=lookup).delete_stack(StackName="app"))
+
+
+def test_the_deploy_role_reads_and_writes_parameters_only_in_its_namespace(both_servers):
+    """The deploy role: Parameter Store under <ParameterStorePrefix>/<qualifier>/ (default
+    /pipeline-run/hnb659fds/) and a read of the bootstrap version, nothing else; the version is
+    protected by an explicit Deny whatever the prefix."""
+    bootstrap_b(both_servers)
+    root = client(both_servers, "ssm", account=ACCOUNT_B)
+    root.put_parameter(Name="/app/secret", Value="s3cr3t", Type="SecureString")
+    ssm = client(both_servers, "ssm", credentials=session(both_servers, CI_KEYS, bootstrap_role("deploy")))
+    name = "/pipeline-run/hnb659fds/stage/output"
+    ssm.put_parameter(Name=name, Value="1", Type="String")
+    ssm.put_parameter(Name=name, Value="2", Type="String", Overwrite=True)
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == "2"
+    assert [p["Name"] for p in ssm.get_parameters(Names=[name])["Parameters"]] == [name]
+    ssm.delete_parameter(Name=name)
+    ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")
+    status, code, message = refused(lambda: ssm.put_parameter(
+        Name="/cdk-bootstrap/hnb659fds/version", Value="999", Type="String", Overwrite=True))
+    assert code == "AccessDeniedException" and message.endswith("with an explicit deny in an identity-based policy")
+    for outside in ("/pipeline-run/other/x", "/pipeline-run/hnb659fdsx", "/vpc/id"):
+        assert is_denied(lambda: ssm.put_parameter(Name=outside, Value="1", Type="String")), outside
+    assert is_denied(lambda: ssm.get_parameter(Name="/app/secret", WithDecryption=True))
+
+
+def test_a_custom_parameter_store_prefix_moves_the_namespace_and_keeps_the_versions_denied(both_servers):
+    """ParameterStorePrefix=/cdk-bootstrap would put the version inside the namespace. The
+    template's AllowedPattern refuses that prefix on AWS (moto does not check AllowedPattern, which
+    lets this show that the explicit Deny alone holds: nothing under /cdk-bootstrap/ is writable).
+    Another prefix replaces /pipeline-run/."""
+    with open(os.path.join(HERE, "..", "..", "bootstrap", "bootstrap-template.yaml")) as f:
+        template = f.read()
+    cfn = client(both_servers, "cloudformation", account=ACCOUNT_B)
+    for stack, prefix in (("CDKToolkit", "/cdk-bootstrap"), ("Team", "/team/outputs")):
+        qualifier = "hnb659fds" if stack == "CDKToolkit" else "team1"
+        cfn.create_stack(StackName=stack, TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"], Parameters=[
+            {"ParameterKey": "TrustedAccounts", "ParameterValue": ACCOUNT_A},
+            {"ParameterKey": "CloudFormationExecutionPolicies", "ParameterValue": ADMIN},
+            {"ParameterKey": "Qualifier", "ParameterValue": qualifier},
+            {"ParameterKey": "ParameterStorePrefix", "ParameterValue": prefix}])
+    ssm = client(both_servers, "ssm", credentials=session(both_servers, CI_KEYS, bootstrap_role("deploy")))
+    for name in ("/cdk-bootstrap/hnb659fds/version", "/cdk-bootstrap/hnb659fds/out"):
+        status, code, message = refused(lambda: ssm.put_parameter(Name=name, Value="9", Type="String", Overwrite=True))
+        assert message.endswith("with an explicit deny in an identity-based policy"), message
+    ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")
+    team_role = f"arn:aws:iam::{ACCOUNT_B}:role/cdk-team1-deploy-role-{ACCOUNT_B}-{REGION}"
+    team = client(both_servers, "ssm", credentials=session(both_servers, CI_KEYS, team_role))
+    team.put_parameter(Name="/team/outputs/team1/out", Value="1", Type="String")
+    assert is_denied(lambda: team.put_parameter(Name="/pipeline-run/team1/out", Value="1", Type="String"))
 
 
 def test_the_ci_identity_is_no_administrator(both_servers):

@@ -116,7 +116,7 @@ async fn reference_pipeline_deploys_into_both_accounts_and_passes_outputs_across
     let ssm_b = aws_sdk_ssm::Client::new(&aws.sdk("admin-b").await);
     let p = ssm_b
         .get_parameter()
-        .name("/vpc-peering/vpc-c/id")
+        .name("/pipeline-run/hnb659fds/vpc-peering/vpc-c/id")
         .send()
         .await
         .unwrap();

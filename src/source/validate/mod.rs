@@ -2,9 +2,10 @@
 //! every problem found is reported at once, each naming the file, line, stage, field and fix.
 //!
 //! One pass per concern, in the order their problems are listed: `templates` (which stages take
-//! a cloud assembly stack), the version and qualifier (here), `accounts`, `network` (ranges),
-//! `stages` (names), `templates` (loaded once each), then per stage `stages::stage` (account,
-//! dependencies, `parameters`, outputs, stack name, `assets`, cloud assembly), then duplicate
+//! a cloud assembly stack), the version, qualifier and parameter prefix (here), `accounts`,
+//! `network` (ranges), `stages` (names), `templates` (loaded once each), then per stage
+//! `stages::stage` (account, dependencies, `parameters`, outputs and their Parameter Store names,
+//! stack name, `assets`, cloud assembly), then duplicate
 //! stacks, `network` (peerings, checks) and `graph` (waves). `problems` collects what they find,
 //! `lines` says where it is written, `yaml` explains a file that does not parse, `refs` reads
 //! `${…}` references.
@@ -29,7 +30,10 @@ pub(crate) use problems::Problems;
 
 use crate::model::cidr::Cidr;
 use crate::model::plan::Plan;
-use crate::model::roles::{DEFAULT_QUALIFIER, is_qualifier};
+use crate::model::roles::{
+    DEFAULT_PARAMETER_PREFIX, DEFAULT_QUALIFIER, is_parameter_prefix, is_qualifier,
+    parameter_namespace,
+};
 use crate::model::template::Template;
 use crate::source::stagefile::StageFile;
 use accounts::Account;
@@ -86,6 +90,8 @@ struct Known {
     /// The stage file's directory: templates and assets are relative to it.
     dir: PathBuf,
     qualifier: String,
+    /// Where `publish_outputs` names must be: `<parameter_prefix>/<qualifier>/`.
+    parameter_namespace: String,
     accounts: BTreeMap<String, Account>,
     networks: BTreeMap<String, Cidr>,
     names: StageNames,
@@ -101,6 +107,7 @@ fn validate(mut cx: Cx, env: &dyn Env, mut raw: StageFile) -> Result<Plan, Probl
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let qualifier = header(&mut cx, &raw);
+    let parameter_namespace = parameter_prefix(&mut cx, &raw, &qualifier);
     let accounts = accounts::accounts(&mut cx, env, &raw.accounts);
     let networks = network::networks(&mut cx, &raw.networks);
     let names = stages::names(&mut cx, &raw.stages);
@@ -108,6 +115,7 @@ fn validate(mut cx: Cx, env: &dyn Env, mut raw: StageFile) -> Result<Plan, Probl
     let known = Known {
         dir,
         qualifier,
+        parameter_namespace,
         accounts,
         networks,
         names,
@@ -163,6 +171,25 @@ fn header(cx: &mut Cx, raw: &StageFile) -> String {
             );
     }
     qualifier
+}
+
+/// `parameter_prefix:`; the namespace `publish_outputs` names must be in.
+fn parameter_prefix(cx: &mut Cx, raw: &StageFile, qualifier: &str) -> String {
+    let prefix = raw
+        .parameter_prefix
+        .as_deref()
+        .unwrap_or(DEFAULT_PARAMETER_PREFIX);
+    if !is_parameter_prefix(prefix) {
+        cx.at(cx.line_of("parameter_prefix", None, 1))
+            .field("parameter_prefix")
+            .report(
+                format!("'{prefix}' is not a usable Parameter Store prefix"),
+                format!(
+                    "use a path such as {DEFAULT_PARAMETER_PREFIX} (the default): '/'-separated segments of A-Z a-z 0-9 _ . -, no trailing '/', not under /aws, /ssm or /cdk-bootstrap, equal to the bootstrap's ParameterStorePrefix"
+                ),
+            );
+    }
+    parameter_namespace(prefix, qualifier)
 }
 
 #[cfg(test)]

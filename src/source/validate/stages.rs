@@ -8,7 +8,7 @@ use super::problems::Cx;
 use super::templates::{self, Sourced};
 use super::{Known, assets, parameters, refs};
 use crate::model::plan::Stage;
-use crate::model::roles::StageRoles;
+use crate::model::roles::{StageRoles, reserved_parameter_root};
 use crate::source::stagefile::StageEntry;
 
 /// Stage name → index, for references in any order of the file.
@@ -163,16 +163,98 @@ fn publish_outputs(cx: &mut Cx, known: &Known, i: usize, s: &StageEntry) {
             }
         }
     }
+    let entries_from = cx.stage_key_line(&s.name, "publish_outputs").unwrap_or(1);
     for (output, param) in &s.publish_outputs {
-        if !param.starts_with('/') || param.contains(char::is_whitespace) {
-            cx.in_stage(&s.name, "publish_outputs")
-                .field(format!("publish_outputs.{output}"))
-                .report(
-                    format!("'{param}' is not a Parameter Store name"),
-                    "use a path such as /project/env/vpc-c/id",
-                );
-        }
+        let Some(problem) = parameter_name_problem(param, &known.parameter_namespace) else {
+            continue;
+        };
+        let line = cx
+            .line_of(output, None, entries_from)
+            .or(Some(entries_from));
+        cx.at(line)
+            .stage(&s.name)
+            .field(format!("publish_outputs.{output}"))
+            .report(
+                format!("'{param}' {problem}"),
+                format!(
+                    "publish it as {} (the deploy role may write only under {}; set parameter_prefix to the bootstrap's ParameterStorePrefix if it is not the default)",
+                    suggested_name(param, output, &known.parameter_namespace),
+                    known.parameter_namespace
+                ),
+            );
     }
+}
+
+/// The longest Parameter Store name one may give (AWS counts 2048 with 1037 reserved).
+const PARAMETER_NAME_MAX: usize = 1011;
+/// Parameter Store hierarchies are at most fifteen levels deep.
+const PARAMETER_DEPTH_MAX: usize = 15;
+
+fn is_parameter_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_.-/".contains(c)
+}
+
+/// Why `name` cannot be published by the deploy role whose namespace is `namespace`, if so: not a
+/// valid Parameter Store name, or outside the namespace.
+fn parameter_name_problem(name: &str, namespace: &str) -> Option<String> {
+    if !name.starts_with('/') {
+        return Some("is not a Parameter Store path (it must start with '/')".into());
+    }
+    if let Some(c) = name.chars().find(|&c| !is_parameter_char(c)) {
+        return Some(format!(
+            "is not a valid Parameter Store name: {c:?} is not allowed (only A-Z a-z 0-9 _ . - and /)"
+        ));
+    }
+    if name.len() > PARAMETER_NAME_MAX {
+        return Some(format!(
+            "is not a valid Parameter Store name: {} characters (at most {PARAMETER_NAME_MAX})",
+            name.len()
+        ));
+    }
+    if name.ends_with('/') || name.contains("//") {
+        return Some("is not a valid Parameter Store name: empty path segment".into());
+    }
+    if name.split('/').count() - 1 > PARAMETER_DEPTH_MAX {
+        return Some(format!(
+            "is not a valid Parameter Store name: deeper than {PARAMETER_DEPTH_MAX} levels"
+        ));
+    }
+    if let Some(why) = reserved_parameter_root(name) {
+        return Some(format!("is not a name pipeline-run may write: {why}"));
+    }
+    if !name.starts_with(namespace) {
+        return Some(format!(
+            "is outside pipeline-run's Parameter Store namespace {namespace}"
+        ));
+    }
+    None
+}
+
+/// The name to use instead of `name` for `output`: the same path under `namespace`, with
+/// characters Parameter Store refuses replaced by '-' and empty segments dropped.
+fn suggested_name(name: &str, output: &str, namespace: &str) -> String {
+    let rest = name.strip_prefix(namespace).unwrap_or(name);
+    let cleaned: String = rest
+        .chars()
+        .map(|c| if is_parameter_char(c) { c } else { '-' })
+        .collect();
+    let mut segments: Vec<&str> = cleaned.split('/').filter(|s| !s.is_empty()).collect();
+    let depth = PARAMETER_DEPTH_MAX
+        .saturating_sub(namespace.split('/').count().saturating_sub(2))
+        .max(1);
+    let joined;
+    if segments.len() > depth {
+        joined = segments[depth - 1..].join("-");
+        segments.truncate(depth - 1);
+        segments.push(&joined);
+    }
+    let mut path = segments.join("/");
+    if path.is_empty() {
+        path = output.to_string();
+    }
+    let mut suggestion = format!("{namespace}{path}");
+    suggestion.truncate(PARAMETER_NAME_MAX);
+    suggestion
 }
 
 /// `stack_name`, else the cloud assembly stack's, else the stage name.

@@ -187,3 +187,90 @@ fn an_alias_with_an_invalid_id_or_region_is_reported_once_not_as_undeclared() {
     assert_eq!(fields, ["accounts.A.id", "accounts.B.region"], "{p:#?}");
     assert_eq!(p[0].line, Some(4));
 }
+
+#[test]
+fn published_names_must_be_valid_and_under_the_prefix_and_qualifier() {
+    let d = Dir::new("publish");
+    let stage = |head: &str, names: &[(&str, &str)]| {
+        let entries: String = names
+            .iter()
+            .map(|(o, n)| format!("      {o}: \"{n}\"\n"))
+            .collect();
+        format!(
+            "{head}stages:\n  - name: Net\n    account: A\n    template: vpc.yml\n    parameters:\n      Cidr: 10.0.0.0/16\n    publish_outputs:\n{entries}"
+        )
+    };
+    let fixes = |text: String| -> Vec<(Option<usize>, String, String, String)> {
+        problems(d.parse(&text))
+            .into_iter()
+            .filter(|p| !p.message.contains("declares no output"))
+            .map(|p| (p.line, p.field, p.message, p.fix))
+            .collect()
+    };
+    let ok = d.parse(&stage(
+        HEAD,
+        &[("VpcId", "/pipeline-run/hnb659fds/net/vpc-id")],
+    ));
+    assert!(ok.is_ok(), "{ok:?}");
+
+    let found = fixes(stage(
+        HEAD,
+        &[("VpcId", "/net/vpc id"), ("Other", "/pipeline-run/other/x")],
+    ));
+    // Other sorts first (BTreeMap); each entry is reported on its own line.
+    assert_eq!(found.len(), 2, "{found:?}");
+    let (line, field, message, fix) = &found[1];
+    assert_eq!((*line, field.as_str()), (Some(16), "publish_outputs.VpcId"));
+    assert!(message.contains("' ' is not allowed"), "{message}");
+    assert!(
+        fix.starts_with("publish it as /pipeline-run/hnb659fds/net/vpc-id "),
+        "{fix}"
+    );
+    let (line, _, message, fix) = &found[0];
+    assert_eq!(*line, Some(17));
+    assert!(
+        message
+            .contains("outside pipeline-run's Parameter Store namespace /pipeline-run/hnb659fds/"),
+        "{message}"
+    );
+    assert!(
+        fix.starts_with("publish it as /pipeline-run/hnb659fds/pipeline-run/other/x "),
+        "{fix}"
+    );
+
+    // The qualifier and parameter_prefix make the namespace.
+    let head = HEAD.replace(
+        "version: 1\n",
+        "version: 1\nqualifier: team1\nparameter_prefix: /acme/outputs\n",
+    );
+    assert!(
+        d.parse(&stage(&head, &[("VpcId", "/acme/outputs/team1/vpc")]))
+            .is_ok()
+    );
+    let found = fixes(stage(&head, &[("VpcId", "/cdk-bootstrap/team1/version")]));
+    assert!(found[0].2.contains("/cdk-bootstrap/ holds"), "{found:?}");
+    assert!(
+        found[0]
+            .3
+            .starts_with("publish it as /acme/outputs/team1/cdk-bootstrap/team1/version "),
+        "{found:?}"
+    );
+    let long = format!("/pipeline-run/hnb659fds/{}", "x".repeat(1000));
+    assert!(
+        fixes(stage(HEAD, &[("VpcId", &long)]))[0]
+            .2
+            .contains("at most 1011")
+    );
+    let deep = format!("/pipeline-run/hnb659fds{}", "/d".repeat(14));
+    let found = fixes(stage(HEAD, &[("VpcId", &deep)]));
+    assert!(found[0].2.contains("deeper than 15 levels"), "{found:?}");
+    let suggested = found[0].3.split_whitespace().nth(3).unwrap();
+    assert_eq!(suggested.split('/').count() - 1, 15, "{suggested}");
+
+    let bad_prefix = HEAD.replace("version: 1\n", "version: 1\nparameter_prefix: /aws/x/\n");
+    let found = fixes(stage(&bad_prefix, &[]));
+    assert_eq!(
+        (found[0].0, found[0].1.as_str()),
+        (Some(2), "parameter_prefix")
+    );
+}

@@ -12,6 +12,13 @@
   the type's handler (HANDLERS below); an unmapped type needs `<service>:*` on `*`.
 - AWS::S3::BucketPolicy is implemented (moto 5.2.5 ignores it), so the bootstrap's TLS-only bucket
   policy exists and is evaluated.
+- Stack parameters of an `AWS::SSM::Parameter::Value<…>` type are resolved by CreateChangeSet,
+  CreateStack and UpdateStack with the *caller's* permissions (ssm:GetParameters on each name, even
+  when a RoleARN is given: the CDK's bootstrap grants its deploy role GetParameters on the version
+  parameter for exactly this). A refusal is `ValidationError: AccessDenied. User doesn't have
+  permission to call ssm:GetParameters` (as reported in aws/aws-cdk#20959). Source:
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/systems-manager-parameter-types.html
+  (values are fetched when the change set is created, in the caller's account).
 """
 import json
 import threading
@@ -557,6 +564,50 @@ def _wrap_role_check(handler):
     return wrapped
 
 
+SSM_TYPE_PREFIX = "AWS::SSM::Parameter::Value<"
+SSM_DENIED = "AccessDenied. User doesn't have permission to call ssm:GetParameters"
+
+
+def ssm_typed_parameter_names(response, stack):
+    """The Parameter Store names CloudFormation resolves for this request: each template parameter of
+    an SSM type, with its effective value (passed, UsePreviousValue or Default, as cfn_changesets
+    resolves them). A request moto cannot read (template, parameters) resolves nothing here: moto
+    then refuses it itself, as AWS refuses it before resolving anything."""
+    from moto.cloudformation.models import Stack
+    try:
+        body = response._get_param("TemplateBody")
+        if response._get_param("TemplateURL"):
+            body = response._get_stack_from_s3_url(response._get_param("TemplateURL"))
+        elif response._get_bool_param("UsePreviousTemplate", False) and stack is not None:
+            body = stack.template
+        template = Stack.parse_template(body)
+        previous = cfn_changesets._stack_params(stack) if stack is not None else None
+        values = cfn_changesets._effective_params(template, response._get_param("Parameters", []), previous)
+        declared = template.get("Parameters") or {}
+    except Exception:
+        return []
+    return [str(values[key]) for key, spec in declared.items()
+            if isinstance(spec, dict) and str(spec.get("Type", "")).startswith(SSM_TYPE_PREFIX) and values.get(key)]
+
+
+def _wrap_ssm_parameter_check(handler):
+    def wrapped(self):
+        principal, request = iam_policies.current_principal(), iam_policies.current_request()
+        if principal is not None and request is not None and iam_policies.mode() != "off":
+            stack = cfn_changesets._live_stack(self.cloudformation_backend, self._get_param("StackName"))
+            for name in ssm_typed_parameter_names(self, stack):
+                check = Check("ssm:GetParameters", parameter_arn(request.region, principal.account, name))
+                decision = iam_policies.decide(principal, check)
+                if not decision.allowed:
+                    iam_policies.record(principal, check, decision, iam_policies.denial_message(principal, check,
+                                                                                               decision))
+                    if iam_policies.mode() == "enforce":
+                        raise ValidationError(message=SSM_DENIED)
+        return handler(self)
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
 def _wrap_moto_stack_call(handler):
     """moto's synchronous CreateStack/UpdateStack: its resources are made inside the call."""
     def wrapped(self):
@@ -615,6 +666,8 @@ def apply():
         handler = getattr(resp, name)
         if name in ("create_stack", "update_stack"):
             handler = _wrap_moto_stack_call(handler)
+        if name != "delete_stack":
+            handler = _wrap_ssm_parameter_check(handler)
         setattr(resp, name, _wrap_role_check(handler))
 
 
