@@ -16,6 +16,9 @@ mod ci_credentials;
 mod ci_github;
 /// Throttling, expiring sessions, Ctrl-C, concurrent runs, outages, a missing staging bucket.
 mod faults;
+/// Least privilege, proven: what the bootstrap's roles may do and what they are refused (`ping_*`:
+/// verification's ping document and its instance tag).
+mod least_privilege;
 /// The reference pipeline end to end: deploy, re-run, trust failures, rollback, diff, destroy.
 mod pipeline;
 /// Role ARNs named by a cloud assembly are used for every call made for its stack.

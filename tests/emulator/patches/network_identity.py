@@ -55,6 +55,10 @@ CI_POLICY = _policy(
      "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter",
                 "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
      "Resource": f"arn:aws:ssm:*:{ACCOUNT_A}:parameter/cdk-bootstrap/*"},
+    {"Sid": "BootstrapPingDocument", "Effect": "Allow",
+     "Action": ["ssm:CreateDocument", "ssm:UpdateDocument", "ssm:UpdateDocumentDefaultVersion", "ssm:GetDocument",
+                "ssm:DeleteDocument", "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
+     "Resource": f"arn:aws:ssm:*:{ACCOUNT_A}:document/cdk-*-pipeline-run-ping"},
 )
 # Only for tests/ci_credentials.rs, which creates the GitHub OIDC role of docs/ci.md as `ci`: an
 # administrator's one-off set-up, not something a CI principal needs.
