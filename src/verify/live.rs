@@ -477,6 +477,88 @@ mod tests {
         assert_eq!(o.reachable(), None);
     }
 
+    fn request<'a>(env: &'a Environment, qualifier: &'a str) -> PingRequest<'a> {
+        PingRequest {
+            check: "B → C",
+            from_stage: "VpcA",
+            from_output: "InstanceBId",
+            env,
+            qualifier,
+            instance: "i-0abc",
+            ip: "10.2.1.10",
+            count: 3,
+            timeout_seconds: 2,
+        }
+    }
+
+    fn refusal(err: SendCommandError) -> aws_sdk_ssm::error::SdkError<SendCommandError, ()> {
+        aws_sdk_ssm::error::SdkError::service_error(err, ())
+    }
+
+    #[test]
+    fn a_missing_ping_document_names_the_bootstrap_to_re_run() {
+        let env = Environment::new("222222222222", "ap-northeast-1").unwrap();
+        let missing = refusal(SendCommandError::InvalidDocument(
+            aws_sdk_ssm::types::error::InvalidDocument::builder()
+                .message("Document with name cdk-q1-pipeline-run-ping does not exist.")
+                .build(),
+        ));
+        let o = refused(&request(&env, "q1"), "cdk-q1-pipeline-run-ping", &missing);
+        assert_eq!(o.kind(), "not_bootstrapped");
+        assert_eq!(o.reachable(), None);
+        assert!(
+            o.reason().contains(
+                "aws://222222222222/ap-northeast-1 has no ping document cdk-q1-pipeline-run-ping"
+            ) && o.reason().contains(
+                "fix: re-run `pipeline-run bootstrap aws://222222222222/ap-northeast-1 --qualifier q1`"
+            ),
+            "{}",
+            o.reason()
+        );
+        let default = refused(&request(&env, DEFAULT_Q), "d", &missing);
+        assert!(
+            default
+                .reason()
+                .contains("`pipeline-run bootstrap aws://222222222222/ap-northeast-1` (with"),
+            "{}",
+            default.reason()
+        );
+    }
+
+    const DEFAULT_Q: &str = roles::DEFAULT_QUALIFIER;
+
+    #[test]
+    fn a_refused_instance_names_the_tag_to_add() {
+        let env = Environment::new("222222222222", "ap-northeast-1").unwrap();
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("AccessDeniedException")
+            .message("not authorized to perform: ssm:SendCommand")
+            .build();
+        let denied = refusal(SendCommandError::generic(meta));
+        let o = refused(
+            &request(&env, DEFAULT_Q),
+            "cdk-hnb659fds-pipeline-run-ping",
+            &denied,
+        );
+        assert_eq!(o.kind(), "refused");
+        assert!(
+            o.reason().contains("tagged pipeline-run:verify=true")
+                && o.reason()
+                    .contains("the instance behind VpcA.InstanceBId in the template of stage VpcA"),
+            "{}",
+            o.reason()
+        );
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("InvalidInstanceId")
+            .build();
+        let o = refused(
+            &request(&env, DEFAULT_Q),
+            "d",
+            &refusal(SendCommandError::generic(meta)),
+        );
+        assert_eq!(o.kind(), "undeliverable");
+    }
+
     #[test]
     fn partial_loss_is_reachable_with_its_loss_shown() {
         let s = PingSummary {

@@ -54,7 +54,12 @@ async fn instance_in_b(aws: &Aws, tagged: bool) -> String {
         run = run.tag_specifications(
             aws_sdk_ec2::types::TagSpecification::builder()
                 .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
-                .tags(aws_sdk_ec2::types::Tag::builder().key(TAG).value("true").build())
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key(TAG)
+                        .value("true")
+                        .build(),
+                )
                 .build(),
         );
     }
@@ -116,7 +121,9 @@ async fn ping_the_deploy_role_may_send_only_the_ping_document_and_only_to_tagged
     );
 
     // On a tagged instance: sent, and it runs the ping.
-    let sent = ping(&tagged).await.expect("ping document on a tagged instance");
+    let sent = ping(&tagged)
+        .await
+        .expect("ping document on a tagged instance");
     let command_id = sent.command().unwrap().command_id().unwrap().to_string();
     let mut backoff = Duration::from_millis(10);
     for _ in 0..20 {
@@ -256,7 +263,12 @@ fn check(r: &Run, name: &str) -> serde_json::Value {
 #[tokio::test]
 async fn ping_verify_names_the_missing_tag_and_the_missing_document_of_a_custom_qualifier() {
     let aws = aws();
-    let r = bootstrap_run(&aws.endpoint, &[ACCOUNT_B], &["--qualifier", QUALIFIER], &[]);
+    let r = bootstrap_run(
+        &aws.endpoint,
+        &[ACCOUNT_B],
+        &["--qualifier", QUALIFIER],
+        &[],
+    );
     assert_eq!(r.code, 0, "bootstrap failed:\n{}", r.stderr);
     let scratch = Scratch::new("least-privilege-ping");
     let file = probe_stage_file(&scratch);

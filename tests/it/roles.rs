@@ -289,8 +289,11 @@ async fn the_roles_a_cloud_assembly_names_are_used_for_deploy_publishing_lookup_
     assert_eq!(target_ip, "10.40.1.20");
     let s3_b = aws.s3("admin-b").await;
     let listed = s3_b.list_objects_v2().bucket(BUCKET).send().await.unwrap();
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, [CONFIG_KEY, TEMPLATE_KEY]);
+    let mut keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    keys.sort_unstable();
+    let mut expected = [CONFIG_KEY, TEMPLATE_KEY];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
     let buckets = s3_b.list_buckets().send().await.unwrap();
     let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, [BUCKET], "no staging bucket of the convention");
