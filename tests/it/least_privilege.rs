@@ -163,8 +163,14 @@ async fn ping_the_deploy_role_may_send_only_the_ping_document_and_only_to_tagged
 const QUALIFIER: &str = "pingq";
 
 /// One stage in account B: three instances in one VPC, `Tagged` carrying the verification tag,
-/// `Untagged` a tag with another value, and the target.
-const PROBE_TEMPLATE: &str = "Resources:
+/// `Untagged` a tag with another value, and the target. The value comes from a parameter, so
+/// the stage-file validation (which refuses a literal tag that is not `true`) cannot know it and
+/// SSM decides.
+const PROBE_TEMPLATE: &str = "Parameters:
+  UntaggedValue:
+    Type: String
+    Default: 'no'
+Resources:
   Vpc:
     Type: AWS::EC2::VPC
     Properties:
@@ -198,7 +204,7 @@ const PROBE_TEMPLATE: &str = "Resources:
       SubnetId: !Ref Subnet
       PrivateIpAddress: 10.50.1.11
       SecurityGroupIds: [!Ref PingGroup]
-      Tags: [{Key: 'pipeline-run:verify', Value: 'no'}]
+      Tags: [{Key: 'pipeline-run:verify', Value: !Ref UntaggedValue}]
   Target:
     Type: AWS::EC2::Instance
     Properties:
