@@ -2,13 +2,14 @@
 parameters the document does not accept, an account's own Command document run with its parameters
 through the emulated network — and the bootstrap's ping document, the only command its deploy role
 may send, and only to instances tagged for verification."""
+import json
 import os
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT_A, ACCOUNT_B, REGION, client
-from test_iam import CI_KEYS, allow, bootstrap_role, is_denied, session, user
+from test_iam import CI_KEYS, allow, bootstrap_role, is_denied, session, user, wait_final
 from test_network import peer, vpc_with_instance
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -138,3 +139,26 @@ def test_the_bootstrap_deploy_role_sends_only_the_ping_document_only_to_tagged_i
     assert is_denied(lambda: ssm.send_command(InstanceIds=[src.instance], **ping))
     command_id = ssm.send_command(InstanceIds=[tagged], **ping)["Command"]["CommandId"]
     assert finished(ssm, command_id, tagged)["Status"] == "Success"
+
+
+def test_cloudformation_creates_a_document_with_the_callers_document_permissions(both_servers):
+    """AWS::SSM::Document's create handler needs ssm:CreateDocument and ssm:GetDocument on the
+    document's ARN (and nothing on `*`); without them the resource fails and the stack rolls back."""
+    def template(name):
+        return json.dumps({"Resources": {"D": {"Type": "AWS::SSM::Document", "Properties": {
+            "Name": name, "DocumentType": "Command", "DocumentFormat": "JSON", "Content": {
+                "schemaVersion": "2.2", "mainSteps": [
+                    {"action": "aws:runShellScript", "name": "s", "inputs": {"runCommand": ["true"]}}]}}}}})
+
+    deployer = user(both_servers, "documents-deployer", allow("cloudformation:*"),
+                    allow(["ssm:CreateDocument", "ssm:GetDocument", "ssm:DeleteDocument"],
+                          f"arn:aws:ssm:{REGION}:{ACCOUNT_A}:document/mine-*"))
+    cfn = client(both_servers, "cloudformation", credentials=deployer)
+    for stack, name in (("mine", "mine-doc"), ("theirs", "theirs-doc")):
+        cfn.create_change_set(StackName=stack, ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=template(name))
+        cfn.execute_change_set(StackName=stack, ChangeSetName="c")
+    assert wait_final(cfn, "mine") == "CREATE_COMPLETE"
+    assert wait_final(cfn, "theirs") == "ROLLBACK_COMPLETE"
+    reason = next(e["ResourceStatusReason"] for e in cfn.describe_stack_events(StackName="theirs")["StackEvents"]
+                  if e["ResourceStatus"] == "CREATE_FAILED")
+    assert "is not authorized to perform: ssm:CreateDocument" in reason, reason
