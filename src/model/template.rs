@@ -179,6 +179,41 @@ fn untagged_instances(
     out
 }
 
+/// The CDK's mark, in a parameter's `Description`, for an SSM-typed parameter whose value does not
+/// invalidate a deployed stack (the CDK's `BootstrapVersion`, checked by a template rule only).
+const SSM_NO_INVALIDATE: &str = "[cdk:skip]";
+
+/// The parameters of `body` whose value CloudFormation reads from Parameter Store each time it
+/// creates a change set (type `AWS::SSM::Parameter::Value<…>`): comparing what the stack was given
+/// cannot tell whether they changed. As the CDK, those whose description carries `[cdk:skip]` are
+/// left out. `AWS::SSM::Parameter::Name` values are names, compared as written like any other.
+pub(crate) fn resolved_from_ssm(body: &str) -> Vec<String> {
+    // Most templates have none: skip parsing them.
+    if !body.contains("AWS::SSM::Parameter::Value<") {
+        return Vec::new();
+    }
+    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(body) else {
+        return Vec::new();
+    };
+    let Some(params) = doc.get("Parameters").and_then(|p| p.as_mapping()) else {
+        return Vec::new();
+    };
+    let text = |spec: &serde_yaml::Value, key: &str| {
+        spec.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    params
+        .iter()
+        .filter(|(_, spec)| {
+            text(spec, "Type").starts_with("AWS::SSM::Parameter::Value<")
+                && !text(spec, "Description").contains(SSM_NO_INVALIDATE)
+        })
+        .filter_map(|(name, _)| name.as_str().map(str::to_string))
+        .collect()
+}
+
 fn strip_location(msg: &str) -> String {
     match msg.find(" at line ") {
         Some(i) => msg[..i].to_string(),
@@ -209,6 +244,15 @@ mod tests {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         assert_eq!(found, [("BareId", "Bare"), ("NoId", "No")]);
+    }
+
+    #[test]
+    fn ssm_typed_parameters_are_found_unless_marked_to_skip() {
+        let body = "Parameters:\n  Ami:\n    Type: AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>\n    Default: /ami\n  BootstrapVersion:\n    Type: AWS::SSM::Parameter::Value<String>\n    Default: /cdk-bootstrap/hnb659fds/version\n    Description: Version of the CDK Bootstrap resources in this environment, automatically retrieved from SSM Parameter Store. [cdk:skip]\n  Name:\n    Type: AWS::SSM::Parameter::Name\n  Plain:\n    Type: String\nResources:\n  V:\n    Type: AWS::EC2::VPC\n";
+        assert_eq!(resolved_from_ssm(body), vec!["Ami".to_string()]);
+        let json = r#"{"Parameters": {"V": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/v"}}, "Resources": {}}"#;
+        assert_eq!(resolved_from_ssm(json), vec!["V".to_string()]);
+        assert!(resolved_from_ssm("Resources:\n  V:\n    Type: AWS::EC2::VPC\n").is_empty());
     }
 
     #[test]

@@ -325,6 +325,17 @@ fn stages_section(report: &RunReport) -> String {
             s.duration_seconds
         ));
     }
+    let protection: Vec<_> = report
+        .stages
+        .iter()
+        .filter_map(|s| s.protection_change().map(|p| (s, p)))
+        .collect();
+    if !protection.is_empty() {
+        md.push_str("\n### Termination protection\n\n");
+        for (s, p) in protection {
+            md.push_str(&format!("- **{}**: {p}\n", cell(&s.stage)));
+        }
+    }
     let failures: Vec<_> = report
         .stages
         .iter()
@@ -442,6 +453,22 @@ mod tests {
         assert_eq!(
             String::from_utf8(buf).unwrap(),
             "one=vpc-1\ntwo<<PIPELINE_RUN_EOF_\na\nPIPELINE_RUN_EOF\nb\nPIPELINE_RUN_EOF_\n"
+        );
+    }
+
+    #[test]
+    fn summary_names_a_termination_protection_change() {
+        let mut r = report();
+        assert!(!step_summary(&r).contains("Termination protection"));
+        r.stages[1].change_list = vec![crate::run::stack::StackChange::TerminationProtection {
+            action: crate::run::stack::Protection::Disable,
+        }];
+        let md = step_summary(&r);
+        assert!(
+            md.contains(
+                "### Termination protection\n\n- **Db**: termination protection disabled\n"
+            ),
+            "{md}"
         );
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::run::assets::AssetCounts;
-use crate::run::stack::ResourceChange;
+use crate::run::stack::StackChange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,11 +57,13 @@ pub(crate) struct StageReport {
     /// CloudFormation's status of the stack at the end, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) stack_status: Option<String>,
-    /// Number of resource changes in the change set (0 when nothing changed).
+    /// Number of changes (0 when nothing changed): the `change_list`.
     pub(crate) changes: usize,
     pub(crate) change_set_executed: bool,
+    /// The change set's resource changes, then a termination-protection change (no change set
+    /// carries it) when the stack's differed from the stage's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(crate) change_list: Vec<ResourceChange>,
+    pub(crate) change_list: Vec<StackChange>,
     pub(crate) outputs: BTreeMap<String, String>,
     pub(crate) duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,4 +74,76 @@ pub(crate) struct StageReport {
     /// The process exit code this stage's failure calls for (see `error::ExitKind`).
     #[serde(skip)]
     pub(crate) exit_code: i32,
+}
+
+impl StageReport {
+    /// What the stage did to termination protection, in words: "termination protection enabled"
+    /// (a diff: "… to be enabled"); None when it left it as it was.
+    pub(crate) fn protection_change(&self) -> Option<&'static str> {
+        self.change_list.iter().find_map(|c| match c {
+            StackChange::TerminationProtection { action } => {
+                Some(if self.status == StageState::Changes {
+                    action.pending()
+                } else {
+                    action.done()
+                })
+            }
+            StackChange::Resource(_) => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::stack::{Protection, ResourceChange};
+
+    #[test]
+    fn a_protection_change_is_listed_with_its_own_kind_and_named_in_words() {
+        let change_list = vec![
+            StackChange::Resource(ResourceChange {
+                action: "Add".into(),
+                logical_id: "Vpc".into(),
+                resource_type: "AWS::EC2::VPC".into(),
+                replacement: None,
+            }),
+            StackChange::TerminationProtection {
+                action: Protection::Enable,
+            },
+        ];
+        assert_eq!(
+            serde_json::to_value(&change_list).unwrap(),
+            serde_json::json!([
+                {"kind": "resource", "action": "Add", "logical_id": "Vpc", "resource_type": "AWS::EC2::VPC"},
+                {"kind": "termination_protection", "action": "Enable"}
+            ])
+        );
+        let mut report = StageReport {
+            stage: "Net".into(),
+            account: "111111111111".into(),
+            region: "ap-northeast-1".into(),
+            stack: "Net".into(),
+            status: StageState::Deployed,
+            stack_status: None,
+            changes: change_list.len(),
+            change_set_executed: true,
+            change_list,
+            outputs: BTreeMap::new(),
+            duration_seconds: 1.0,
+            error: None,
+            assets: None,
+            exit_code: 0,
+        };
+        assert_eq!(
+            report.protection_change(),
+            Some("termination protection enabled")
+        );
+        report.status = StageState::Changes;
+        assert_eq!(
+            report.protection_change(),
+            Some("termination protection to be enabled")
+        );
+        report.change_list.truncate(1);
+        assert_eq!(report.protection_change(), None);
+    }
 }

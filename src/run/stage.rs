@@ -75,15 +75,22 @@ fn succeeded(
         (Mode::Deploy, false) => StageState::Deployed,
     };
     report.stack_status = Some(outcome.status.clone());
+    let protection = outcome
+        .protection()
+        .map(|p| match mode {
+            Mode::Deploy => format!(", {}", p.done()),
+            Mode::Diff => format!(", {}", p.pending()),
+        })
+        .unwrap_or_default();
     report.changes = outcome.changes.len();
     report.change_set_executed = outcome.executed;
     report.change_list = outcome.changes;
     report.outputs = outcome.outputs;
     let summary = match report.status {
         StageState::NoChanges => "no changes".to_string(),
-        StageState::Changes => format!("{} change(s) (not executed)", report.changes),
+        StageState::Changes => format!("{} change(s) (not executed){protection}", report.changes),
         _ => format!(
-            "{} — {} change(s){}",
+            "{} — {} change(s){protection}{}",
             outcome.status,
             report.changes,
             outcome

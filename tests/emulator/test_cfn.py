@@ -197,6 +197,65 @@ def test_update_termination_protection(both_servers):
     assert cfn.describe_stacks(StackName="guarded")["Stacks"][0]["EnableTerminationProtection"] is False
 
 
+def test_delete_stack_refuses_a_protected_stack_and_leaves_it_as_it_is(both_servers):
+    # AWS: "If a user attempts to delete a stack with termination protection enabled, the deletion
+    # fails and the stack, including its status, remains unchanged."
+    cfn = client(both_servers, "cloudformation")
+    cfn.create_stack(StackName="guarded", TemplateBody=template({"A": ssm_param("/g", "1")}),
+                     EnableTerminationProtection=True)
+    with pytest.raises(ClientError) as err:
+        cfn.delete_stack(StackName="guarded")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert err.value.response["Error"]["Message"] == \
+        "Stack [guarded] cannot be deleted while TerminationProtection is enabled"
+    stack = cfn.describe_stacks(StackName="guarded")["Stacks"][0]
+    assert (stack["StackStatus"], stack["EnableTerminationProtection"]) == ("CREATE_COMPLETE", True)
+    assert ssm_value(both_servers, "/g") == "1"
+    # Once protection is off, the same request deletes it.
+    cfn.update_termination_protection(StackName="guarded", EnableTerminationProtection=False)
+    cfn.delete_stack(StackName="guarded")
+    assert ssm_value(both_servers, "/g") is None
+
+
+SSM_TYPED = {"Src": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/src"}}
+
+
+def test_ssm_typed_parameter_is_resolved_when_the_change_set_is_created(both_servers):
+    # AWS: an SSM-typed parameter's value is the Parameter Store name; CreateChangeSet reads the value
+    # stored under it, so a new value is a change (the CDK always deploys such stacks for that reason).
+    cfn, ssm = client(both_servers, "cloudformation"), client(both_servers, "ssm")
+    ssm.put_parameter(Name="/src", Value="1", Type="String")
+    body = template({"Copy": ssm_param("/copy", {"Ref": "Src"}), "Other": ssm_param("/other", "fixed")},
+                    Parameters=SSM_TYPED)
+    deploy(cfn, "app", body, kind="CREATE")
+    assert ssm_value(both_servers, "/copy") == "1"
+    # Same name, same value: nothing to change.
+    assert create_cs(cfn, "app", body)["StatusReason"] == NO_CHANGES
+
+    ssm.put_parameter(Name="/src", Value="2", Type="String", Overwrite=True)
+    cs = create_cs(cfn, "app", body)
+    assert cs["Status"] == "CREATE_COMPLETE", cs.get("StatusReason")
+    assert [(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"]) for c in cs["Changes"]] \
+        == [("Modify", "Copy")]
+    cfn.execute_change_set(StackName="app", ChangeSetName=cs["ChangeSetName"])
+    wait(lambda: stack_status(cfn, "app"), lambda s: s == "UPDATE_COMPLETE")
+    assert ssm_value(both_servers, "/copy") == "2"
+    shown = cfn.describe_stacks(StackName="app")["Stacks"][0]["Parameters"]
+    assert shown == [{"ParameterKey": "Src", "ParameterValue": "/src", "ResolvedValue": "2"}]
+
+
+def test_ssm_typed_parameter_naming_a_missing_parameter_fails_the_change_set_request(both_servers):
+    cfn = client(both_servers, "cloudformation")
+    body = template({"Copy": ssm_param("/copy", {"Ref": "Src"})}, Parameters=SSM_TYPED)
+    with pytest.raises(ClientError) as err:
+        cfn.create_change_set(StackName="app", ChangeSetName="cs", TemplateBody=body, ChangeSetType="CREATE")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert err.value.response["Error"]["Message"] == \
+        "Unable to fetch parameters [/src] from parameter store for this account."
+    with pytest.raises(ClientError):  # and leaves no stack behind
+        cfn.describe_stacks(StackName="app")
+
+
 def test_describe_stacks_shows_list_parameters_as_given(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template({"A": ssm_param("/a", {"Fn::Join": ["+", {"Ref": "Accounts"}]})},

@@ -21,6 +21,9 @@ mod faults;
 mod least_privilege;
 /// The reference pipeline end to end: deploy, re-run, trust failures, rollback, diff, destroy.
 mod pipeline;
+/// Termination protection settled on every deploy and honoured by destroy; SSM-typed parameters
+/// never skipped as unchanged.
+mod protection;
 /// Role ARNs named by a cloud assembly are used for every call made for its stack.
 mod roles;
 /// No credential in anything pipeline-run prints or writes.

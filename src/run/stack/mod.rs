@@ -1,6 +1,6 @@
 //! One CloudFormation stack: skip when unchanged, otherwise create, show and execute a change
-//! set (`changeset`), follow its `events` to a final state and read the outputs. Also deletion
-//! (`delete`).
+//! set (`changeset`), follow its `events` to a final state and read the outputs; whichever way a
+//! deploy goes, termination protection ends as the stage sets it. Also deletion (`delete`).
 
 mod changeset;
 mod delete;
@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::aws::errors::{describe_sdk_error, is_stack_not_found};
 use crate::error::{ExitKind, fail, fail_fix};
+use crate::model::template::resolved_from_ssm;
 use crate::progress::StageProgress;
 use changeset::ChangeSet;
 pub(crate) use delete::delete;
@@ -73,13 +74,59 @@ pub(crate) struct ResourceChange {
     pub(crate) replacement: Option<String>,
 }
 
+/// Termination protection turned on or off: a setting of the stack that no change set carries,
+/// set apart (UpdateTerminationProtection) when the stack's differs from the stage's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) enum Protection {
+    Enable,
+    Disable,
+}
+
+impl Protection {
+    /// What takes a stack protected as `live` to `wanted`; None when they agree.
+    fn between(live: bool, wanted: bool) -> Option<Protection> {
+        match (live, wanted) {
+            (false, true) => Some(Protection::Enable),
+            (true, false) => Some(Protection::Disable),
+            _ => None,
+        }
+    }
+
+    /// "termination protection enabled" (or disabled).
+    pub(crate) fn done(self) -> &'static str {
+        match self {
+            Protection::Enable => "termination protection enabled",
+            Protection::Disable => "termination protection disabled",
+        }
+    }
+
+    /// What a diff says: "termination protection to be enabled" (or disabled).
+    pub(crate) fn pending(self) -> &'static str {
+        match self {
+            Protection::Enable => "termination protection to be enabled",
+            Protection::Disable => "termination protection to be disabled",
+        }
+    }
+}
+
+/// One change a deploy makes or a diff shows: a resource of the change set, or the stack's
+/// termination protection. In JSON `{"kind": "resource", "action": "Add", "logical_id": …}` or
+/// `{"kind": "termination_protection", "action": "Enable"}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum StackChange {
+    Resource(ResourceChange),
+    TerminationProtection { action: Protection },
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
     /// Final stack status (or the status it has when nothing was done).
     pub(crate) status: String,
-    pub(crate) changes: Vec<ResourceChange>,
+    pub(crate) changes: Vec<StackChange>,
     pub(crate) executed: bool,
-    /// Nothing differed: either skipped before any change set, or the change set was empty.
+    /// Nothing differed: skipped before any change set, or the change set was empty, and the
+    /// termination protection already as the stage sets it.
     pub(crate) no_changes: bool,
     pub(crate) outputs: BTreeMap<String, String>,
     /// Set when a stack left in a failed-creation state was deleted to be created again.
@@ -87,16 +134,31 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// Nothing executed: `stack` as it is (NOT_DEPLOYED when there is none), `changes` shown.
-    fn not_executed(stack: Option<&Stack>, changes: Vec<ResourceChange>) -> Outcome {
-        Outcome {
-            status: stack
-                .map(status_of)
-                .unwrap_or_else(|| "NOT_DEPLOYED".into()),
-            no_changes: changes.is_empty(),
+    /// The termination-protection change among the changes, if any.
+    pub(crate) fn protection(&self) -> Option<Protection> {
+        self.changes.iter().find_map(|c| match c {
+            StackChange::TerminationProtection { action } => Some(*action),
+            StackChange::Resource(_) => None,
+        })
+    }
+}
+
+/// Where a deploy (or diff) got to, before termination protection is settled.
+struct Done {
+    /// The stack as it is now (None: there is none).
+    stack: Option<Stack>,
+    changes: Vec<ResourceChange>,
+    executed: bool,
+    recreated_from: Option<String>,
+}
+
+impl Done {
+    /// No change set executed (or none needed): the stack as it is, with `changes` shown.
+    fn not_executed(stack: Option<Stack>, changes: Vec<ResourceChange>) -> Done {
+        Done {
+            stack,
             changes,
             executed: false,
-            outputs: stack.map(outputs_of).unwrap_or_default(),
             recreated_from: None,
         }
     }
@@ -113,16 +175,21 @@ pub(crate) async fn deploy(
     let name = &spec.stack_name;
     progress.phase("reading stack");
     let existing = describe(cfn, name).await?;
+    // The change is counted against the stack as it was, whichever way the deploy goes.
+    let protection = Protection::between(protected(existing.as_ref()), spec.termination_protection);
+    let settle = |done| finish(cfn, spec, mode, protection, done, progress);
     let (kind, recreated_from) = match start(cfn, spec, existing.as_ref(), mode, progress).await? {
-        Start::Unchanged(outcome) => return Ok(outcome),
+        Start::Unchanged => return settle(Done::not_executed(existing, Vec::new())).await,
         Start::ChangeSet(kind, recreated_from) => (kind, recreated_from),
     };
     progress.phase("creating change set");
     let Some(change_set) = changeset::create(cfn, spec, kind).await? else {
-        return no_change_outcome(cfn, name, existing.as_ref()).await;
+        let stack = current(cfn, name, existing).await?;
+        return settle(Done::not_executed(stack, Vec::new())).await;
     };
     let Some(changes) = changeset::wait(cfn, name, &change_set).await? else {
-        return no_change_outcome(cfn, name, existing.as_ref()).await;
+        let stack = current(cfn, name, existing).await?;
+        return settle(Done::not_executed(stack, Vec::new())).await;
     };
     changeset::show(&changes, progress);
 
@@ -131,7 +198,7 @@ pub(crate) async fn deploy(
     let first_deploy = change_set.kind == ChangeSetType::Create && existing.is_none();
     if mode == Mode::Diff {
         changeset::withdraw(cfn, name, &change_set, first_deploy).await;
-        return Ok(Outcome::not_executed(existing.as_ref(), changes));
+        return settle(Done::not_executed(existing, changes)).await;
     }
     if approval == Approval::AnyChange && !changes.is_empty() && !approved(name, &changes).await {
         changeset::withdraw(cfn, name, &change_set, first_deploy).await;
@@ -143,21 +210,57 @@ pub(crate) async fn deploy(
     }
 
     let stack = execute(cfn, name, &change_set, changes.len(), progress).await?;
-    set_termination_protection(cfn, spec, &stack).await?;
-    Ok(Outcome {
-        status: status_of(&stack),
+    settle(Done {
+        stack: Some(stack),
         changes,
         executed: true,
-        no_changes: false,
-        outputs: outputs_of(&stack),
         recreated_from,
+    })
+    .await
+}
+
+/// Ends a deploy with the stack's termination protection as the stage sets it, whatever path it
+/// took (a diff only shows the change), and says what it came to.
+async fn finish(
+    cfn: &Client,
+    spec: &StackSpec,
+    mode: Mode,
+    protection: Option<Protection>,
+    done: Done,
+    progress: &StageProgress,
+) -> Result<Outcome> {
+    let stack = done.stack.as_ref();
+    if mode == Mode::Deploy && stack.is_some() && protected(stack) != spec.termination_protection {
+        set_termination_protection(cfn, &spec.stack_name, spec.termination_protection).await?;
+    }
+    let mut changes: Vec<StackChange> = done
+        .changes
+        .into_iter()
+        .map(StackChange::Resource)
+        .collect();
+    if let Some(p) = protection {
+        progress.line(&match mode {
+            Mode::Deploy => p.done().to_string(),
+            Mode::Diff => format!("~ {} (by deploy, apart from the change set)", p.pending()),
+        });
+        changes.push(StackChange::TerminationProtection { action: p });
+    }
+    Ok(Outcome {
+        status: stack
+            .map(status_of)
+            .unwrap_or_else(|| "NOT_DEPLOYED".into()),
+        no_changes: changes.is_empty() && !done.executed,
+        changes,
+        executed: done.executed,
+        outputs: stack.map(outputs_of).unwrap_or_default(),
+        recreated_from: done.recreated_from,
     })
 }
 
 /// How a deploy starts, given the stack as it is.
 enum Start {
-    /// Same as deployed: nothing to do.
-    Unchanged(Outcome),
+    /// Same as deployed: no change set (termination protection is still settled).
+    Unchanged,
     /// A change set of this type, after re-creating the stack from the failed state named.
     ChangeSet(ChangeSetType, Option<String>),
 }
@@ -187,6 +290,22 @@ async fn start(
                 ));
                 return Ok(Start::ChangeSet(ChangeSetType::Create, None));
             }
+            if protected(Some(stack)) {
+                if spec.termination_protection {
+                    return Err(fail_fix(
+                        ExitKind::Deploy,
+                        format!(
+                            "stack {name} is {status} and has termination protection: it cannot be deleted to be created again"
+                        ),
+                        format!(
+                            "turn its protection off (aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {name}{}) and run again: the stack is created again, protected",
+                            region_flag(cfn)
+                        ),
+                    ));
+                }
+                // The stage does not protect it: as on any deploy, protection goes, then the stack.
+                set_termination_protection(cfn, name, false).await?;
+            }
             progress.phase(&format!("deleting {status} stack to re-create it"));
             delete(cfn, name, progress).await?;
             Ok(Start::ChangeSet(ChangeSetType::Create, Some(status)))
@@ -211,23 +330,25 @@ async fn start(
             "remove what blocks deletion (see its events) and delete it, then run again",
         )),
         _ => {
-            if mode == Mode::Deploy && unchanged(cfn, stack, spec).await? {
-                return Ok(Start::Unchanged(Outcome::not_executed(
-                    Some(stack),
-                    Vec::new(),
-                )));
+            if mode == Mode::Deploy && unchanged(cfn, stack, spec, progress).await? {
+                return Ok(Start::Unchanged);
             }
             Ok(Start::ChangeSet(ChangeSetType::Update, None))
         }
     }
 }
 
-async fn no_change_outcome(cfn: &Client, name: &str, existing: Option<&Stack>) -> Result<Outcome> {
-    let stack = match existing {
-        Some(s) => Some(s.clone()),
-        None => describe(cfn, name).await?,
-    };
-    Ok(Outcome::not_executed(stack.as_ref(), Vec::new()))
+/// The stack after an empty change set: `existing`, or read again when there was none.
+async fn current(cfn: &Client, name: &str, existing: Option<Stack>) -> Result<Option<Stack>> {
+    match existing {
+        Some(s) => Ok(Some(s)),
+        None => describe(cfn, name).await,
+    }
+}
+
+/// Whether `stack` has termination protection (no stack has none).
+pub(crate) fn protected(stack: Option<&Stack>) -> bool {
+    stack.is_some_and(|s| s.enable_termination_protection().unwrap_or(false))
 }
 
 async fn approved(name: &str, changes: &[ResourceChange]) -> bool {
@@ -253,15 +374,11 @@ async fn execute(
     events::follow(cfn, name, seen, progress).await
 }
 
-/// Termination protection is no change-set property: set it apart when it differs.
-async fn set_termination_protection(cfn: &Client, spec: &StackSpec, stack: &Stack) -> Result<()> {
-    if spec.termination_protection == stack.enable_termination_protection().unwrap_or(false) {
-        return Ok(());
-    }
-    let name = &spec.stack_name;
+/// Termination protection is no change-set property: it is set apart.
+async fn set_termination_protection(cfn: &Client, name: &str, enabled: bool) -> Result<()> {
     cfn.update_termination_protection()
         .stack_name(name)
-        .enable_termination_protection(spec.termination_protection)
+        .enable_termination_protection(enabled)
         .send()
         .await
         .map_err(|e| {
@@ -321,9 +438,24 @@ pub(crate) fn outputs_of(stack: &Stack) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The CDK's skip rule: same template, parameters, tags and termination protection as deployed.
-async fn unchanged(cfn: &Client, stack: &Stack, spec: &StackSpec) -> Result<bool> {
+/// The CDK's skip rule: same template, parameters and tags as deployed, and no parameter whose
+/// value CloudFormation reads from Parameter Store (that value may have changed behind an
+/// unchanged name). Termination protection is settled apart, on every deploy.
+async fn unchanged(
+    cfn: &Client,
+    stack: &Stack,
+    spec: &StackSpec,
+    progress: &StageProgress,
+) -> Result<bool> {
     if !same_settings(stack, spec) {
+        return Ok(false);
+    }
+    let from_ssm = resolved_from_ssm(spec.template.body());
+    if !from_ssm.is_empty() {
+        progress.line(&format!(
+            "parameters resolved from SSM ({}): creating a change set",
+            from_ssm.join(", ")
+        ));
         return Ok(false);
     }
     let template = cfn
@@ -343,7 +475,7 @@ async fn unchanged(cfn: &Client, stack: &Stack, spec: &StackSpec) -> Result<bool
     Ok(same_template(deployed, spec.template.body()))
 }
 
-/// Same parameters (those the spec sets), tags and termination protection as deployed.
+/// Same parameters (those the spec sets) and tags as deployed.
 fn same_settings(stack: &Stack, spec: &StackSpec) -> bool {
     let deployed_params: BTreeMap<&str, &str> = stack
         .parameters()
@@ -370,7 +502,6 @@ fn same_settings(stack: &Stack, spec: &StackSpec) -> bool {
         })
         .collect();
     deployed_tags == spec.tags
-        && stack.enable_termination_protection().unwrap_or(false) == spec.termination_protection
 }
 
 /// Equal text, or equal documents once parsed (CloudFormation may hand back JSON for YAML).

@@ -33,6 +33,7 @@ from moto.cloudformation.utils import generate_changeset_id, generate_stack_id
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2 import models as ec2_models
 from moto.ec2.models.core import TaggedEC2Resource
+from moto.ssm.models import ssm_backends
 
 from . import config
 
@@ -178,6 +179,32 @@ def _effective_params(template, passed, previous=None, strict=True):
     if missing and strict:
         raise ValidationError(message=f"Parameters: [{', '.join(missing)}] must have values")
     return values
+
+
+def _ssm_typed(template):
+    """Parameters of an SSM parameter type (`AWS::SSM::Parameter::Value<...>`): their value is a
+    Parameter Store name, and CloudFormation uses the value stored under it."""
+    declared = (template or {}).get("Parameters") or {}
+    return [k for k, spec in declared.items()
+            if str((spec or {}).get("Type", "")).startswith("AWS::SSM::Parameter::Value<")]
+
+
+def _resolve_ssm(backend, template, params):
+    """AWS: CreateChangeSet reads the current Parameter Store value of each SSM-typed parameter (the
+    `ResolvedValue` DescribeStacks shows); a parameter that does not exist fails the request.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-supplied-parameter-types.html"""
+    store = ssm_backends[backend.account_id][backend.region_name]
+    resolved, missing = {}, []
+    for key in _ssm_typed(template):
+        found = store.get_parameter(params[key]) if key in params else None
+        if found is None:
+            missing.append(params.get(key, key))
+        else:
+            resolved[key] = found.value
+    if missing:
+        raise ValidationError(message=f"Unable to fetch parameters [{','.join(missing)}] "
+                                      "from parameter store for this account.")
+    return resolved
 
 
 def _stack_params(stack):
@@ -402,9 +429,10 @@ def _register_exports(backend, stack, outputs):
 
 # ---------------------------------------------------------------- change set planning
 
-def _plan(backend, stack, template, params, tags):
+def _plan(backend, stack, template, params, tags, resolved=None):
     """Changes a change set makes, computed as AWS does: resources whose Condition is false are left
-    out, and a resource whose template is unchanged is still modified when a parameter it uses changed."""
+    out, and a resource whose template is unchanged is still modified when a parameter it uses changed
+    (for an SSM-typed parameter: its `resolved` Parameter Store value)."""
     rmap = ResourceMap(stack.stack_id, stack.name, params, tags, region_name=backend.region_name,
                        account_id=backend.account_id, template=template,
                        cross_stack_resources=backend.exports)
@@ -413,6 +441,8 @@ def _plan(backend, stack, template, params, tags):
     current = {n: stack.resource_map._resource_json_map.get(n) for n in _deployed(stack)}
     old_params = _stack_params(stack) if current else {}
     changed_params = {k for k, v in params.items() if old_params.get(k) != v}
+    old_resolved = getattr(stack, "_emu_resolved", {}) if current else {}
+    changed_params |= {k for k, v in (resolved or {}).items() if old_resolved.get(k) != v}
     changes = []
     for name in _dependency_order(wanted):
         if name not in current:
@@ -483,6 +513,7 @@ def _execute_job(backend, change_set):
     stack.template, stack.template_dict = change_set.template, template
     stack.description = template.get("Description")
     stack._emu_params = dict(change_set.parameters)
+    stack._emu_resolved = dict(getattr(change_set, "_emu_resolved", {}))
     stack.parameters = dict(change_set.parameters)
     stack.tags = dict(change_set.effective_tags)
     stack.role_arn = change_set.role_arn or stack.role_arn
@@ -622,6 +653,7 @@ def create_change_set(self):
         raise ValidationError(message="Template format error: At least one Resources member must be defined.")
     previous = _stack_params(stack) if stack is not None and cs_type == "UPDATE" else None
     params = _effective_params(template, self._get_param("Parameters", []), previous)
+    resolved = _resolve_ssm(backend, template, params)
     tag_list = self._get_param("Tags")
     tags = {t["Key"]: t["Value"] for t in tag_list} if tag_list is not None else None
     role_arn = self._get_param("RoleARN")
@@ -645,14 +677,17 @@ def create_change_set(self):
     change_set.tags = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
     change_set.effective_tags = effective_tags
     change_set.capabilities = self._get_param("Capabilities", [])
+    change_set._emu_resolved = resolved
     try:
-        change_set.changes, import_error = _plan(backend, stack, change_set.template_dict, params, effective_tags)
+        change_set.changes, import_error = _plan(backend, stack, change_set.template_dict, params, effective_tags,
+                                                 resolved)
     except Exception:
         if new_stack:  # a request AWS rejects leaves no stack behind
             del backend.stacks[stack.stack_id]
         raise
     unchanged = (cs_type == "UPDATE" and _same_template(change_set.template_dict, stack.template_dict)
-                 and params == _stack_params(stack) and effective_tags == dict(stack.tags or {}))
+                 and params == _stack_params(stack) and resolved == getattr(stack, "_emu_resolved", {})
+                 and effective_tags == dict(stack.tags or {}))
     if import_error or unchanged:
         final = ("FAILED", "UNAVAILABLE", import_error or NO_CHANGES)
     else:
@@ -717,6 +752,11 @@ def delete_stack(self):
     stack = _live_stack(backend, self._get_param("StackName"))
     if stack is None or stack.status == "DELETE_IN_PROGRESS":
         return EmptyResult()  # AWS: deleting a missing or already-deleting stack succeeds
+    if stack.enable_termination_protection:
+        # AWS refuses, whatever the stack's status, and leaves the stack as it is:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-protect-stacks.html
+        raise ValidationError(message=f"Stack [{self._get_param('StackName')}] cannot be deleted "
+                                      "while TerminationProtection is enabled")
     if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
         raise ValidationError(message=f"Stack [{stack.stack_id}] cannot be deleted while in status {stack.status}")
     _run(_delete_stack_job(backend, stack))
@@ -757,12 +797,15 @@ def _stack_resources(self):
 
 def _parameter_list(self):
     # DescribeStacks shows parameter values as given (a CommaDelimitedList as "a,b", an SSM-typed
-    # parameter as its path), not moto's parsed Python values.
+    # parameter as its path, with the value it resolved to as ResolvedValue), not moto's parsed
+    # Python values.
     shown = dict(self.resource_map.resolved_parameters)
     shown.update({k: v for k, v in (self.parameters or {}).items() if k in shown})
     hidden = self.resource_map.no_echo_parameter_keys
-    return [{"ParameterKey": k, "ParameterValue": "****" if k in hidden else
-             (",".join(map(str, v)) if isinstance(v, list) else v)} for k, v in shown.items()]
+    resolved = getattr(self, "_emu_resolved", {})
+    return [dict({"ParameterKey": k, "ParameterValue": "****" if k in hidden else
+                  (",".join(map(str, v)) if isinstance(v, list) else v)},
+                 **({"ResolvedValue": resolved[k]} if k in resolved else {})) for k, v in shown.items()]
 
 
 def apply():
