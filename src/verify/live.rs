@@ -208,7 +208,7 @@ fn refused<R: std::fmt::Debug>(
     }
     if code == Some("AccessDeniedException") {
         return LiveOutcome::Refused(format!(
-            "SSM refused to send {document} to instance {instance} ({}): the deploy role of {env} may ping only from instances tagged {VERIFY_TAG}=true; fix: add `{{Key: {VERIFY_TAG}, Value: 'true'}}` to the Tags of the instance behind {}.{} in the template of stage {}, and deploy",
+            "SSM refused to send {document} to instance {instance} ({}): the deploy role of {env} may ping only from instances tagged {VERIFY_TAG}=true; fix: add `{{Key: {VERIFY_TAG}, Value: 'true'}}` to the Tags of the instance behind {}.{} in the template of stage {}, and deploy (if it carries the tag, {env} was bootstrapped by `cdk bootstrap`, whose deploy role may send no command: re-run `pipeline-run bootstrap` for {env})",
             describe_sdk_error(e),
             req.from_stage,
             req.from_output,
