@@ -212,6 +212,16 @@ pub(crate) fn reserved_parameter_root(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The SSM Command document the bootstrap creates for `verify`'s ping: the only thing the deploy
+/// role may run on an instance (`bootstrap/bootstrap-template.yaml`, resource `PingDocument`).
+pub(crate) fn ping_document(qualifier: &str) -> String {
+    format!("cdk-{qualifier}-pipeline-run-ping")
+}
+
+/// The instance tag that lets the deploy role send the ping document to an instance; every
+/// instance a `verify` check pings from must carry it (its value: `true`).
+pub(crate) const VERIFY_TAG: &str = "pipeline-run:verify";
+
 pub(crate) fn is_qualifier(q: &str) -> bool {
     (1..=10).contains(&q.len())
         && q.bytes()
@@ -242,6 +252,16 @@ mod tests {
             staging_bucket("hnb659fds", &env()),
             "cdk-hnb659fds-assets-222222222222-ap-northeast-1"
         );
+        assert_eq!(ping_document("q1"), "cdk-q1-pipeline-run-ping");
+    }
+
+    #[test]
+    fn the_bootstrap_template_names_the_ping_document_as_the_model_does() {
+        let template = include_str!("../../bootstrap/bootstrap-template.yaml");
+        let name = format!("Name: !Sub {}", ping_document("${Qualifier}"));
+        assert!(template.contains(&name), "{name}");
+        let tag = format!("'ssm:resourceTag/{VERIFY_TAG}': 'true'");
+        assert!(template.contains(&tag), "{tag}");
     }
 
     #[test]

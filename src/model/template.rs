@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::roles::VERIFY_TAG;
+
 /// CloudFormation's limit for an inline `TemplateBody`; larger templates go through S3.
 pub(crate) const TEMPLATE_BODY_LIMIT: usize = 51_200;
 
@@ -15,6 +17,10 @@ pub(crate) struct Template {
     /// Parameter name → whether it has a default.
     pub(crate) parameters: BTreeMap<String, bool>,
     pub(crate) outputs: BTreeSet<String>,
+    /// Outputs whose value is `!Ref` of an `AWS::EC2::Instance` without the verification tag
+    /// (`pipeline-run:verify` = `true`) → the instance's logical id. A tag value or a `Tags` list
+    /// that is not literal counts as tagged: only CloudFormation knows it.
+    pub(crate) untagged_instance_outputs: BTreeMap<String, String>,
 }
 
 impl Template {
@@ -98,7 +104,7 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
         })?;
     let map = doc.as_mapping().ok_or(TemplateError::NotAMapping)?;
     let section = |name: &str| map.get(serde_yaml::Value::String(name.to_string()));
-    section("Resources")
+    let resources = section("Resources")
         .and_then(|r| r.as_mapping())
         .ok_or(TemplateError::NoResources)?;
     let mut parameters = BTreeMap::new();
@@ -110,20 +116,67 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
             }
         }
     }
-    let outputs = section("Outputs")
-        .and_then(|o| o.as_mapping())
+    let outputs_section = section("Outputs").and_then(|o| o.as_mapping());
+    let outputs = outputs_section
         .map(|o| {
             o.keys()
                 .filter_map(|k| k.as_str().map(str::to_string))
                 .collect()
         })
         .unwrap_or_default();
+    let untagged_instance_outputs = outputs_section
+        .map(|o| untagged_instances(resources, o))
+        .unwrap_or_default();
     Ok(Template {
         path: path.to_path_buf(),
         body,
         parameters,
         outputs,
+        untagged_instance_outputs,
     })
+}
+
+/// Output → logical id, for the outputs that `Ref` an instance lacking the verification tag.
+fn untagged_instances(
+    resources: &serde_yaml::Mapping,
+    outputs: &serde_yaml::Mapping,
+) -> BTreeMap<String, String> {
+    use serde_yaml::Value;
+    let mut out = BTreeMap::new();
+    for (name, spec) in outputs {
+        let value = spec.get("Value");
+        let target = match value {
+            Some(Value::Tagged(t)) if t.tag == "Ref" => t.value.as_str(),
+            Some(Value::Mapping(m)) if m.len() == 1 => m.get("Ref").and_then(Value::as_str),
+            _ => None,
+        };
+        let (Some(name), Some(target)) = (name.as_str(), target) else {
+            continue;
+        };
+        let Some(resource) = resources.get(target) else {
+            continue;
+        };
+        if resource.get("Type").and_then(Value::as_str) != Some("AWS::EC2::Instance") {
+            continue;
+        }
+        let tags = resource.get("Properties").and_then(|p| p.get("Tags"));
+        let tagged = match tags {
+            None => false,
+            Some(Value::Sequence(tags)) => tags.iter().any(|t| {
+                t.get("Key").and_then(Value::as_str) == Some(VERIFY_TAG)
+                    && t.get("Value").is_some_and(|v| match v {
+                        // serde_yaml's as_str() would see through `!Ref V`: match the literal
+                        Value::String(v) => v == "true",
+                        _ => true,
+                    })
+            }),
+            Some(_) => true,
+        };
+        if !tagged {
+            out.insert(name.to_string(), target.to_string());
+        }
+    }
+    out
 }
 
 /// The CDK's mark, in a parameter's `Description`, for an SSM-typed parameter whose value does not
@@ -179,6 +232,18 @@ mod tests {
         assert_eq!(t.parameters.get("Cidr"), Some(&false));
         assert_eq!(t.parameters.get("Name"), Some(&true));
         assert!(t.outputs.contains("VpcId"));
+    }
+
+    #[test]
+    fn finds_the_outputs_of_instances_without_the_verification_tag() {
+        let body = "Parameters:\n  V:\n    Type: String\nResources:\n  Bare:\n    Type: AWS::EC2::Instance\n  No:\n    Type: AWS::EC2::Instance\n    Properties:\n      Tags: [{Key: 'pipeline-run:verify', Value: 'false'}, {Key: Name, Value: x}]\n  Yes:\n    Type: AWS::EC2::Instance\n    Properties:\n      Tags: [{Key: 'pipeline-run:verify', Value: 'true'}]\n  ByParameter:\n    Type: AWS::EC2::Instance\n    Properties:\n      Tags: [{Key: 'pipeline-run:verify', Value: !Ref V}]\n  Sg:\n    Type: AWS::EC2::SecurityGroup\nOutputs:\n  BareId: {Value: !Ref Bare}\n  NoId: {Value: {Ref: No}}\n  YesId: {Value: !Ref Yes}\n  ParamId: {Value: !Ref ByParameter}\n  BareIp: {Value: !GetAtt Bare.PrivateIp}\n  SgId: {Value: !Ref Sg}\n";
+        let t = parse(Path::new("t.yml"), body.to_string()).unwrap();
+        let found: Vec<(&str, &str)> = t
+            .untagged_instance_outputs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(found, [("BareId", "Bare"), ("NoId", "No")]);
     }
 
     #[test]

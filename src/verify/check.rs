@@ -24,6 +24,7 @@ pub(crate) struct CheckResult {
     pub(crate) from: String,
     pub(crate) from_instance: String,
     /// How the live check ended: reachable, unreachable, no_summary, undeliverable, timed_out,
+    /// not_bootstrapped (no ping document), refused (instance without the verification tag),
     /// error, skipped or not_run.
     pub(crate) live_outcome: String,
     pub(crate) live_reachable: Option<bool>,

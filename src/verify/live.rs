@@ -1,10 +1,14 @@
-//! The live check: `ping` run on the source instance through SSM Run Command, polled until it
+//! The live check: the bootstrap's ping document (`cdk-<q>-pipeline-run-ping`, the only command
+//! the deploy role may run) sent to the source instance through SSM Run Command, polled until it
 //! ends, and its output read back.
 
 use std::time::{Duration, Instant};
 
 use crate::aws::errors::{describe_sdk_error, error_code};
+use crate::model::env::Environment;
+use crate::model::roles::{self, VERIFY_TAG};
 use crate::poll::Backoff;
+use aws_sdk_ssm::operation::send_command::SendCommandError;
 use aws_sdk_ssm::types::CommandInvocationStatus;
 
 use super::ping::{self, PingSummary};
@@ -29,6 +33,12 @@ pub(crate) enum LiveOutcome {
     Undeliverable(String),
     /// The command did not finish in time.
     TimedOut(String),
+    /// The environment has no ping document: bootstrapped by an older pipeline-run or by
+    /// `cdk bootstrap`. Carries the fix.
+    NotBootstrapped(String),
+    /// SSM refused to send the ping document to the instance (AccessDenied): the instance lacks
+    /// the verification tag. Carries the fix.
+    Refused(String),
     /// An API call failed (permissions, throttling, cancelled command...).
     Failed(String),
     /// Ctrl-C stopped the wait.
@@ -52,6 +62,8 @@ impl LiveOutcome {
             LiveOutcome::NoSummary(_) => "no_summary",
             LiveOutcome::Undeliverable(_) => "undeliverable",
             LiveOutcome::TimedOut(_) => "timed_out",
+            LiveOutcome::NotBootstrapped(_) => "not_bootstrapped",
+            LiveOutcome::Refused(_) => "refused",
             LiveOutcome::Failed(_) => "error",
             LiveOutcome::Interrupted => "interrupted",
         }
@@ -67,6 +79,8 @@ impl LiveOutcome {
             LiveOutcome::NoSummary(m)
             | LiveOutcome::Undeliverable(m)
             | LiveOutcome::TimedOut(m)
+            | LiveOutcome::NotBootstrapped(m)
+            | LiveOutcome::Refused(m)
             | LiveOutcome::Failed(m) => m.clone(),
             LiveOutcome::Interrupted => {
                 "interrupted (Ctrl-C) before the ping finished; the command may still run on the instance".into()
@@ -94,6 +108,12 @@ pub(crate) struct LiveResult {
 
 pub(crate) struct PingRequest<'a> {
     pub(crate) check: &'a str,
+    /// The stage and output naming the instance (`VpcA`, `InstanceAId`).
+    pub(crate) from_stage: &'a str,
+    pub(crate) from_output: &'a str,
+    /// The instance's environment, and the qualifier whose bootstrap owns the ping document.
+    pub(crate) env: &'a Environment,
+    pub(crate) qualifier: &'a str,
     pub(crate) instance: &'a str,
     pub(crate) ip: &'a str,
     pub(crate) count: u32,
@@ -113,11 +133,11 @@ pub(crate) async fn ping(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> Li
 }
 
 async fn run(ssm: &aws_sdk_ssm::Client, req: &PingRequest<'_>) -> (LiveOutcome, Option<String>) {
-    let command = match ping::ping_command(req.ip, req.count, req.timeout_seconds) {
-        Ok(c) => c,
+    let parameters = match ping::ping_parameters(req.ip, req.count, req.timeout_seconds) {
+        Ok(p) => p,
         Err(e) => return (LiveOutcome::Failed(format!("{e:#}")), None),
     };
-    match send(ssm, req, &command).await {
+    match send(ssm, req, parameters).await {
         Ok(command_id) => {
             let outcome = wait(ssm, req, &command_id, Instant::now()).await;
             (outcome, Some(command_id))
@@ -131,30 +151,29 @@ fn running_time(req: &PingRequest<'_>) -> Duration {
     Duration::from_secs(u64::from(req.count) * u64::from(req.timeout_seconds))
 }
 
-/// Sends `command` to the instance; the command id, or how the check ended without one.
+/// Sends the ping document with `parameters` to the instance; the command id, or how the check
+/// ended without one.
 async fn send(
     ssm: &aws_sdk_ssm::Client,
     req: &PingRequest<'_>,
-    command: &str,
+    parameters: [(&'static str, String); 3],
 ) -> Result<String, LiveOutcome> {
     let instance = req.instance;
-    let execution_timeout = (running_time(req) + Duration::from_secs(30))
-        .as_secs()
-        .to_string();
+    let document = roles::ping_document(req.qualifier);
     let comment: String = format!("pipeline-run verify: {}", req.check)
         .chars()
         .take(100)
         .collect();
-    let sent = ssm
+    let mut send = ssm
         .send_command()
-        .document_name("AWS-RunShellScript")
+        .document_name(&document)
         .instance_ids(instance)
-        .parameters("commands", vec![command.to_string()])
-        .parameters("executionTimeout", vec![execution_timeout])
         .timeout_seconds(DELIVERY_TIMEOUT_SECS)
-        .comment(comment)
-        .send()
-        .await;
+        .comment(comment);
+    for (name, value) in parameters {
+        send = send.parameters(name, vec![value]);
+    }
+    let sent = send.send().await;
     match sent {
         Ok(out) => match out.command().and_then(|c| c.command_id()) {
             Some(id) => Ok(id.to_string()),
@@ -162,17 +181,50 @@ async fn send(
                 "SendCommand answered without a command id".into(),
             )),
         },
-        Err(e) if error_code(&e) == Some("InvalidInstanceId") => {
-            Err(LiveOutcome::Undeliverable(format!(
-                "instance {instance} is not managed by SSM or its agent is offline (SendCommand: {})",
-                describe_sdk_error(&e)
-            )))
-        }
-        Err(e) => Err(LiveOutcome::Failed(format!(
-            "SendCommand `{command}` on {instance} failed: {}",
-            describe_sdk_error(&e)
-        ))),
+        Err(e) => Err(refused(req, &document, &e)),
     }
+}
+
+/// How a refused SendCommand ends the check: each cause with its own fix.
+fn refused<R: std::fmt::Debug>(
+    req: &PingRequest<'_>,
+    document: &str,
+    e: &aws_sdk_ssm::error::SdkError<SendCommandError, R>,
+) -> LiveOutcome {
+    let instance = req.instance;
+    let env = req.env;
+    let code = error_code(e);
+    if e.as_service_error()
+        .is_some_and(SendCommandError::is_invalid_document)
+    {
+        let qualifier = if req.qualifier == roles::DEFAULT_QUALIFIER {
+            String::new()
+        } else {
+            format!(" --qualifier {}", req.qualifier)
+        };
+        return LiveOutcome::NotBootstrapped(format!(
+            "{env} has no ping document {document} (it was bootstrapped by an older pipeline-run or by `cdk bootstrap`); fix: re-run `pipeline-run bootstrap {env}{qualifier}` (with the same --trust options) for {env}, which adds it"
+        ));
+    }
+    if code == Some("AccessDeniedException") {
+        return LiveOutcome::Refused(format!(
+            "SSM refused to send {document} to instance {instance} ({}): the deploy role of {env} may ping only from instances tagged {VERIFY_TAG}=true; fix: add `{{Key: {VERIFY_TAG}, Value: 'true'}}` to the Tags of the instance behind {}.{} in the template of stage {}, and deploy (if it carries the tag, {env} was bootstrapped by `cdk bootstrap`, whose deploy role may send no command: re-run `pipeline-run bootstrap` for {env})",
+            describe_sdk_error(e),
+            req.from_stage,
+            req.from_output,
+            req.from_stage
+        ));
+    }
+    if code == Some("InvalidInstanceId") {
+        return LiveOutcome::Undeliverable(format!(
+            "instance {instance} is not managed by SSM or its agent is offline (SendCommand: {})",
+            describe_sdk_error(e)
+        ));
+    }
+    LiveOutcome::Failed(format!(
+        "SendCommand {document} on {instance} failed: {}",
+        describe_sdk_error(e)
+    ))
 }
 
 /// Polls the invocation of `command_id` (sent at `sent_at`) until it ends or the deadline passes.
@@ -423,6 +475,88 @@ mod tests {
         let o = classify(&inv(&s, "Execution Timed Out", -1, "", "")).unwrap();
         assert_eq!(o.kind(), "timed_out");
         assert_eq!(o.reachable(), None);
+    }
+
+    fn request<'a>(env: &'a Environment, qualifier: &'a str) -> PingRequest<'a> {
+        PingRequest {
+            check: "B → C",
+            from_stage: "VpcA",
+            from_output: "InstanceBId",
+            env,
+            qualifier,
+            instance: "i-0abc",
+            ip: "10.2.1.10",
+            count: 3,
+            timeout_seconds: 2,
+        }
+    }
+
+    fn refusal(err: SendCommandError) -> aws_sdk_ssm::error::SdkError<SendCommandError, ()> {
+        aws_sdk_ssm::error::SdkError::service_error(err, ())
+    }
+
+    #[test]
+    fn a_missing_ping_document_names_the_bootstrap_to_re_run() {
+        let env = Environment::new("222222222222", "ap-northeast-1").unwrap();
+        let missing = refusal(SendCommandError::InvalidDocument(
+            aws_sdk_ssm::types::error::InvalidDocument::builder()
+                .message("Document with name cdk-q1-pipeline-run-ping does not exist.")
+                .build(),
+        ));
+        let o = refused(&request(&env, "q1"), "cdk-q1-pipeline-run-ping", &missing);
+        assert_eq!(o.kind(), "not_bootstrapped");
+        assert_eq!(o.reachable(), None);
+        assert!(
+            o.reason().contains(
+                "aws://222222222222/ap-northeast-1 has no ping document cdk-q1-pipeline-run-ping"
+            ) && o.reason().contains(
+                "fix: re-run `pipeline-run bootstrap aws://222222222222/ap-northeast-1 --qualifier q1`"
+            ),
+            "{}",
+            o.reason()
+        );
+        let default = refused(&request(&env, DEFAULT_Q), "d", &missing);
+        assert!(
+            default
+                .reason()
+                .contains("`pipeline-run bootstrap aws://222222222222/ap-northeast-1` (with"),
+            "{}",
+            default.reason()
+        );
+    }
+
+    const DEFAULT_Q: &str = roles::DEFAULT_QUALIFIER;
+
+    #[test]
+    fn a_refused_instance_names_the_tag_to_add() {
+        let env = Environment::new("222222222222", "ap-northeast-1").unwrap();
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("AccessDeniedException")
+            .message("not authorized to perform: ssm:SendCommand")
+            .build();
+        let denied = refusal(SendCommandError::generic(meta));
+        let o = refused(
+            &request(&env, DEFAULT_Q),
+            "cdk-hnb659fds-pipeline-run-ping",
+            &denied,
+        );
+        assert_eq!(o.kind(), "refused");
+        assert!(
+            o.reason().contains("tagged pipeline-run:verify=true")
+                && o.reason()
+                    .contains("the instance behind VpcA.InstanceBId in the template of stage VpcA"),
+            "{}",
+            o.reason()
+        );
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("InvalidInstanceId")
+            .build();
+        let o = refused(
+            &request(&env, DEFAULT_Q),
+            "d",
+            &refusal(SendCommandError::generic(meta)),
+        );
+        assert_eq!(o.kind(), "undeliverable");
     }
 
     #[test]

@@ -292,6 +292,10 @@ async fn live_check(plan: &Plan, aws: &Aws, check: &CheckPlan, r: &Resolved) -> 
         &aws.ssm(&cfg),
         &PingRequest {
             check: &check.name,
+            from_stage: &check.from_stage,
+            from_output: &check.from_output,
+            env: &r.env,
+            qualifier: &plan.qualifier,
             instance: &r.instance,
             ip: &ip,
             count: check.count,

@@ -1,5 +1,5 @@
-//! Building the `ping` command run on test instances through SSM, and reading
-//! its output back. Both iputils (Amazon Linux, Ubuntu) and busybox (Alpine)
+//! The parameters of the ping document run on test instances through SSM, and
+//! reading ping's output back. Both iputils (Amazon Linux, Ubuntu) and busybox (Alpine)
 //! output formats are understood.
 
 use std::fmt;
@@ -59,18 +59,30 @@ impl fmt::Display for PingError {
 
 impl std::error::Error for PingError {}
 
-/// Builds `ping -c <count> -W <timeout_secs> <ip>` for SSM's
-/// AWS-RunShellScript. The target must be a literal IPv4 address: the string
-/// is run by a shell, so anything else could inject commands.
-pub(crate) fn ping_command(ip: &str, count: u32, timeout_secs: u32) -> anyhow::Result<String> {
+/// The parameters of the bootstrap's ping document (`TargetIp`, `Count`, `TimeoutSeconds`; see
+/// `PingDocument` in bootstrap/bootstrap-template.yaml), in that order. SSM checks them against
+/// the document's `allowedPattern`s too; checking here first turns a bad value into a clear error
+/// instead of SSM's `InvalidParameters`.
+pub(crate) fn ping_parameters(
+    ip: &str,
+    count: u32,
+    timeout_secs: u32,
+) -> anyhow::Result<[(&'static str, String); 3]> {
     let ip: Ipv4Addr = ip
         .parse()
         .with_context(|| format!("ping target {ip:?} is not an IPv4 address"))?;
-    // iputils treats `-c 0` as "ping forever" and `-W 0` as "wait forever",
-    // either of which would hang the SSM command until its own timeout.
-    ensure!(count > 0, "ping count must be at least 1");
-    ensure!(timeout_secs > 0, "ping timeout must be at least 1 second");
-    Ok(format!("ping -c {count} -W {timeout_secs} {ip}"))
+    // iputils treats `-c 0` as "ping forever" and `-W 0` as "wait forever"; the document accepts
+    // the ranges the stage file does (verify.count 1..100, verify.timeout_seconds 1..60).
+    ensure!((1..=100).contains(&count), "ping count must be 1..100");
+    ensure!(
+        (1..=60).contains(&timeout_secs),
+        "ping timeout must be 1..60 seconds"
+    );
+    Ok([
+        ("TargetIp", ip.to_string()),
+        ("Count", count.to_string()),
+        ("TimeoutSeconds", timeout_secs.to_string()),
+    ])
 }
 
 /// Parses ping's combined stdout and stderr. A summary with 100% loss is
@@ -355,15 +367,19 @@ PING 10.2.0.10 (10.2.0.10): 56 data bytes
     }
 
     #[test]
-    fn ping_command_formats_flags() {
+    fn ping_parameters_are_the_documents() {
         assert_eq!(
-            ping_command("10.1.0.10", 3, 2).unwrap(),
-            "ping -c 3 -W 2 10.1.0.10"
+            ping_parameters("10.1.0.10", 3, 2).unwrap(),
+            [
+                ("TargetIp", "10.1.0.10".to_string()),
+                ("Count", "3".to_string()),
+                ("TimeoutSeconds", "2".to_string()),
+            ]
         );
     }
 
     #[test]
-    fn ping_command_refuses_anything_but_an_ipv4_address() {
+    fn ping_parameters_refuse_anything_but_an_ipv4_address() {
         for target in [
             "10.1.0.10; rm -rf /",
             "$(reboot)",
@@ -372,7 +388,7 @@ PING 10.2.0.10 (10.2.0.10): 56 data bytes
             "::1",
             "",
         ] {
-            let err = ping_command(target, 3, 2).unwrap_err();
+            let err = ping_parameters(target, 3, 2).unwrap_err();
             assert!(
                 err.to_string().contains("not an IPv4 address"),
                 "{target}: {err}"
@@ -381,8 +397,11 @@ PING 10.2.0.10 (10.2.0.10): 56 data bytes
     }
 
     #[test]
-    fn ping_command_refuses_values_that_would_never_finish() {
-        assert!(ping_command("10.1.0.10", 0, 2).is_err());
-        assert!(ping_command("10.1.0.10", 3, 0).is_err());
+    fn ping_parameters_refuse_values_the_document_refuses() {
+        assert!(ping_parameters("10.1.0.10", 0, 2).is_err());
+        assert!(ping_parameters("10.1.0.10", 101, 2).is_err());
+        assert!(ping_parameters("10.1.0.10", 3, 0).is_err());
+        assert!(ping_parameters("10.1.0.10", 3, 61).is_err());
+        assert!(ping_parameters("10.1.0.10", 100, 60).is_ok());
     }
 }

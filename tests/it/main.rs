@@ -20,7 +20,8 @@ mod ci_roles;
 /// Throttling, expiring sessions, Ctrl-C, concurrent runs, outages, a missing staging bucket.
 mod faults;
 /// Least privilege of the bootstrap roles, on the emulator's IAM: the deploy role of account B,
-/// assumed from account A, does its job and is refused what is dangerous next to it.
+/// assumed from account A, does its job and is refused what is dangerous next to it (Parameter
+/// Store, PassRole, the ping document and its instance tag).
 mod least_privilege;
 /// The reference pipeline end to end: deploy, re-run, trust failures, rollback, diff, destroy.
 mod pipeline;

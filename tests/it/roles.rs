@@ -20,7 +20,7 @@ const BUCKET: &str = "custom-assets-222222222222";
 const APP: &str = "App";
 
 /// Keys of the fixture's assets under its destinations: the template and a file.
-const TEMPLATE_KEY: &str = "5e1d1963108586ece2d836ea4a38943e97ce7b13ce13a661e69406ef23218150.json";
+const TEMPLATE_KEY: &str = "025f0c3c76ca67cd9f473fc2771c9d771c1d0111ac2a1544d1744be786ab97f0.json";
 const CONFIG_KEY: &str = "1d0160cf0426c71945a82121ff7a0ea79082a6fc33f25c0d151f540a2082b1b2.json";
 
 fn role(name: &str) -> String {
@@ -57,7 +57,8 @@ const ROLES: [(&str, &str, &str); 4] = [
 ];
 
 /// Change sets with the execution role, the template and version parameter the assembly names,
-/// and the verification ping (as the bootstrap's deploy role).
+/// and the verification ping: the ping document, on instances tagged for it (as the bootstrap's
+/// deploy role).
 const DEPLOY_POLICY: &str = "      Policies:
         - PolicyName: deploy
           PolicyDocument:
@@ -76,8 +77,16 @@ const DEPLOY_POLICY: &str = "      Policies:
                 Action: ssm:GetParameter
                 Resource: arn:aws:ssm:ap-northeast-1:222222222222:parameter/custom-bootstrap/version
               - Effect: Allow
-                Action: [ec2:DescribeInstances, ssm:SendCommand, ssm:GetCommandInvocation]
+                Action: [ec2:DescribeInstances, ssm:GetCommandInvocation]
                 Resource: '*'
+              - Effect: Allow
+                Action: ssm:SendCommand
+                Resource: arn:aws:ssm:ap-northeast-1:222222222222:document/cdk-hnb659fds-pipeline-run-ping
+              - Effect: Allow
+                Action: ssm:SendCommand
+                Resource: arn:aws:ec2:ap-northeast-1:222222222222:instance/*
+                Condition:
+                  StringEquals: {'ssm:resourceTag/pipeline-run:verify': 'true'}
 ";
 
 /// Uploads to the assembly's bucket.
@@ -116,7 +125,8 @@ async fn create_role(aws: &Aws, name: &str) {
 }
 
 /// Account B's admin creates what the assembly names, all of it but the role `without`: the
-/// roles, the bucket of its asset destinations and its bootstrap-version parameter.
+/// roles, the bucket of its asset destinations and its bootstrap-version parameter, plus the ping
+/// document of the plan's qualifier that verification sends (as the bootstrap creates it).
 async fn set_up_account_b(aws: &Aws, without: Option<&str>) {
     for (name, _, _) in ROLES {
         if without != Some(name) {
@@ -135,6 +145,23 @@ async fn set_up_account_b(aws: &Aws, without: Option<&str>) {
       Name: /custom-bootstrap/version
       Type: String
       Value: \"21\"
+  PingDocument:
+    Type: AWS::SSM::Document
+    Properties:
+      Name: cdk-hnb659fds-pipeline-run-ping
+      DocumentType: Command
+      DocumentFormat: JSON
+      Content:
+        schemaVersion: '2.2'
+        parameters:
+          TargetIp: {{type: String, allowedPattern: '^[0-9]{{1,3}}(\\.[0-9]{{1,3}}){{3}}$'}}
+          Count: {{type: String, default: '3', allowedPattern: '^[0-9]{{1,3}}$'}}
+          TimeoutSeconds: {{type: String, default: '2', allowedPattern: '^[0-9]{{1,2}}$'}}
+        mainSteps:
+          - action: aws:runShellScript
+            name: ping
+            inputs:
+              runCommand: ['ping -c {{{{ Count }}}} -W {{{{ TimeoutSeconds }}}} {{{{ TargetIp }}}}']
 "
     );
     create_stack(&aws.sdk("admin-b").await, "custom-staging", &staging).await;
@@ -262,8 +289,11 @@ async fn the_roles_a_cloud_assembly_names_are_used_for_deploy_publishing_lookup_
     assert_eq!(target_ip, "10.40.1.20");
     let s3_b = aws.s3("admin-b").await;
     let listed = s3_b.list_objects_v2().bucket(BUCKET).send().await.unwrap();
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, [CONFIG_KEY, TEMPLATE_KEY]);
+    let mut keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    keys.sort_unstable();
+    let mut expected = [CONFIG_KEY, TEMPLATE_KEY];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
     let buckets = s3_b.list_buckets().send().await.unwrap();
     let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, [BUCKET], "no staging bucket of the convention");

@@ -8,6 +8,7 @@ use super::problems::Cx;
 use super::{Known, refs};
 use crate::model::cidr::Cidr;
 use crate::model::plan::{CheckPlan, Expectation, PeeringPlan, Target};
+use crate::model::roles::VERIFY_TAG;
 use crate::source::stagefile::{CheckEntry, NetworkEntry, PeeringEntry, VerifyEntry};
 
 /// Every network whose range parses.
@@ -178,6 +179,7 @@ fn check(
     };
     let at = cx.at(line).stage("(verify)").field(format!("{field}.from"));
     refs::check_output(at, known, None, from_stage, from_output);
+    untagged_source(cx, known, &format!("{field}.from"), c, line);
     let to = check_target(cx, known, field, c, line)?;
     let count = c.count.unwrap_or(default_count);
     let timeout_seconds = c.timeout_seconds.unwrap_or(default_timeout);
@@ -199,6 +201,30 @@ fn check(
         count,
         timeout_seconds,
     })
+}
+
+/// A check pinging from an instance its stage's template declares without the verification tag:
+/// the deploy role may send the ping document only to tagged instances, so SSM would refuse it.
+fn untagged_source(cx: &mut Cx, known: &Known, field: &str, c: &CheckEntry, line: Option<usize>) {
+    let Some((stage, output)) = c.from.split_once('.') else {
+        return;
+    };
+    let Some(Some(t)) = known.names.get(stage).and_then(|j| known.templates.get(j)) else {
+        return;
+    };
+    if let Some(instance) = t.untagged_instance_outputs.get(output) {
+        cx.at(line).stage("(verify)").field(field).report(
+            format!(
+                "'{}' is instance {instance} of template {}, which lacks the tag {VERIFY_TAG}=true: the deploy role may ping only from instances carrying it",
+                c.from,
+                t.path.display()
+            ),
+            format!(
+                "add `{{Key: '{VERIFY_TAG}', Value: 'true'}}` to the Tags of {instance} in {}",
+                t.path.display()
+            ),
+        );
+    }
 }
 
 /// `to:`: an IPv4 address, or `Stage.Output` (a dotted text that is no address).

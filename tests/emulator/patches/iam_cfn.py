@@ -351,6 +351,25 @@ def _ssm_parameter(op, p, name, res, ctx):
     return checks
 
 
+def _ssm_document(op, p, name, res, ctx):
+    """The handler's permissions per the resource type's schema (create: CreateDocument, GetDocument,
+    AddTagsToResource; update: UpdateDocument, UpdateDocumentDefaultVersion, GetDocument and the tag
+    calls; delete: DeleteDocument, GetDocument)."""
+    document = getattr(res, "name", name) if op == "delete" else (p.get("Name") or name)
+    arn = f"arn:aws:ssm:{ctx.region}:{ctx.account}:document/{document}"
+    if op == "delete":
+        return [Check("ssm:DeleteDocument", arn), Check("ssm:GetDocument", arn)]
+    if op == "create":
+        checks = [Check("ssm:CreateDocument", arn), Check("ssm:GetDocument", arn)]
+    else:
+        checks = [Check("ssm:UpdateDocument", arn), Check("ssm:UpdateDocumentDefaultVersion", arn),
+                  Check("ssm:GetDocument", arn)]
+    if p.get("Tags"):
+        values, sources = request_tag_keys(_tags(p))
+        checks.append(Check("ssm:AddTagsToResource", arn, values, sources))
+    return checks
+
+
 def _ecr_repository(op, p, name, res, ctx):
     repo = name if op != "delete" else getattr(res, "name", name)
     arn = f"arn:aws:ecr:{ctx.region}:{ctx.account}:repository/{repo}"
@@ -386,6 +405,7 @@ HANDLERS = {
     "AWS::S3::Bucket": _bucket,
     "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::SSM::Parameter": _ssm_parameter,
+    "AWS::SSM::Document": _ssm_document,
     "AWS::ECR::Repository": _ecr_repository,
 }
 

@@ -363,7 +363,10 @@ class Backends:
             owned = name in ssm_backends[account][region]._documents
         except Exception:
             owned = False
-        # AWS-owned documents (AWS-RunShellScript, …) have no account in their ARN
+        # AWS-owned documents (AWS-RunShellScript, …) have no account in their ARN. A name no
+        # account may create (aws*, amazon*, amzn*) is AWS's; any other name is the caller
+        # account's, whether it exists yet or not (SendCommand then answers InvalidDocument).
+        owned = owned or not name.lower().startswith(("aws", "amazon", "amzn"))
         return f"arn:aws:ssm:{region}:{account if owned else ''}:document/{name}"
 
     @staticmethod

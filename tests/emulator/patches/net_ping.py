@@ -3,7 +3,10 @@
 moto 5.2.5 reports Success with empty output for any SendCommand, even for an instance that does
 not exist, so a pipeline's "can stage B reach stage A over the peering?" check could never fail.
 Here a `ping -c N <ip>` line is decided from the EC2 data (routes, peerings, security groups,
-NACLs) the way the VPC would forward an ICMP echo, and printed like Linux iputils ping.
+NACLs) the way the VPC would forward an ICMP echo, and printed like Linux iputils ping. The lines
+come from the document SendCommand names, validated and substituted by ssm_documents
+(`AWS-RunShellScript`'s `commands`, or the `aws:runShellScript` steps of an account's own Command
+document such as the bootstrap's ping document).
 """
 import hashlib
 import ipaddress
@@ -14,6 +17,8 @@ import threading
 from moto.ec2.models import ec2_backends
 from moto.ssm.exceptions import SSMException
 from moto.ssm.models import Command, SimpleSystemManagerBackend
+
+from . import ssm_documents
 
 ECHO_REQUEST, ECHO_REPLY = 8, 0
 
@@ -195,15 +200,25 @@ def _send_command(self, *args, **kwargs):
             "InvalidInstanceId",
             f"Instances [[{', '.join(unknown)}]] not in a valid state for account {self.account_id}",
         )
+    # The document and its parameters are validated at SendCommand, as on AWS (ssm_documents).
+    content = ssm_documents.document_content(self, kwargs.get("document_name") or "")
+    values = ssm_documents.resolve_parameters(content, kwargs.get("parameters"))
     command = _orig_send_command(self, *args, **kwargs)
-    if command.document_name == "AWS-RunShellScript":
-        for invocation in command.invocations:
-            stdout, status = run_script(ec2.get_instance(invocation["InstanceId"]),
-                                        command.parameters.get("commands") or [])
-            invocation.update(StandardOutputContent=stdout, ResponseCode=status)
+    for invocation in command.invocations:
+        instance = ec2.get_instance(invocation["InstanceId"])
+        stdout, status, stderr = "", 0, ""
+        for action, lines in ssm_documents.steps(content, values):
+            if action != "aws:runShellScript":
+                status, stderr = 1, f"emulator: step action {action} is not emulated"
+                break
+            out, status = run_script(instance, lines)
+            stdout += out
             if status:
-                invocation.update(Status="Failed", StatusDetails="Failed",
-                                  StandardErrorContent=f"failed to run commands: exit status {status}")
+                stderr = f"failed to run commands: exit status {status}"
+                break
+        invocation.update(StandardOutputContent=stdout, ResponseCode=status)
+        if status:
+            invocation.update(Status="Failed", StatusDetails="Failed", StandardErrorContent=stderr)
     return command
 
 

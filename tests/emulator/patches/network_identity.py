@@ -5,6 +5,8 @@ The fixes live in helper modules (each fix carries a comment naming the AWS beha
                  IAM::Role.ManagedPolicyArns, cross-account VPCPeeringConnection; peering options
   net_trust      trust policies evaluated on sts:AssumeRole(WithWebIdentity)
   net_ping       SSM SendCommand `ping` decided by the emulated network
+  ssm_documents  SSM documents: SendCommand validates the document and its parameters, runs the
+                 document's shell steps; AWS::SSM::Document content stored as text
 This module seeds the identities pipeline-run's tests sign with (see README, "Network and identity").
 """
 import copy
@@ -16,7 +18,7 @@ from types import SimpleNamespace
 from moto.iam.models import AccessKey, IAMBackend, iam_backends
 from moto.moto_api._internal.models import MotoAPIBackend
 
-from . import net_ping, net_resources, net_trust
+from . import net_ping, net_resources, net_trust, ssm_documents
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -53,6 +55,10 @@ CI_POLICY = _policy(
      "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter",
                 "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
      "Resource": f"arn:aws:ssm:*:{ACCOUNT_A}:parameter/cdk-bootstrap/*"},
+    {"Sid": "BootstrapPingDocument", "Effect": "Allow",
+     "Action": ["ssm:CreateDocument", "ssm:UpdateDocument", "ssm:UpdateDocumentDefaultVersion", "ssm:GetDocument",
+                "ssm:DeleteDocument", "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
+     "Resource": f"arn:aws:ssm:*:{ACCOUNT_A}:document/cdk-*-pipeline-run-ping"},
 )
 # Only for tests/it/ci_credentials.rs and ci_roles.rs, which create the GitHub OIDC roles of docs/ci.md as `ci`: an
 # administrator's one-off set-up, not something a CI principal needs.
@@ -136,6 +142,7 @@ def apply():
     net_resources.apply()
     net_trust.apply()
     net_ping.apply()
+    ssm_documents.apply()
     # POST /moto-api/reset wipes every account; the seeded identities must survive it.
     MotoAPIBackend.reset = _reset
     seed()

@@ -1,12 +1,12 @@
-//! Least privilege, proven on the emulator's IAM: after `pipeline-run bootstrap` of both accounts,
-//! the deploy role of account B, assumed from account A (profile `ci`) with the Rust SDK, can do
-//! its job (Parameter Store under pipeline-run's namespace, the execution role passed to
-//! CloudFormation) and is refused everything dangerous next to it (the bootstrap version, other
-//! parameters and their SecureStrings, passing another role).
+//! The deploy role of account B, assumed from account A (profile `ci`), can do its job
+//! (Parameter Store under pipeline-run's namespace, the execution role passed to CloudFormation)
+//! and is refused everything dangerous next to it (the bootstrap version, other parameters and
+//! their SecureStrings, passing another role).
 
 use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ssm::types::ParameterType;
 
+use super::deploy_role_session;
 use crate::common::*;
 
 /// The deploy role of account B, named as `bootstrap` creates it.
@@ -19,28 +19,7 @@ const NAMESPACE: &str = "/pipeline-run/hnb659fds/";
 
 /// A session of the deploy role of account B, assumed by the CI identity of account A.
 async fn deploy_role_b(aws: &Aws) -> aws_config::SdkConfig {
-    let sts = aws_sdk_sts::Client::new(&aws.sdk("ci").await);
-    let creds = sts
-        .assume_role()
-        .role_arn(bootstrap_role_b("deploy"))
-        .role_session_name("least-privilege-probe")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("assume the deploy role of B: {}", DisplayErrorContext(&e)))
-        .credentials
-        .unwrap();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&aws.endpoint)
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key(),
-            Some(creds.session_token().to_string()),
-            None,
-            "probe",
-        ))
-        .load()
-        .await
+    deploy_role_session(aws, ACCOUNT_B, "hnb659fds").await
 }
 
 /// The error code and message of a refused call's service error.
