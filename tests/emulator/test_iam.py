@@ -627,7 +627,7 @@ def test_bootstrap_roles_can_do_their_job_and_nothing_else(both_servers):
     assert s3_deploy.get_object(Bucket=bucket, Key="asset.zip")["Body"].read() == b"zip"
     assert is_denied(lambda: s3_deploy.put_object(Bucket=bucket, Key="x", Body=b"x"))
     ssm = client(both_servers, "ssm", credentials=deploy)
-    assert ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")["Parameter"]["Value"] == "21"
+    assert ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")["Parameter"]["Value"] == "33"
     # … and it cannot pass another role, nor create resources itself
     assert is_denied(lambda: cfn.create_change_set(
         StackName="esc", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=ssm_template("/esc"),
