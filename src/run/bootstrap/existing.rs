@@ -214,13 +214,11 @@ pub(crate) fn declared_parameters(template: &str) -> BTreeSet<String> {
     serde_yaml::from_str::<serde_yaml::Value>(template)
         .ok()
         .and_then(|doc| {
-            doc.get("Parameters")
-                .and_then(|p| p.as_mapping())
-                .map(|m| {
-                    m.keys()
-                        .filter_map(|k| k.as_str().map(str::to_string))
-                        .collect()
-                })
+            doc.get("Parameters").and_then(|p| p.as_mapping()).map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
         })
         .unwrap_or_default()
 }

@@ -203,12 +203,8 @@ async fn deploy_toolkit(
         };
         check_upgrade(e, version, env, &opts.toolkit_stack_name, opts.force)?;
     }
-    let parameters = toolkit_parameters(
-        opts,
-        env,
-        existing.as_ref(),
-        &declared_parameters(TEMPLATE),
-    )?;
+    let parameters =
+        toolkit_parameters(opts, env, existing.as_ref(), &declared_parameters(TEMPLATE))?;
     let spec = StackSpec {
         stack_name: opts.toolkit_stack_name.clone(),
         template: TemplateSource::Body(TEMPLATE.to_string()),
@@ -241,7 +237,12 @@ async fn ssm_version(
             .and_then(|p| p.value())
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_parameter_not_found()) => Ok(0),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_parameter_not_found()) =>
+        {
+            Ok(0)
+        }
         Err(e) => Err(fail(
             ExitKind::Credentials,
             format!(

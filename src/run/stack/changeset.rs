@@ -354,8 +354,11 @@ mod tests {
             stack_name: "CDKToolkit".into(),
             template: TemplateSource::Body(String::new()),
             parameters: [("TrustedAccounts".to_string(), "111111111111".to_string())].into(),
-            keep_parameters: ["TrustedAccounts".to_string(), "FileAssetsBucketName".to_string()]
-                .into(),
+            keep_parameters: [
+                "TrustedAccounts".to_string(),
+                "FileAssetsBucketName".to_string(),
+            ]
+            .into(),
             tags: Default::default(),
             execution_role_arn: None,
             termination_protection: false,
@@ -363,7 +366,13 @@ mod tests {
         let built = parameters(&spec);
         let got: Vec<(Option<&str>, Option<&str>, Option<bool>)> = built
             .iter()
-            .map(|p| (p.parameter_key(), p.parameter_value(), p.use_previous_value()))
+            .map(|p| {
+                (
+                    p.parameter_key(),
+                    p.parameter_value(),
+                    p.use_previous_value(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
