@@ -112,16 +112,50 @@ pub(crate) async fn bootstrap(
     opts: BootstrapOptions,
 ) -> Vec<StageReport> {
     let mut tasks = tokio::task::JoinSet::new();
+    let mut index_of = std::collections::HashMap::new();
     for (i, env) in opts.environments.iter().cloned().enumerate() {
         let (aws, reporter, opts) = (aws.clone(), reporter.clone(), opts.clone());
-        tasks.spawn(async move { (i, bootstrap_one(&aws, &reporter, &opts, &env).await) });
+        let task = tasks.spawn(async move { bootstrap_one(&aws, &reporter, &opts, &env).await });
+        index_of.insert(task.id(), i);
     }
     let mut reports: Vec<(usize, StageReport)> = Vec::new();
-    while let Some(Ok(r)) = tasks.join_next().await {
-        reports.push(r);
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((id, report)) => reports.push((index_of[&id], report)),
+            // A task that panicked still has its environment reported, as failed.
+            Err(e) => {
+                let i = index_of[&e.id()];
+                let env = &opts.environments[i];
+                let mut report = failed_report(&opts, env, 0.0);
+                report.error = Some(format!("the bootstrap of {env} stopped unexpectedly: {e}"));
+                report.exit_code = ExitKind::Deploy.code();
+                reporter.error(report.error.as_deref().unwrap_or_default(), None, None);
+                reports.push((i, report));
+            }
+        }
     }
     reports.sort_by_key(|(i, _)| *i);
     reports.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The report of `env` before its outcome is known: failed, nothing changed.
+fn failed_report(opts: &BootstrapOptions, env: &Environment, seconds: f64) -> StageReport {
+    StageReport {
+        stage: env.to_string(),
+        account: env.account.to_string(),
+        region: env.region.to_string(),
+        stack: opts.toolkit_stack_name.clone(),
+        status: StageState::Failed,
+        stack_status: None,
+        changes: 0,
+        change_set_executed: false,
+        change_list: Vec::new(),
+        outputs: BTreeMap::new(),
+        duration_seconds: seconds,
+        error: None,
+        assets: None,
+        exit_code: 0,
+    }
 }
 
 async fn bootstrap_one(
@@ -136,22 +170,7 @@ async fn bootstrap_one(
         &format!("stack {}", opts.toolkit_stack_name),
     );
     let result = deploy_toolkit(aws, opts, env, &progress).await;
-    let mut report = StageReport {
-        stage: env.to_string(),
-        account: env.account.to_string(),
-        region: env.region.to_string(),
-        stack: opts.toolkit_stack_name.clone(),
-        status: StageState::Failed,
-        stack_status: None,
-        changes: 0,
-        change_set_executed: false,
-        change_list: Vec::new(),
-        outputs: BTreeMap::new(),
-        duration_seconds: started.elapsed().as_secs_f64(),
-        error: None,
-        assets: None,
-        exit_code: 0,
-    };
+    let mut report = failed_report(opts, env, started.elapsed().as_secs_f64());
     match result {
         Ok(outcome) => {
             report.status = if outcome.no_changes {
