@@ -8,6 +8,8 @@ import json
 import os
 import time
 
+from botocore.exceptions import ClientError
+
 from conftest import ACCOUNT_A, ACCOUNT_B, HERE, REGION, client
 from test_iam import ADMIN, CI_KEYS, is_denied, policy, allow, session, ssm_template, wait_final
 
@@ -100,3 +102,21 @@ def test_the_file_publishing_role_is_kept_to_this_accounts_bucket_and_key(both_s
     assert is_denied(lambda: s3.put_object(Bucket="elsewhere", Key="a.zip", Body=b"zip"))
     doc = json.dumps(cfn.get_template(StackName="CDKToolkit")["TemplateBody"])
     assert "aws:ResourceAccount" in doc
+
+
+def test_a_request_on_a_bucket_that_does_not_exist_is_answered_no_such_bucket(harness):
+    # The file-publishing role may touch only its own account's bucket (aws:ResourceAccount); a
+    # deleted staging bucket has no account, and S3 answers NoSuchBucket, not AccessDenied.
+    bootstrap_b(harness)
+    bucket = f"cdk-hnb659fds-assets-{ACCOUNT_B}-{REGION}"
+    admin = client(harness, "s3", account=ACCOUNT_B)
+    admin.delete_bucket(Bucket=bucket)
+    creds = session(harness, CI_KEYS, f"arn:aws:iam::{ACCOUNT_B}:role/cdk-hnb659fds-file-publishing-role-{ACCOUNT_B}-{REGION}")
+    s3 = client(harness, "s3", credentials=creds)
+    try:
+        s3.list_objects_v2(Bucket=bucket, Prefix="x")
+        raise AssertionError("listed a deleted bucket")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "NoSuchBucket", e.response
+    # creating a bucket is still authorized: the role may not
+    assert is_denied(lambda: s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}))
