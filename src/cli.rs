@@ -154,6 +154,13 @@ pub(crate) struct BootstrapArgs {
     /// Role assumed in an account the credentials do not belong to.
     #[arg(long, default_value = crate::model::roles::DEFAULT_ACCESS_ROLE)]
     pub(crate) bootstrap_role_name: String,
+    /// Replace a bootstrap stack of a higher version, of a newer pipeline-run or of another
+    /// variant (refused otherwise, as `cdk bootstrap` refuses).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Print the bootstrap template and exit (no AWS call), like `cdk bootstrap --show-template`.
+    #[arg(long)]
+    pub(crate) show_template: bool,
     /// aws://ACCOUNT/REGION ... (default: every environment of the stage file).
     pub(crate) environments: Vec<String>,
 }

@@ -13,7 +13,8 @@ pub(crate) enum ExitKind {
     Deploy = 3,
     /// A network expectation of `verify` does not hold.
     Verification = 4,
-    /// No credentials, or a role could not be assumed (trust / bootstrap).
+    /// No credentials, a role could not be assumed (trust), or the bootstrap state forbids the
+    /// step: not bootstrapped, or a bootstrap that `bootstrap` will not replace without `--force`.
     Credentials = 5,
     /// Interrupted by Ctrl-C (SIGINT).
     Interrupted = 130,

@@ -1,4 +1,5 @@
-//! `pipeline-run bootstrap`: prepare environments like `cdk bootstrap --trust`.
+//! `pipeline-run bootstrap`: prepare environments like `cdk bootstrap --trust` (or print the
+//! template with `--show-template`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +19,10 @@ pub(super) async fn bootstrap(
     args: BootstrapArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
+    if args.show_template {
+        print!("{}", bootstrap::TEMPLATE);
+        return Ok(0);
+    }
     let opts = options(g, args, reporter)?;
     bootstrap::validate(&opts)?;
     let fallback = opts.environments.first().map(|e| e.region.to_string());
@@ -57,5 +62,6 @@ fn options(g: &GlobalArgs, args: BootstrapArgs, reporter: &Reporter) -> Result<B
         access_role_name: args.bootstrap_role_name,
         environments,
         bad_environments,
+        force: args.force,
     })
 }

@@ -217,6 +217,7 @@ async fn deploy_stage(
         stack_name: stage.stack_name.clone(),
         template: template_source(ctx, stage, progress).await?,
         parameters,
+        keep_parameters: Default::default(),
         tags: stage.tags.clone(),
         execution_role_arn: Some(stage.roles.cfn_exec.arn.clone()),
         termination_protection: stage.termination_protection,

@@ -126,6 +126,8 @@ def test_an_identity_without_permission_is_refused_by_every_service_in_its_proto
     assert message == (f"User: {arn} is not authorized to perform: ssm:GetParameter on resource: "
                        f"arn:aws:ssm:{REGION}:{ACCOUNT_A}:parameter/p because no identity-based policy allows the "
                        "ssm:GetParameter action")
+    # (an existing bucket: one that does not exist is answered NoSuchBucket, see test_bootstrap.py)
+    client(both_servers, "s3").create_bucket(Bucket="some-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
     s3 = client(both_servers, "s3", credentials=creds)
     status, code, message = refused(lambda: s3.list_objects_v2(Bucket="some-bucket"))
     assert (status, code) == (403, "AccessDenied")
@@ -673,7 +675,7 @@ def test_bootstrap_roles_can_do_their_job_and_nothing_else(both_servers):
     assert s3_deploy.get_object(Bucket=bucket, Key="asset.zip")["Body"].read() == b"zip"
     assert is_denied(lambda: s3_deploy.put_object(Bucket=bucket, Key="x", Body=b"x"))
     ssm = client(both_servers, "ssm", credentials=deploy)
-    assert ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")["Parameter"]["Value"] == "21"
+    assert ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")["Parameter"]["Value"] == "33"
     # … and it cannot pass another role, nor create resources itself
     assert is_denied(lambda: cfn.create_change_set(
         StackName="esc", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=ssm_template("/esc"),

@@ -10,6 +10,9 @@ mod common;
 mod assets;
 /// Bad input refused before any AWS call: the corpus (tests/corpus) and other broken input.
 mod bad_input;
+/// Bootstrap next to the real AWS CDK CLI (tests/cdk): upgrades without loss, refusals, both
+/// CLIs deploying on each other's bootstrap.
+mod bootstrap;
 /// Credentials as CI hands them over: CodeBuild container credentials, GitHub OIDC.
 mod ci_credentials;
 /// action.yml run as a GitHub runner runs it.

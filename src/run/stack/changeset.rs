@@ -77,13 +77,8 @@ fn request(
         TemplateSource::Body(b) => request.template_body(b),
         TemplateSource::Url { url, .. } => request.template_url(url),
     };
-    for (k, v) in &spec.parameters {
-        request = request.parameters(
-            Parameter::builder()
-                .parameter_key(k)
-                .parameter_value(v)
-                .build(),
-        );
+    for p in parameters(spec) {
+        request = request.parameters(p);
     }
     for (k, v) in &spec.tags {
         request = request.tags(Tag::builder().key(k).value(v).build());
@@ -92,6 +87,28 @@ fn request(
         request = request.role_arn(role);
     }
     request
+}
+
+/// The change set's parameters: the values of the spec, then the kept ones with
+/// `UsePreviousValue` (a key with a value is not kept).
+fn parameters(spec: &StackSpec) -> Vec<Parameter> {
+    let values = spec.parameters.iter().map(|(k, v)| {
+        Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(v)
+            .build()
+    });
+    let kept = spec
+        .keep_parameters
+        .iter()
+        .filter(|k| !spec.parameters.contains_key(*k))
+        .map(|k| {
+            Parameter::builder()
+                .parameter_key(k)
+                .use_previous_value(true)
+                .build()
+        });
+    values.chain(kept).collect()
 }
 
 /// Waits until the change set is computed and returns its resource changes; None when it holds
@@ -330,6 +347,41 @@ fn unix_millis() -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_parameters_use_the_previous_value_unless_given_one() {
+        let spec = StackSpec {
+            stack_name: "CDKToolkit".into(),
+            template: TemplateSource::Body(String::new()),
+            parameters: [("TrustedAccounts".to_string(), "111111111111".to_string())].into(),
+            keep_parameters: [
+                "TrustedAccounts".to_string(),
+                "FileAssetsBucketName".to_string(),
+            ]
+            .into(),
+            tags: Default::default(),
+            execution_role_arn: None,
+            termination_protection: false,
+        };
+        let built = parameters(&spec);
+        let got: Vec<(Option<&str>, Option<&str>, Option<bool>)> = built
+            .iter()
+            .map(|p| {
+                (
+                    p.parameter_key(),
+                    p.parameter_value(),
+                    p.use_previous_value(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("TrustedAccounts"), Some("111111111111"), None),
+                (Some("FileAssetsBucketName"), None, Some(true)),
+            ]
+        );
+    }
 
     #[test]
     fn the_status_reasons_of_an_empty_change_set_are_recognised() {

@@ -7,7 +7,7 @@ mod delete;
 mod events;
 pub(crate) mod template_diff;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use aws_sdk_cloudformation::Client;
@@ -27,6 +27,9 @@ pub(crate) struct StackSpec {
     pub(crate) stack_name: String,
     pub(crate) template: TemplateSource,
     pub(crate) parameters: BTreeMap<String, String>,
+    /// Parameters of the deployed stack kept as they are (`UsePreviousValue`); those also in
+    /// `parameters` take that value.
+    pub(crate) keep_parameters: BTreeSet<String>,
     pub(crate) tags: BTreeMap<String, String>,
     /// The CloudFormation execution role (passed as RoleARN); None deploys with the caller's rights.
     pub(crate) execution_role_arn: Option<String>,

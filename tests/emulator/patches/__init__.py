@@ -3,6 +3,8 @@
 PATCH_MODULES = [
     # CloudFormation engine (change sets, outputs, exports, rollback, events, async mode)
     "cfn_changesets",
+    # CloudFormation: a TemplateURL addressing S3 path-style at the emulator's loopback address
+    "cfn_template_url",
     # EC2 / IAM / STS / SSM (associations, SGs, peering, trust, ping, seeded identities)
     "network_identity",
     # IAM: identity, session, boundary and bucket policies evaluated on every request, and for each

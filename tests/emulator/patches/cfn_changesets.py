@@ -93,6 +93,46 @@ def _refs(node):
     return found
 
 
+def _if_conditions(node):
+    """Condition names a template fragment chooses by (the first argument of each Fn::If)."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::If" and isinstance(value, list) and value and isinstance(value[0], str):
+                found.add(value[0])
+            found |= _if_conditions(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _if_conditions(item)
+    return found
+
+
+def _condition_parameters(template):
+    """Condition name -> the parameters it depends on, through the conditions it names too."""
+    conditions = (template or {}).get("Conditions") or {}
+
+    def named(node):
+        if isinstance(node, dict):
+            return {node["Condition"]} if isinstance(node.get("Condition"), str) and len(node) == 1 else \
+                set().union(*(named(v) for v in node.values())) if node else set()
+        if isinstance(node, list):
+            return set().union(*(named(v) for v in node)) if node else set()
+        return set()
+
+    resolved = {}
+
+    def params_of(name, seen=()):
+        if name not in resolved:
+            body = conditions.get(name)
+            found = set(_refs(body))
+            for other in named(body) - set(seen) - {name}:
+                found |= params_of(other, seen + (name,))
+            resolved[name] = found
+        return resolved[name]
+
+    return {name: params_of(name) for name in conditions}
+
+
 def _dependency_order(resources):
     """Logical ids of `resources` (name -> json) with every dependency before its dependents."""
     names = list(resources)
@@ -443,11 +483,14 @@ def _plan(backend, stack, template, params, tags, resolved=None):
     changed_params = {k for k, v in params.items() if old_params.get(k) != v}
     old_resolved = getattr(stack, "_emu_resolved", {}) if current else {}
     changed_params |= {k for k, v in (resolved or {}).items() if old_resolved.get(k) != v}
+    # AWS also modifies a resource that uses a changed parameter only through a condition (Fn::If)
+    changed_conditions = {c for c, ps in _condition_parameters(template).items() if ps & changed_params}
     changes = []
     for name in _dependency_order(wanted):
         if name not in current:
             changes.append(Change("Add", name, wanted[name]["Type"]))
-        elif _norm({0: wanted[name]}) != _norm({0: current[name]}) or _refs(wanted[name]) & changed_params:
+        elif _norm({0: wanted[name]}) != _norm({0: current[name]}) or _refs(wanted[name]) & changed_params or \
+                _if_conditions(wanted[name]) & changed_conditions:
             changes.append(Change("Modify", name, wanted[name]["Type"]))
     for name in current:
         if name not in wanted:

@@ -657,6 +657,17 @@ def _trust_names_caller(role_arn):
     return check
 
 
+def _on_missing_bucket(req):
+    """An S3 request naming a bucket that does not exist; never a PUT on the bucket itself, which
+    may be CreateBucket (always authorized)."""
+    if req.service != "s3" or req.protocol != "s3":
+        return False
+    bucket, _, key = req.path.lstrip("/").partition("/")
+    if not bucket or (req.method == "PUT" and not key):
+        return False
+    return BACKENDS.bucket_account(f"arn:aws:s3:::{bucket}") is None
+
+
 def authorize(req):
     """(principal, None) to let the request through, or (principal, (check, decision, message))."""
     principal = principal_of(req)
@@ -669,6 +680,11 @@ def authorize(req):
         check = iam_requests.Check((req.service or "unsigned", None), UNKNOWN_VALUE, mapped=False)
         return principal, (check, Decision(False, "no-identity"),
                            "Anonymous access is not allowed by the emulator: sign the request")
+    if _on_missing_bucket(req):
+        # S3's bucket names are global: a request on a bucket no account has is answered NoSuchBucket
+        # (404, https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html) — moto answers
+        # it; there is no resource, no owner (aws:ResourceAccount) and nothing to reveal.
+        return principal, None
     for check in iam_requests.checks(req, principal.account, BACKENDS):
         note_unmapped(check)
         trust = _trust_names_caller(check.resource) if check.action in ("sts:AssumeRole", "sts:TagSession") else None

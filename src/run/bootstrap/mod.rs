@@ -1,16 +1,19 @@
 //! `pipeline-run bootstrap`: deploys `bootstrap/bootstrap-template.yaml` as the CDKToolkit stack
 //! of each environment — the staging bucket, the deploy, file-publishing, lookup and
-//! CloudFormation execution roles trusting the CI account, and the version parameter.
+//! CloudFormation execution roles trusting the CI account, and the version parameter — over an
+//! existing bootstrap (the CDK's or pipeline-run's) without downgrading or dropping anything of it
+//! (`existing`).
+
+mod existing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use aws_sdk_cloudformation::types::Stack;
 
 use crate::aws::Aws;
-use crate::error::{ExitKind, fail, fail_fix, with_fix};
+use crate::error::{ExitKind, fail, with_fix};
 use crate::model::env::{EnvError, Environment, is_account_id};
 use crate::model::roles::is_qualifier;
 #[cfg(test)]
@@ -18,8 +21,11 @@ use crate::model::roles::{DEFAULT_ACCESS_ROLE, DEFAULT_TOOLKIT_STACK};
 use crate::progress::{Reporter, StageProgress};
 use crate::run::outcome::{StageReport, StageState};
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
+use existing::{Existing, check_upgrade, declared_parameters, toolkit_parameters};
 
-const TEMPLATE: &str = include_str!("../../bootstrap/bootstrap-template.yaml");
+/// The template deployed (and printed by `bootstrap --show-template`).
+pub(crate) const TEMPLATE: &str = include_str!("../../../bootstrap/bootstrap-template.yaml");
+
 #[derive(Debug, Clone)]
 pub(crate) struct BootstrapOptions {
     pub(crate) trust: Vec<String>,
@@ -31,6 +37,8 @@ pub(crate) struct BootstrapOptions {
     pub(crate) environments: Vec<Environment>,
     /// `aws://` arguments whose account or region is invalid, reported with the other problems.
     pub(crate) bad_environments: Vec<String>,
+    /// Replace a bootstrap of a higher version or another variant (`--force`).
+    pub(crate) force: bool,
 }
 
 /// Checks the options before any AWS call, with the CDK's rules.
@@ -104,16 +112,51 @@ pub(crate) async fn bootstrap(
     opts: BootstrapOptions,
 ) -> Vec<StageReport> {
     let mut tasks = tokio::task::JoinSet::new();
+    let mut index_of = std::collections::HashMap::new();
     for (i, env) in opts.environments.iter().cloned().enumerate() {
         let (aws, reporter, opts) = (aws.clone(), reporter.clone(), opts.clone());
-        tasks.spawn(async move { (i, bootstrap_one(&aws, &reporter, &opts, &env).await) });
+        let task = tasks.spawn(async move { bootstrap_one(&aws, &reporter, &opts, &env).await });
+        index_of.insert(task.id(), i);
     }
     let mut reports: Vec<(usize, StageReport)> = Vec::new();
-    while let Some(Ok(r)) = tasks.join_next().await {
-        reports.push(r);
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((id, report)) => reports.push((index_of[&id], report)),
+            // A task that panicked still has its environment reported, as failed.
+            Err(e) => {
+                let i = index_of[&e.id()];
+                let env = &opts.environments[i];
+                let mut report = failed_report(&opts, env, 0.0);
+                report.error = Some(format!("the bootstrap of {env} stopped unexpectedly: {e}"));
+                report.exit_code = ExitKind::Deploy.code();
+                reporter.error(report.error.as_deref().unwrap_or_default(), None, None);
+                reports.push((i, report));
+            }
+        }
     }
     reports.sort_by_key(|(i, _)| *i);
     reports.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The report of `env` before its outcome is known: failed, nothing changed.
+fn failed_report(opts: &BootstrapOptions, env: &Environment, seconds: f64) -> StageReport {
+    StageReport {
+        stage: env.to_string(),
+        account: env.account.to_string(),
+        region: env.region.to_string(),
+        stack: opts.toolkit_stack_name.clone(),
+        status: StageState::Failed,
+        stack_status: None,
+        changes: 0,
+        change_set_executed: false,
+        change_list: Vec::new(),
+        outputs: BTreeMap::new(),
+        duration_seconds: seconds,
+        error: None,
+        assets: None,
+        exit_code: 0,
+        diff: None,
+    }
 }
 
 async fn bootstrap_one(
@@ -128,23 +171,7 @@ async fn bootstrap_one(
         &format!("stack {}", opts.toolkit_stack_name),
     );
     let result = deploy_toolkit(aws, opts, env, &progress).await;
-    let mut report = StageReport {
-        stage: env.to_string(),
-        account: env.account.to_string(),
-        region: env.region.to_string(),
-        stack: opts.toolkit_stack_name.clone(),
-        status: StageState::Failed,
-        stack_status: None,
-        changes: 0,
-        change_set_executed: false,
-        change_list: Vec::new(),
-        outputs: BTreeMap::new(),
-        duration_seconds: started.elapsed().as_secs_f64(),
-        error: None,
-        assets: None,
-        exit_code: 0,
-        diff: None,
-    };
+    let mut report = failed_report(opts, env, started.elapsed().as_secs_f64());
     match result {
         Ok(outcome) => {
             report.status = if outcome.no_changes {
@@ -175,7 +202,8 @@ async fn bootstrap_one(
     report
 }
 
-/// Deploys the toolkit stack of `env`, keeping what an earlier bootstrap trusted.
+/// Deploys the toolkit stack of `env` over what is there: refused when that is newer or another
+/// variant (unless `--force`), keeping its parameters, trust and termination protection.
 async fn deploy_toolkit(
     aws: &Aws,
     opts: &BootstrapOptions,
@@ -184,73 +212,65 @@ async fn deploy_toolkit(
 ) -> Result<stack::Outcome> {
     let cfg = credentials_for(aws, env, &opts.access_role_name).await?;
     let cfn = aws.cloudformation(&cfg);
-    let previous = stack::describe(&cfn, &opts.toolkit_stack_name).await?;
+    progress.phase("reading the bootstrap stack");
+    let existing = stack::describe(&cfn, &opts.toolkit_stack_name)
+        .await?
+        .map(|s| Existing::of(&s));
+    if let Some(e) = &existing {
+        let version = match e.version {
+            Some(v) => v,
+            None => ssm_version(aws, &cfg, e, &opts.qualifier).await?,
+        };
+        check_upgrade(e, version, env, &opts.toolkit_stack_name, opts.force)?;
+    }
+    let parameters =
+        toolkit_parameters(opts, env, existing.as_ref(), &declared_parameters(TEMPLATE))?;
     let spec = StackSpec {
         stack_name: opts.toolkit_stack_name.clone(),
         template: TemplateSource::Body(TEMPLATE.to_string()),
-        parameters: toolkit_parameters(opts, env, previous.as_ref())?,
+        parameters: parameters.values,
+        keep_parameters: parameters.keep,
         tags: BTreeMap::new(),
         execution_role_arn: None,
-        termination_protection: false,
+        termination_protection: existing.as_ref().is_some_and(|e| e.termination_protection),
     };
     stack::deploy(&cfn, &spec, Mode::Deploy, Approval::Never, progress).await
 }
 
-/// The toolkit stack's parameters. Like `cdk bootstrap`, a re-run adds trust and never silently
-/// drops accounts trusted before (read from the `previous` stack).
-fn toolkit_parameters(
-    opts: &BootstrapOptions,
-    env: &Environment,
-    previous: Option<&Stack>,
-) -> Result<BTreeMap<String, String>> {
-    let previous_param = |key: &str| -> Vec<String> {
-        previous
-            .and_then(|s| {
-                s.parameters()
-                    .iter()
-                    .find(|p| p.parameter_key() == Some(key))
-            })
-            .and_then(|p| p.parameter_value())
-            .map(split_list)
-            .unwrap_or_default()
-    };
-    let trust = union(previous_param("TrustedAccounts"), &opts.trust);
-    let trust_for_lookup = union(
-        previous_param("TrustedAccountsForLookup"),
-        &opts.trust_for_lookup,
-    );
-    let mut policies = opts.execution_policies.clone();
-    if policies.is_empty() {
-        policies = previous_param("CloudFormationExecutionPolicies");
-    }
-    if !trust.is_empty() && policies.is_empty() {
-        return Err(fail_fix(
-            ExitKind::Validation,
+/// The version in the SSM parameter of a toolkit stack without a BootstrapVersion output (very
+/// old templates); 0 when there is none, as the CDK CLI counts it.
+async fn ssm_version(
+    aws: &Aws,
+    cfg: &aws_config::SdkConfig,
+    existing: &Existing,
+    qualifier: &str,
+) -> Result<u32> {
+    let q = existing
+        .parameters
+        .get("Qualifier")
+        .map(String::as_str)
+        .unwrap_or(qualifier);
+    let name = crate::model::roles::bootstrap_version_parameter(q);
+    match aws.ssm(cfg).get_parameter().name(&name).send().await {
+        Ok(out) => Ok(out
+            .parameter()
+            .and_then(|p| p.value())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_parameter_not_found()) =>
+        {
+            Ok(0)
+        }
+        Err(e) => Err(fail(
+            ExitKind::Credentials,
             format!(
-                "--cloudformation-execution-policies is required with --trust: say what CloudFormation may do in {env} on behalf of the trusted accounts"
+                "cannot read the bootstrap version {name}: {}",
+                crate::aws::errors::describe_sdk_error(&e)
             ),
-            format!(
-                "add --cloudformation-execution-policies arn:{}:iam::aws:policy/AdministratorAccess (or a narrower policy)",
-                env.partition()
-            ),
-        ));
+        )),
     }
-    Ok(BTreeMap::from([
-        ("TrustedAccounts".to_string(), trust.join(",")),
-        (
-            "TrustedAccountsForLookup".to_string(),
-            trust_for_lookup.join(","),
-        ),
-        (
-            "CloudFormationExecutionPolicies".to_string(),
-            policies.join(","),
-        ),
-        ("Qualifier".to_string(), opts.qualifier.clone()),
-        (
-            "FileAssetsBucketKmsKeyId".to_string(),
-            "AWS_MANAGED_KEY".to_string(),
-        ),
-    ]))
 }
 
 /// The caller's own credentials for its own account; for another account, the access role there.
@@ -282,28 +302,11 @@ async fn credentials_for(
         })
 }
 
-fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn union(mut a: Vec<String>, b: &[String]) -> Vec<String> {
-    for x in b {
-        if !a.contains(x) {
-            a.push(x.clone());
-        }
-    }
-    a
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn opts() -> BootstrapOptions {
+    pub(super) fn opts() -> BootstrapOptions {
         BootstrapOptions {
             trust: vec!["111111111111".into()],
             trust_for_lookup: vec![],
@@ -315,6 +318,7 @@ mod tests {
                 Environment::parse_url("aws://222222222222/ap-northeast-1").unwrap(),
             ],
             bad_environments: vec![],
+            force: false,
         }
     }
 
@@ -346,17 +350,6 @@ mod tests {
         assert!(msg.contains("'1234' is not an AWS account id"), "{msg}");
         assert!(msg.contains("qualifier"), "{msg}");
         assert!(validate(&opts()).is_ok());
-    }
-
-    #[test]
-    fn rerunning_keeps_previously_trusted_accounts() {
-        assert_eq!(
-            union(
-                split_list("111111111111, 333333333333"),
-                &["111111111111".into()]
-            ),
-            vec!["111111111111", "333333333333"]
-        );
     }
 
     #[test]
