@@ -29,7 +29,7 @@ mod verify;
 pub mod package {
     pub use crate::model::assets::Packaging;
     pub use crate::run::assets::package::{
-        PackagedAsset, package_asset, sha256_file, zip_directory,
+        PackagedAsset, ZipCache, package_asset, sha256_file, zip_directory,
     };
 }
 

@@ -17,6 +17,10 @@ pub(crate) struct AssetSpec {
     /// The stage file's name for it, or the CDK asset's display name (else its id).
     pub(crate) name: String,
     pub(crate) source: PathBuf,
+    /// The directory the asset must stay inside, symlinks resolved (the stage file's directory
+    /// or its `asset_root`; a cloud assembly's directory): packaging refuses anything that
+    /// resolves outside it.
+    pub(crate) root: PathBuf,
     pub(crate) packaging: Packaging,
     pub(crate) target: AssetTarget,
 }

@@ -18,6 +18,10 @@ pub(crate) struct StageFile {
     /// `ParameterStorePrefix`).
     #[serde(default)]
     pub(crate) parameter_prefix: Option<String>,
+    /// The directory stage-file assets must stay inside, relative to the stage file (default:
+    /// the stage file's directory).
+    #[serde(default)]
+    pub(crate) asset_root: Option<String>,
     pub(crate) accounts: BTreeMap<String, AccountEntry>,
     /// VPC address ranges the pipeline creates, referenced as `${networks.NAME.cidr}`.
     #[serde(default)]

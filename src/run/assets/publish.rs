@@ -2,8 +2,8 @@
 //! ListObjectsV2 first (not HeadObject, which S3 caches negatively), upload only when missing.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Result;
 use aws_sdk_s3::primitives::ByteStream;
@@ -11,10 +11,10 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPa
 use aws_smithy_types::byte_stream::Length;
 use serde::Serialize;
 
-use super::package::{self, PackagedAsset};
+use super::package::{self, PackagedAsset, ZipCache};
 use crate::aws::Aws;
 use crate::aws::errors::describe_sdk_error;
-use crate::error::{ExitKind, fail, fail_fix};
+use crate::error::{ExitKind, Failure, fail, fail_fix};
 #[cfg(test)]
 use crate::model::assets::ASSET_ATTRIBUTES;
 use crate::model::assets::{AssetLocation, AssetSpec, AssetTarget};
@@ -38,18 +38,33 @@ pub(crate) struct AssetCounts {
     pub(crate) skipped: usize,
 }
 
-/// Where packaged zips are kept between runs. Never inside an asset: a cache there would be
-/// zipped into the next archive. Named per user so a shared temp dir cannot block another user.
-fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PIPELINE_RUN_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
+/// The zip cache of this process (`package::ZipCache`: private, under `$RUNNER_TEMP` or the
+/// user's cache directory), opened once: Ok with the line to print the first time it had to be
+/// recreated, or the refusal's summary and fix.
+fn zip_cache() -> Result<(ZipCache, Option<String>)> {
+    static CACHE: OnceLock<Result<ZipCache, (String, Option<String>)>> = OnceLock::new();
+    let mut note = None;
+    let cache = CACHE.get_or_init(|| match ZipCache::open(&ZipCache::default_dir()) {
+        Ok((cache, recreated)) => {
+            note = recreated;
+            Ok(cache)
+        }
+        Err(e) => Err(match Failure::of(&e) {
+            Some(f) => (f.summary.clone(), f.fix.clone()),
+            None => (format!("{e:#}"), None),
+        }),
+    });
+    match cache {
+        Ok(cache) => Ok((cache.clone(), note)),
+        Err((summary, fix)) => {
+            let failure = Failure::new(ExitKind::Validation, summary.clone());
+            Err(match fix {
+                Some(fix) => failure.with_fix(fix.clone()),
+                None => failure,
+            }
+            .into())
+        }
     }
-    let user: String = std::env::var("USER")
-        .unwrap_or_else(|_| "user".into())
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    std::env::temp_dir().join(format!("pipeline-run-cache-{user}"))
 }
 
 /// Packages and publishes a stage's assets, several at a time. Returns where each asset of the
@@ -64,7 +79,10 @@ pub(crate) async fn publish_assets(
     progress: &StageProgress,
 ) -> Result<(BTreeMap<String, AssetLocation>, AssetCounts)> {
     let limit = Arc::new(tokio::sync::Semaphore::new(ASSET_CONCURRENCY));
-    let cache = cache_dir();
+    let (cache, recreated) = zip_cache()?;
+    if let Some(line) = recreated {
+        progress.line(&line);
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for asset in assets.iter().cloned() {
         let aws = aws.clone();
@@ -88,7 +106,10 @@ pub(crate) async fn publish_assets(
         let (asset, result) =
             joined.map_err(|e| fail(ExitKind::Deploy, format!("asset task failed: {e}")))?;
         match result {
-            Ok(published) => {
+            Ok((published, note)) => {
+                if let Some(line) = note {
+                    progress.line(&format!("asset {}: {line}", asset.name));
+                }
                 for (location, uploaded, size) in &published {
                     if *uploaded {
                         counts.uploaded += 1;
@@ -121,23 +142,28 @@ pub(crate) async fn publish_assets(
     }
 }
 
-/// (location, uploaded, size) per destination.
+/// (location, uploaded, size) per destination, and a line about the cache to print.
 async fn publish_one(
     aws: &Aws,
     env: &Environment,
     roles: &StageRoles,
     qualifier: &str,
     asset: &AssetSpec,
-    cache: &Path,
+    cache: &ZipCache,
     purpose: &str,
-) -> Result<Vec<(AssetLocation, bool, u64)>> {
-    let (source, packaging, cache_dir) =
-        (asset.source.clone(), asset.packaging, cache.to_path_buf());
-    let packaged =
-        tokio::task::spawn_blocking(move || package::package_asset(&source, packaging, &cache_dir))
-            .await
-            .map_err(|e| fail(ExitKind::Deploy, format!("packaging task failed: {e}")))?
-            .map_err(|e| fail(ExitKind::Deploy, format!("asset {}: {e:#}", asset.name)))?;
+) -> Result<(Vec<(AssetLocation, bool, u64)>, Option<String>)> {
+    let (source, root, packaging, cache) = (
+        asset.source.clone(),
+        asset.root.clone(),
+        asset.packaging,
+        cache.clone(),
+    );
+    let packaged = tokio::task::spawn_blocking(move || {
+        package::package_asset(&source, &root, packaging, &cache)
+    })
+    .await
+    .map_err(|e| fail(ExitKind::Deploy, format!("packaging task failed: {e}")))?
+    .map_err(|e| packaging_error(&asset.name, &e))?;
     let mut out = Vec::new();
     match &asset.target {
         AssetTarget::Staging => {
@@ -180,7 +206,22 @@ async fn publish_one(
             }
         }
     }
-    Ok(out)
+    Ok((out, packaged.note))
+}
+
+/// A packaging error of asset `name`: bad input (a link out of the root, a special file, an
+/// untrusted cache) keeps its kind, anything else is a deploy failure.
+fn packaging_error(name: &str, e: &anyhow::Error) -> anyhow::Error {
+    match Failure::of(e) {
+        Some(f) => Failure {
+            kind: f.kind,
+            summary: format!("asset {name}: {}", f.summary),
+            fix: f.fix.clone(),
+            detail: None,
+        }
+        .into(),
+        None => fail(ExitKind::Deploy, format!("asset {name}: {e:#}")),
+    }
 }
 
 /// Uploads a packaged asset under `key` unless present; large files in parts, streamed from

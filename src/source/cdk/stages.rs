@@ -151,6 +151,7 @@ fn stack_assets(assembly: &CloudAssembly, stack: &AssemblyStack) -> Result<Vec<A
                 .clone()
                 .unwrap_or_else(|| asset.id.clone()),
             source: asset.source_path.clone(),
+            root: asset.root.clone(),
             packaging: match asset.packaging {
                 AssetPackaging::File => Packaging::File,
                 AssetPackaging::Zip => Packaging::Zip,

@@ -89,6 +89,8 @@ fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
 struct Known {
     /// The stage file's directory: templates and assets are relative to it.
     dir: PathBuf,
+    /// Where assets must stay, resolved (`asset_root`, else `dir`); None if it is unusable.
+    asset_root: Option<assets::AssetRoot>,
     qualifier: String,
     /// Where `publish_outputs` names must be: `<parameter_prefix>/<qualifier>/`.
     parameter_namespace: String,
@@ -112,8 +114,10 @@ fn validate(mut cx: Cx, env: &dyn Env, mut raw: StageFile) -> Result<Plan, Probl
     let networks = network::networks(&mut cx, &raw.networks);
     let names = stages::names(&mut cx, &raw.stages);
     let (templates, mut sourced) = templates::load_all(&mut cx, &dir, &raw.stages);
+    let asset_root = assets::root(&mut cx, &dir, raw.asset_root.as_deref());
     let known = Known {
         dir,
+        asset_root,
         qualifier,
         parameter_namespace,
         accounts,

@@ -81,7 +81,7 @@ pub(super) fn stage(
     publish_outputs(cx, known, i, s);
     let from_source = sourced.remove(&s.name);
     let stack_name = stack_name(cx, s, from_source.as_ref());
-    let assets = assets::assets(cx, &known.dir, s);
+    let assets = assets::assets(cx, &known.dir, known.asset_root.as_ref(), s);
     if let (Some(source), Some(target)) = (&from_source, &target) {
         templates::check_source_env(cx, s, source, target);
     }

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, System, ZipWriter};
 
+use super::cache::ZipCache;
+use super::confine;
 use super::{IO_BUFFER_BYTES, describe_io_error, sha256_reader, to_hex};
 
 /// Bumped whenever the zip layout changes, so cached archives from an older
@@ -28,29 +30,102 @@ const DEFAULT_FILE_MODE: u32 = 0o644;
 /// the layout). The archive is written to a temporary file next to `out_path`
 /// and renamed into place, so readers never see a partial archive.
 ///
-/// Symlinks are followed (a link to a directory is zipped as a directory); a
-/// broken link or a link cycle is an error. Empty directories are not stored.
-/// An existing `out_path` inside `dir` would itself be zipped: keep outputs
-/// outside the source.
+/// Symlinks inside `dir` are followed (a link to a directory is zipped as a
+/// directory); a link out of `dir`, a broken link, a link cycle or a special file
+/// is an error. Empty directories are not stored. An existing `out_path` inside
+/// `dir` would itself be zipped: keep outputs outside the source.
 pub fn zip_directory(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
-    let entries = collect_zip_entries(dir)?;
-    write_zip_atomically(&entries, out_path)
+    let root = fs::canonicalize(dir).map_err(|e| describe_io_error(e, dir, "zip directory"))?;
+    let entries = collect_zip_entries(dir, &root)?;
+    write_zip_atomically(&entries, &root, out_path).map(|_| ())
 }
 
-pub(super) fn zip_into_cache(source: &Path, cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    fs::create_dir_all(cache_dir)
-        .map_err(|e| describe_io_error(e, cache_dir, "create asset cache directory"))?;
-    reject_cache_inside_source(source, cache_dir)?;
+/// A zip in the cache: its path, the SHA-256 and size of its bytes, and a line to print when
+/// a cached entry was not trusted.
+pub(super) struct Cached {
+    pub(super) path: PathBuf,
+    pub(super) sha256: String,
+    pub(super) size: u64,
+    pub(super) note: Option<String>,
+}
 
-    let entries = collect_zip_entries(source)?;
-    let fingerprint = fingerprint_entries(&entries)?;
-    let archive = cache_dir.join(format!("{fingerprint}.zip"));
-    // Archives only ever appear under their final name through an atomic rename,
-    // so an existing one is complete and was built from identical content.
-    if !archive.is_file() {
-        write_zip_atomically(&entries, &archive)?;
+/// The zip of `source` (confined to `root`) from `cache`, built unless an entry for the same
+/// content is there with the digest recorded when it was built.
+pub(super) fn zip_into_cache(
+    source: &Path,
+    root: &Path,
+    cache: &ZipCache,
+) -> anyhow::Result<Cached> {
+    reject_cache_inside_source(source, cache.dir())?;
+
+    let entries = collect_zip_entries(source, root)?;
+    let fingerprint = fingerprint_entries(&entries, root)?;
+    let archive = cache.archive(&fingerprint);
+    let record = ZipCache::record(&archive);
+    let note = match verify_entry(&archive, &record) {
+        Entry::Verified(sha256, size) => {
+            return Ok(Cached {
+                path: archive,
+                sha256,
+                size,
+                note: None,
+            });
+        }
+        Entry::Missing => None,
+        Entry::Untrusted(why) => Some(format!(
+            "cached zip {} {why}: rebuilt from the source",
+            archive.display()
+        )),
+    };
+    let _ = fs::remove_file(&record);
+    let (sha256, size) = write_zip_atomically(&entries, root, &archive)?;
+    write_record(&record, &sha256)?;
+    Ok(Cached {
+        path: archive,
+        sha256,
+        size,
+        note,
+    })
+}
+
+enum Entry {
+    /// The digest and size of an archive whose bytes match its record.
+    Verified(String, u64),
+    Missing,
+    /// Why the archive there cannot be used.
+    Untrusted(String),
+}
+
+fn verify_entry(archive: &Path, record: &Path) -> Entry {
+    let regular = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file());
+    if fs::symlink_metadata(archive).is_err() {
+        return Entry::Missing;
     }
-    Ok(archive)
+    if !regular(archive) {
+        return Entry::Untrusted("is not a regular file".to_string());
+    }
+    let Some(recorded) = fs::read_to_string(record)
+        .ok()
+        .filter(|_| regular(record))
+        .map(|r| r.trim().to_string())
+    else {
+        return Entry::Untrusted("has no recorded digest".to_string());
+    };
+    match super::sha256_file(archive) {
+        Ok((sha256, size)) if sha256 == recorded => Entry::Verified(sha256, size),
+        Ok((sha256, _)) => Entry::Untrusted(format!(
+            "does not match the digest recorded when it was built ({sha256} instead of {recorded})"
+        )),
+        Err(e) => Entry::Untrusted(format!("cannot be read ({e})")),
+    }
+}
+
+/// Writes the digest next to the archive, atomically.
+fn write_record(record: &Path, sha256: &str) -> anyhow::Result<()> {
+    let temp = TempFile::new_next_to(record);
+    fs::write(&temp.path, format!("{sha256}\n"))
+        .map_err(|e| describe_io_error(e, &temp.path, "write"))?;
+    temp.persist(record)
 }
 
 /// The cached archive would be swept into the next fingerprint, changing the
@@ -80,7 +155,7 @@ struct ZipEntry {
     size: u64,
 }
 
-fn collect_zip_entries(dir: &Path) -> anyhow::Result<Vec<ZipEntry>> {
+fn collect_zip_entries(dir: &Path, root: &Path) -> anyhow::Result<Vec<ZipEntry>> {
     let metadata = fs::metadata(dir).map_err(|e| describe_io_error(e, dir, "zip directory"))?;
     if !metadata.is_dir() {
         bail!(
@@ -90,19 +165,20 @@ fn collect_zip_entries(dir: &Path) -> anyhow::Result<Vec<ZipEntry>> {
     }
     let mut entries = Vec::new();
     let mut ancestors = Vec::new();
-    walk_directory(dir, "", &mut ancestors, &mut entries)?;
+    walk_directory(dir, root, "", &mut ancestors, &mut entries)?;
     entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     Ok(entries)
 }
 
 fn walk_directory(
     dir: &Path,
+    root: &Path,
     prefix: &str,
     ancestors: &mut Vec<PathBuf>,
     entries: &mut Vec<ZipEntry>,
 ) -> anyhow::Result<()> {
     // Following symlinks means a link to an ancestor would recurse forever.
-    let real_dir = fs::canonicalize(dir).map_err(|e| describe_io_error(e, dir, "resolve"))?;
+    let real_dir = confine::resolve_inside(dir, root)?;
     if ancestors.contains(&real_dir) {
         bail!(
             "cannot zip {}: it is a symlink back into one of its parent directories ({}); remove the link or point it elsewhere",
@@ -123,6 +199,12 @@ fn walk_directory(
             );
         };
         let name = format!("{prefix}{file_name}");
+        if item.file_type().is_ok_and(|t| t.is_symlink())
+            && let Ok(target) = fs::canonicalize(&path)
+            && !target.starts_with(root)
+        {
+            return Err(confine::escape(&path, &target, root));
+        }
         let metadata = match fs::metadata(&path) {
             Ok(metadata) => metadata,
             Err(e) if e.kind() == io::ErrorKind::NotFound && is_symlink(&path) => bail!(
@@ -132,7 +214,7 @@ fn walk_directory(
             Err(e) => return Err(describe_io_error(e, &path, "read")),
         };
         if metadata.is_dir() {
-            walk_directory(&path, &format!("{name}/"), ancestors, entries)?;
+            walk_directory(&path, root, &format!("{name}/"), ancestors, entries)?;
         } else if metadata.is_file() {
             entries.push(ZipEntry {
                 name,
@@ -141,10 +223,7 @@ fn walk_directory(
                 size: metadata.len(),
             });
         } else {
-            bail!(
-                "cannot zip {}: it is neither a regular file nor a directory (socket, FIFO or device); remove it from the asset directory",
-                path.display()
-            );
+            return Err(confine::special(&path));
         }
     }
 
@@ -168,13 +247,12 @@ fn permission_bits(_metadata: &fs::Metadata) -> u32 {
 }
 
 /// Hash of everything the archive is built from, used as the cache file name.
-fn fingerprint_entries(entries: &[ZipEntry]) -> anyhow::Result<String> {
+fn fingerprint_entries(entries: &[ZipEntry], root: &Path) -> anyhow::Result<String> {
     let mut buffer = vec![0u8; IO_BUFFER_BYTES];
     let mut fingerprint = Sha256::new();
     fingerprint.update(ZIP_LAYOUT_VERSION.as_bytes());
     for entry in entries {
-        let mut file =
-            File::open(&entry.source).map_err(|e| describe_io_error(e, &entry.source, "read"))?;
+        let mut file = confine::open_inside(&entry.source, root)?;
         let (content_digest, size) = sha256_reader(&mut file, &mut buffer)
             .map_err(|e| describe_io_error(e, &entry.source, "read"))?;
         // NUL cannot occur in file names, so the framing is unambiguous.
@@ -186,7 +264,12 @@ fn fingerprint_entries(entries: &[ZipEntry]) -> anyhow::Result<String> {
     Ok(to_hex(&fingerprint.finalize()))
 }
 
-fn write_zip_atomically(entries: &[ZipEntry], out_path: &Path) -> anyhow::Result<()> {
+/// Returns the SHA-256 and size of the archive written, hashed before it is renamed into place.
+fn write_zip_atomically(
+    entries: &[ZipEntry],
+    root: &Path,
+    out_path: &Path,
+) -> anyhow::Result<(String, u64)> {
     let parent = match out_path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -208,8 +291,7 @@ fn write_zip_atomically(entries: &[ZipEntry], out_path: &Path) -> anyhow::Result
             .large_file(entry.size >= u64::from(u32::MAX));
         zip.start_file(entry.name.as_str(), options)
             .with_context(|| format!("cannot add {} to {}", entry.name, temp.path.display()))?;
-        let mut source =
-            File::open(&entry.source).map_err(|e| describe_io_error(e, &entry.source, "read"))?;
+        let mut source = confine::open_inside(&entry.source, root)?;
         copy_with_buffer(&mut source, &mut zip, &mut buffer).map_err(|e| {
             describe_io_error(e, &entry.source, "zip")
                 .context(format!("while writing {}", temp.path.display()))
@@ -225,7 +307,10 @@ fn write_zip_atomically(entries: &[ZipEntry], out_path: &Path) -> anyhow::Result
     file.sync_all()
         .map_err(|e| describe_io_error(e, &temp.path, "flush"))?;
     drop(file);
-    temp.persist(out_path)
+    let hashed = super::sha256_file(&temp.path)
+        .map_err(|e| describe_io_error(e, &temp.path, "hash packaged asset"))?;
+    temp.persist(out_path)?;
+    Ok(hashed)
 }
 
 /// A file that is deleted on drop unless it was renamed into place.

@@ -22,8 +22,11 @@ use sha2::{Digest, Sha256};
 use crate::model::assets::Packaging;
 
 mod archive;
+mod cache;
+mod confine;
 
 pub use archive::zip_directory;
+pub use cache::ZipCache;
 
 /// Large enough to keep syscalls off the profile, small enough to allocate per call.
 const IO_BUFFER_BYTES: usize = 256 * 1024;
@@ -37,6 +40,8 @@ pub struct PackagedAsset {
     pub size: u64,
     /// `".zip"`, `".json"`, `".yaml"`, ... or `""` when the file has no extension.
     pub extension: String,
+    /// A line to print: a cached zip was not trusted and was rebuilt.
+    pub note: Option<String>,
 }
 
 impl PackagedAsset {
@@ -54,13 +59,16 @@ pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
     Ok((to_hex(&digest), size))
 }
 
-/// Prepares `source` for upload. A file is used in place; a directory is zipped
-/// into `cache_dir` under a name derived from its contents, and an archive
-/// already there under that name is reused instead of being rebuilt.
+/// Prepares `source` for upload; nothing it reads may resolve outside `root` (symlinks
+/// resolved), and only regular files and directories are read. A file is used in place (its
+/// resolved path); a directory is zipped into `cache` under a name derived from its contents,
+/// and an archive already there under that name is reused only if its bytes still have the
+/// digest recorded when it was built.
 pub fn package_asset(
     source: &Path,
+    root: &Path,
     packaging: Packaging,
-    cache_dir: &Path,
+    cache: &ZipCache,
 ) -> anyhow::Result<PackagedAsset> {
     let metadata = fs::metadata(source).map_err(|e| describe_io_error(e, source, "read asset"))?;
     match packaging {
@@ -71,13 +79,17 @@ pub fn package_asset(
                     source.display()
                 );
             }
-            let (sha256, size) =
-                sha256_file(source).map_err(|e| describe_io_error(e, source, "hash asset"))?;
+            let real = confine::resolve_inside(source, root)?;
+            let mut file = confine::open_inside(&real, root)?;
+            let mut buffer = vec![0u8; IO_BUFFER_BYTES];
+            let (digest, size) = sha256_reader(&mut file, &mut buffer)
+                .map_err(|e| describe_io_error(e, source, "hash asset"))?;
             Ok(PackagedAsset {
-                path_to_upload: source.to_path_buf(),
-                sha256,
+                path_to_upload: real,
+                sha256: to_hex(&digest),
                 size,
                 extension: file_extension(source),
+                note: None,
             })
         }
         Packaging::Zip => {
@@ -87,14 +99,13 @@ pub fn package_asset(
                     source.display()
                 );
             }
-            let archive = archive::zip_into_cache(source, cache_dir)?;
-            let (sha256, size) = sha256_file(&archive)
-                .map_err(|e| describe_io_error(e, &archive, "hash packaged asset"))?;
+            let cached = archive::zip_into_cache(source, root, cache)?;
             Ok(PackagedAsset {
-                path_to_upload: archive,
-                sha256,
-                size,
+                path_to_upload: cached.path,
+                sha256: cached.sha256,
+                size: cached.size,
                 extension: ".zip".to_string(),
+                note: cached.note,
             })
         }
     }
@@ -157,3 +168,6 @@ fn describe_io_error(error: io::Error, path: &Path, action: &str) -> anyhow::Err
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, unix))]
+mod confine_tests;

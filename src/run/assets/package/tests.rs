@@ -36,6 +36,16 @@ impl Drop for ScratchDir {
     }
 }
 
+/// `path` with symlinks resolved, as asset roots are given.
+fn real(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap()
+}
+
+/// A zip cache at `dir` (created private).
+fn private_cache(dir: &Path) -> ZipCache {
+    ZipCache::open(dir).unwrap().0
+}
+
 fn write_file(root: &Path, relative: &str, content: &[u8], mtime: SystemTime) {
     let path = root.join(relative);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -152,13 +162,13 @@ fn zip_keeps_unix_permission_bits() {
 
 #[cfg(unix)]
 #[test]
-fn zip_follows_symlinks_and_rejects_cycles() {
+fn zip_follows_symlinks_inside_the_directory_and_rejects_cycles() {
     let scratch = ScratchDir::new("symlinks");
     let source = scratch.path().join("src");
-    let outside = scratch.path().join("outside");
+    let shared = source.join("shared");
     write_file(&source, "real.txt", b"real", SystemTime::now());
-    write_file(&outside, "shared.txt", b"shared", SystemTime::now());
-    std::os::unix::fs::symlink(&outside, source.join("linked-dir")).unwrap();
+    write_file(&shared, "shared.txt", b"shared", SystemTime::now());
+    std::os::unix::fs::symlink(&shared, source.join("linked-dir")).unwrap();
     std::os::unix::fs::symlink(source.join("real.txt"), source.join("alias.txt")).unwrap();
     let out = scratch.path().join("asset.zip");
     zip_directory(&source, &out).unwrap();
@@ -168,7 +178,15 @@ fn zip_follows_symlinks_and_rejects_cycles() {
         .map(|n| n.unwrap().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["alias.txt", "linked-dir/shared.txt", "real.txt"]);
+    assert_eq!(
+        names,
+        [
+            "alias.txt",
+            "linked-dir/shared.txt",
+            "real.txt",
+            "shared/shared.txt"
+        ]
+    );
 
     std::os::unix::fs::symlink(&source, source.join("loop")).unwrap();
     let error = zip_directory(&source, &out).unwrap_err().to_string();
@@ -234,8 +252,9 @@ fn package_file_is_used_in_place() {
     let scratch = ScratchDir::new("package-file");
     let path = scratch.path().join("template.json");
     fs::write(&path, b"{}").unwrap();
-    let packaged = package_asset(&path, Packaging::File, &scratch.path().join("cache")).unwrap();
-    assert_eq!(packaged.path_to_upload, path);
+    let cache = private_cache(&scratch.path().join("cache"));
+    let packaged = package_asset(&path, &real(scratch.path()), Packaging::File, &cache).unwrap();
+    assert_eq!(packaged.path_to_upload, real(&path));
     assert_eq!(packaged.size, 2);
     assert_eq!(packaged.extension, ".json");
     assert_eq!(
@@ -245,7 +264,7 @@ fn package_file_is_used_in_place() {
 
     let bare = scratch.path().join("Makefile");
     fs::write(&bare, b"all:\n").unwrap();
-    let packaged = package_asset(&bare, Packaging::File, scratch.path()).unwrap();
+    let packaged = package_asset(&bare, &real(scratch.path()), Packaging::File, &cache).unwrap();
     assert_eq!(packaged.extension, "");
     assert_eq!(packaged.object_key(), packaged.sha256);
 }
@@ -256,8 +275,10 @@ fn package_directory_zips_into_cache_and_reuses_it() {
     let source = scratch.path().join("src");
     let cache = scratch.path().join("cache");
     build_tree(&source, false, SystemTime::now());
+    let zips = private_cache(&cache);
+    let root = real(&source);
 
-    let first = package_asset(&source, Packaging::Zip, &cache).unwrap();
+    let first = package_asset(&source, &root, Packaging::Zip, &zips).unwrap();
     assert_eq!(first.extension, ".zip");
     assert!(first.path_to_upload.starts_with(&cache));
     assert_eq!(
@@ -277,7 +298,7 @@ fn package_directory_zips_into_cache_and_reuses_it() {
         .unwrap()
         .set_modified(SystemTime::now() + Duration::from_secs(60))
         .unwrap();
-    let again = package_asset(&source, Packaging::Zip, &cache).unwrap();
+    let again = package_asset(&source, &root, Packaging::Zip, &zips).unwrap();
     assert_eq!(again, first);
     assert_eq!(
         fs::metadata(&again.path_to_upload)
@@ -288,7 +309,7 @@ fn package_directory_zips_into_cache_and_reuses_it() {
     );
 
     fs::write(source.join("index.js"), b"changed").unwrap();
-    let changed = package_asset(&source, Packaging::Zip, &cache).unwrap();
+    let changed = package_asset(&source, &root, Packaging::Zip, &zips).unwrap();
     assert_ne!(changed.sha256, first.sha256);
     assert_ne!(changed.path_to_upload, first.path_to_upload);
     let leftovers: Vec<_> = fs::read_dir(&cache)
@@ -302,32 +323,30 @@ fn package_directory_zips_into_cache_and_reuses_it() {
 #[test]
 fn package_errors_name_the_path_and_the_fix() {
     let scratch = ScratchDir::new("package-errors");
+    let root = real(scratch.path());
+    let cache = private_cache(&scratch.path().join("cache"));
     let missing = scratch.path().join("nope");
     let error = format!(
         "{:#}",
-        package_asset(&missing, Packaging::File, scratch.path()).unwrap_err()
+        package_asset(&missing, &root, Packaging::File, &cache).unwrap_err()
     );
     assert!(error.contains(&missing.display().to_string()), "{error}");
     assert!(error.contains("does not exist"), "{error}");
 
     let file = scratch.path().join("file.txt");
     fs::write(&file, b"x").unwrap();
-    let error = package_asset(&file, Packaging::Zip, scratch.path())
+    let error = package_asset(&file, &root, Packaging::Zip, &cache)
         .unwrap_err()
         .to_string();
     assert!(error.contains("is not a directory"), "{error}");
     assert!(error.contains("packaging 'file'"), "{error}");
 
-    let error = package_asset(scratch.path(), Packaging::File, &scratch.path().join("c"))
+    let error = package_asset(scratch.path(), &root, Packaging::File, &cache)
         .unwrap_err()
         .to_string();
     assert!(error.contains("use packaging 'zip'"), "{error}");
 
-    let error = package_asset(
-        scratch.path(),
-        Packaging::Zip,
-        &scratch.path().join("cache"),
-    )
+    let error = package_asset(scratch.path(), &root, Packaging::Zip, &cache)
     .unwrap_err()
     .to_string();
     assert!(error.contains("inside the asset directory"), "{error}");
@@ -346,7 +365,13 @@ fn unreadable_file_reports_permission_hint() {
     }
     let error = format!(
         "{:#}",
-        package_asset(&source, Packaging::Zip, &scratch.path().join("cache")).unwrap_err()
+        package_asset(
+            &source,
+            &real(&source),
+            Packaging::Zip,
+            &private_cache(&scratch.path().join("cache"))
+        )
+        .unwrap_err()
     );
     assert!(error.contains("secret.txt"), "{error}");
     assert!(error.contains("permission denied"), "{error}");

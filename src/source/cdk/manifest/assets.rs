@@ -1,7 +1,7 @@
 //! `*.assets.json`: the file assets a stack needs published (and its Docker images, listed),
 //! with the placeholders of the stack that owns the manifest substituted.
 
-use std::path::Path;
+use std::path::{Component, Path};
 
 use anyhow::bail;
 use serde::Deserialize;
@@ -62,6 +62,8 @@ struct ManifestFile<'a> {
     id: &'a str,
     /// Asset sources are relative to the asset manifest, as in cdk-assets.
     source_root: &'a Path,
+    /// The assembly directory, symlinks resolved: no asset source may leave it.
+    assembly_root: &'a Path,
     owner: &'a AssemblyStack,
 }
 
@@ -86,10 +88,17 @@ pub(super) fn load(
     schema::check_version(&path, &text)?;
     let contents: RawAssetManifestFile = parse_json(&path, &text)?;
 
+    let assembly_root = std::fs::canonicalize(directory).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot resolve the cloud assembly directory {}: {e}",
+            directory.display()
+        )
+    })?;
     let manifest = ManifestFile {
         path: &path,
         id: &manifest_id,
         source_root: path.parent().unwrap_or(directory),
+        assembly_root: &assembly_root,
         owner,
     };
     let file_assets = contents
@@ -156,6 +165,12 @@ fn file_asset(
             source_path.display()
         );
     }
+    if let Some(escape) = escape(manifest, &relative_source, &source_path) {
+        bail!(
+            "{file}: file asset '{asset_id}' (from stack '{stack}'): source.path '{relative_source}' {escape}, outside the cloud assembly directory {}: an assembly only publishes what is inside it; copy the files into the assembly (cdk synth does) or remove the symlink",
+            manifest.assembly_root.display()
+        );
+    }
     let destinations = asset
         .destinations
         .0
@@ -167,10 +182,41 @@ fn file_asset(
         stack_id: stack.clone(),
         display_name: asset.display_name,
         source_path,
+        root: manifest.assembly_root.to_path_buf(),
         packaging,
         destinations,
         id: asset_id,
     })
+}
+
+/// How an asset's `source.path` leaves the assembly directory: absolute, by `..`, or through a
+/// symlink; None when it stays inside.
+fn escape(manifest: &ManifestFile, relative: &str, joined: &Path) -> Option<String> {
+    if Path::new(relative).is_absolute() {
+        return Some("is an absolute path".to_string());
+    }
+    let real_root = manifest.assembly_root;
+    let mut lexical = std::fs::canonicalize(manifest.source_root).unwrap_or_default();
+    for component in Path::new(relative).components() {
+        match component {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::Normal(part) => lexical.push(part),
+            _ => {}
+        }
+    }
+    if !lexical.starts_with(real_root) {
+        return Some("leaves it through '..'".to_string());
+    }
+    match std::fs::canonicalize(joined) {
+        Ok(real) if !real.starts_with(real_root) => Some(format!(
+            "resolves through a symlink to {}",
+            real.display()
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("cannot be resolved ({e})")),
+    }
 }
 
 /// A destination in the owner's account, in its own region if it names one.

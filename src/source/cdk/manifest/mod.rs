@@ -108,6 +108,8 @@ pub(crate) struct FileAsset {
     pub(crate) display_name: Option<String>,
     /// Absolute path of the file or directory to publish.
     pub(crate) source_path: PathBuf,
+    /// The assembly directory, symlinks resolved: the asset must stay inside it.
+    pub(crate) root: PathBuf,
     pub(crate) packaging: AssetPackaging,
     pub(crate) destinations: Vec<AssetDestination>,
 }
