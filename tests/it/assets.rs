@@ -1,7 +1,8 @@
 //! Assets and cloud assemblies against the local AWS: a `cdk.out` deployed across two accounts
 //! (assets under their hash keys, once; dependency order; nothing uploaded on a re-deploy),
 //! stage-file assets whose keys reach template parameters, multipart uploads of large files, and
-//! templates over the TemplateBody limit.
+//! templates over the TemplateBody limit; a symlink out of the project refused before anything
+//! is uploaded, and a tampered zip cache entry rebuilt rather than uploaded.
 
 use std::collections::BTreeMap;
 
@@ -292,10 +293,12 @@ stages:
 
     // Keys are content hashes: the zip of the directory, and the file as it is.
     let cache = Scratch::new("stage-assets-cache");
+    let (zips, _) = pipeline_run::package::ZipCache::open(&cache.0.join("zips")).unwrap();
     let code = pipeline_run::package::package_asset(
         &scratch.0.join("site"),
+        &std::fs::canonicalize(&scratch.0).unwrap(),
         pipeline_run::package::Packaging::Zip,
-        &cache.0,
+        &zips,
     )
     .unwrap();
     let config_key = format!(
@@ -554,4 +557,103 @@ fn a_missing_asset_path_is_refused_before_any_aws_call() {
     );
     assert!(r.stderr.contains("dist: not found"), "{}", r.stderr);
     assert_eq!(connections, 0);
+}
+
+/// A stage file publishing the directory `site` of `scratch` as `code` to account B.
+fn one_zip_asset_pipeline(scratch: &Scratch) -> String {
+    scratch.write(
+        "t.yml",
+        "Parameters:\n  CodeKey:\n    Type: String\nResources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /assets-test/confined-code-key\n      Type: String\n      Value: !Ref CodeKey\n",
+    );
+    scratch.write(
+        "pipeline.yml",
+        "version: 1\naccounts:\n  B:\n    id: \"222222222222\"\n    region: ap-northeast-1\nstages:\n  - name: Site\n    account: B\n    template: t.yml\n    assets:\n      code: {path: site}\n    parameters:\n      CodeKey: ${assets.code.key}\n",
+    );
+    scratch.path("pipeline.yml")
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symlink_to_a_file_outside_the_project_is_refused_before_any_upload() {
+    let aws = aws();
+    aws.bootstrap_both();
+    let outside = Scratch::new("outside-project");
+    let secret = outside.write("credentials", "aws_secret_access_key = planted\n");
+    let scratch = Scratch::new("symlink-out");
+    scratch.write("site/index.html", "<h1>hello</h1>\n");
+    std::os::unix::fs::symlink(&secret, scratch.0.join("site/creds")).unwrap();
+    let file = one_zip_asset_pipeline(&scratch);
+    let cache = Scratch::new("symlink-out-cache");
+    let zips = cache.0.join("zips");
+    let r = aws.run_as(
+        "ci",
+        &["deploy", "--all", "-f", &file],
+        &[("PIPELINE_RUN_CACHE_DIR", zips.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 2, "bad input, not a deploy failure:\n{}", r.stderr);
+    for named in [
+        "asset code".to_string(),
+        scratch.0.join("site/creds").display().to_string(),
+        std::fs::canonicalize(&secret).unwrap().display().to_string(),
+        "outside the asset root".to_string(),
+    ] {
+        assert!(r.stderr.contains(&named), "{named}:\n{}", r.stderr);
+    }
+    let s3_b = aws.s3("admin-b").await;
+    let listed = objects(&s3_b, &staging_bucket(ACCOUNT_B)).await;
+    assert!(listed.is_empty(), "nothing uploaded: {listed:?}");
+    assert_eq!(
+        std::fs::read_dir(&zips).map(|d| d.count()).unwrap_or(0),
+        0,
+        "nothing zipped"
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_zip_cache_entry_is_rebuilt_and_never_uploaded() {
+    let aws = aws();
+    aws.bootstrap_both();
+    let scratch = Scratch::new("tampered-cache");
+    scratch.write("site/index.js", "exports.handler = async () => 'real';\n");
+    let file = one_zip_asset_pipeline(&scratch);
+    // The entry a run would use, then its bytes replaced (its recorded digest left as it was).
+    let cache = Scratch::new("tampered-cache-zips");
+    let dir = cache.0.join("zips");
+    let (zips, _) = pipeline_run::package::ZipCache::open(&dir).unwrap();
+    let site = scratch.0.join("site");
+    let real_root = std::fs::canonicalize(&scratch.0).unwrap();
+    let cached = pipeline_run::package::package_asset(
+        &site,
+        &real_root,
+        pipeline_run::package::Packaging::Zip,
+        &zips,
+    )
+    .unwrap();
+    std::fs::write(&cached.path_to_upload, b"PK planted production code").unwrap();
+
+    let r = aws.run_as(
+        "ci",
+        &["deploy", "--all", "-f", &file, "--output", "json"],
+        &[("PIPELINE_RUN_CACHE_DIR", dir.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("does not match the digest recorded when it was built"),
+        "a line says the entry was rebuilt:\n{}",
+        r.stderr
+    );
+    let fresh = scratch.0.join("fresh.zip");
+    pipeline_run::package::zip_directory(&site, &fresh).unwrap();
+    let fresh = std::fs::read(&fresh).unwrap();
+    let key = format!("{}.zip", sha256_hex(&fresh));
+    let s3_b = aws.s3("admin-b").await;
+    let uploaded = object_bytes(&s3_b, &staging_bucket(ACCOUNT_B), &key).await;
+    assert_eq!(uploaded, fresh, "the uploaded object is a fresh build");
+    let listed = objects(&s3_b, &staging_bucket(ACCOUNT_B)).await;
+    assert_eq!(
+        listed.keys().collect::<Vec<_>>(),
+        [&key],
+        "the fresh zip only, nothing under the planted bytes' hash"
+    );
 }
