@@ -594,7 +594,10 @@ async fn a_symlink_to_a_file_outside_the_project_is_refused_before_any_upload() 
     for named in [
         "asset code".to_string(),
         scratch.0.join("site/creds").display().to_string(),
-        std::fs::canonicalize(&secret).unwrap().display().to_string(),
+        std::fs::canonicalize(&secret)
+            .unwrap()
+            .display()
+            .to_string(),
         "outside the asset root".to_string(),
     ] {
         assert!(r.stderr.contains(&named), "{named}:\n{}", r.stderr);

@@ -101,10 +101,7 @@ fn escape(dir: &Path, root: &AssetRoot, path: &str) -> Option<String> {
     }
     let joined = dir.join(path);
     if !lexical(&joined).starts_with(&root.lexical) {
-        return Some(format!(
-            "{path} leaves {} through '..'",
-            root.described
-        ));
+        return Some(format!("{path} leaves {} through '..'", root.described));
     }
     match std::fs::canonicalize(&joined) {
         Ok(real) if !real.starts_with(&root.real) => Some(format!(

@@ -55,7 +55,13 @@ impl ZipCache {
         match create_private(dir) {
             Ok(()) => return Ok((cache, None)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(super::describe_io_error(e, dir, "create asset cache directory")),
+            Err(e) => {
+                return Err(super::describe_io_error(
+                    e,
+                    dir,
+                    "create asset cache directory",
+                ));
+            }
         }
         let metadata = fs::symlink_metadata(dir)
             .map_err(|e| super::describe_io_error(e, dir, "read asset cache directory"))?;
@@ -66,7 +72,9 @@ impl ZipCache {
         if owner != current_user() {
             return Err(refused(
                 dir,
-                &format!("belongs to another user (uid {owner}), who could plant the zips it holds"),
+                &format!(
+                    "belongs to another user (uid {owner}), who could plant the zips it holds"
+                ),
             ));
         }
         if mode & 0o077 == 0 {
@@ -102,13 +110,22 @@ fn empty_and_close(dir: &Path, mode: u32) -> anyhow::Result<()> {
         .map_err(|e| super::describe_io_error(e, dir, "list asset cache directory"))?;
     let mut entries = Vec::new();
     for item in listing {
-        let item = item.map_err(|e| super::describe_io_error(e, dir, "list asset cache directory"))?;
+        let item =
+            item.map_err(|e| super::describe_io_error(e, dir, "list asset cache directory"))?;
         let name = item.file_name().to_string_lossy().into_owned();
-        let is_entry = [".zip", ".zip.sha256", ".tmp"].iter().any(|s| name.ends_with(s));
-        if !is_entry || !item.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
+        let is_entry = [".zip", ".zip.sha256", ".tmp"]
+            .iter()
+            .any(|s| name.ends_with(s));
+        if !is_entry
+            || !item
+                .file_type()
+                .is_ok_and(|t| t.is_file() || t.is_symlink())
+        {
             return Err(refused(
                 dir,
-                &format!("is open to other users (mode {mode:03o}) and holds more than zip cache entries ({name})"),
+                &format!(
+                    "is open to other users (mode {mode:03o}) and holds more than zip cache entries ({name})"
+                ),
             ));
         }
         entries.push(item.path());

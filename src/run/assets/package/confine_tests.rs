@@ -58,10 +58,20 @@ fn a_symlink_out_of_the_root_is_refused_naming_the_link_and_its_target() {
 
     let (kind, text) = refusal(package_asset(&source, &source, Packaging::Zip, &zips));
     assert_eq!(kind, ExitKind::Validation, "{text}");
-    assert!(text.contains(&source.join("creds").display().to_string()), "{text}");
-    assert!(text.contains(&s.0.join("credentials").display().to_string()), "{text}");
+    assert!(
+        text.contains(&source.join("creds").display().to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains(&s.0.join("credentials").display().to_string()),
+        "{text}"
+    );
     assert!(text.contains("outside the asset root"), "{text}");
-    assert_eq!(fs::read_dir(s.0.join("cache")).unwrap().count(), 0, "nothing zipped");
+    assert_eq!(
+        fs::read_dir(s.0.join("cache")).unwrap().count(),
+        0,
+        "nothing zipped"
+    );
 
     // A link to a directory outside, and a `file` asset that is such a link, likewise.
     fs::remove_file(source.join("creds")).unwrap();
@@ -90,7 +100,10 @@ fn special_files_are_refused_and_a_fifo_never_blocks_the_open() {
     let (kind, text) = refusal(package_asset(&source, &source, Packaging::Zip, &zips));
     assert_eq!(kind, ExitKind::Validation, "{text}");
     assert!(text.contains("app.sock"), "{text}");
-    assert!(text.contains("neither a regular file nor a directory"), "{text}");
+    assert!(
+        text.contains("neither a regular file nor a directory"),
+        "{text}"
+    );
 
     // Opened as it is read (as if swapped in after the walk): refused, not waited on.
     let fifo = s.0.join("pipe");
@@ -98,7 +111,10 @@ fn special_files_are_refused_and_a_fifo_never_blocks_the_open() {
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
     let error = confine::open_inside(&fifo, &s.0).unwrap_err();
-    assert_eq!(Failure::of(&error).map(|f| f.kind), Some(ExitKind::Validation));
+    assert_eq!(
+        Failure::of(&error).map(|f| f.kind),
+        Some(ExitKind::Validation)
+    );
 }
 
 #[test]
@@ -125,7 +141,10 @@ fn the_cache_directory_is_private_and_a_foreign_or_open_one_is_not_trusted() {
     fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(home.join("notes.txt"), b"mine").unwrap();
     let error = ZipCache::open(&home).unwrap_err();
-    assert_eq!(Failure::of(&error).map(|f| f.kind), Some(ExitKind::Validation));
+    assert_eq!(
+        Failure::of(&error).map(|f| f.kind),
+        Some(ExitKind::Validation)
+    );
     assert!(home.join("notes.txt").exists());
 
     // A symlink in its place: refused.
@@ -161,12 +180,21 @@ fn a_tampered_or_planted_cache_entry_is_rebuilt_with_a_line() {
     assert_eq!(record.trim(), fresh.sha256);
 
     let again = package_asset(&source, &source, Packaging::Zip, &zips).unwrap();
-    assert_eq!((again.note, &again.sha256), (None, &fresh.sha256), "verified entry reused");
+    assert_eq!(
+        (again.note, &again.sha256),
+        (None, &fresh.sha256),
+        "verified entry reused"
+    );
 
     // Tampered: the zip under the fingerprint's name no longer has the recorded digest.
     fs::write(&fresh.path_to_upload, b"PK evil").unwrap();
     let rebuilt = package_asset(&source, &source, Packaging::Zip, &zips).unwrap();
-    assert!(rebuilt.note.unwrap().contains("does not match the digest recorded"));
+    assert!(
+        rebuilt
+            .note
+            .unwrap()
+            .contains("does not match the digest recorded")
+    );
     assert_eq!(rebuilt.sha256, fresh.sha256);
     assert_eq!(fs::read(&rebuilt.path_to_upload).unwrap(), bytes);
 

@@ -347,8 +347,8 @@ fn package_errors_name_the_path_and_the_fix() {
     assert!(error.contains("use packaging 'zip'"), "{error}");
 
     let error = package_asset(scratch.path(), &root, Packaging::Zip, &cache)
-    .unwrap_err()
-    .to_string();
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("inside the asset directory"), "{error}");
 }
 

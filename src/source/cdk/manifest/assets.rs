@@ -159,16 +159,16 @@ fn file_asset(
         ),
     };
     let source_path = manifest.source_root.join(&relative_source);
-    if !source_path.exists() {
-        bail!(
-            "{file}: file asset '{asset_id}' (from stack '{stack}'): source.path '{relative_source}' not found at {}: the assembly is incomplete; run `cdk synth` again",
-            source_path.display()
-        );
-    }
     if let Some(escape) = escape(manifest, &relative_source, &source_path) {
         bail!(
             "{file}: file asset '{asset_id}' (from stack '{stack}'): source.path '{relative_source}' {escape}, outside the cloud assembly directory {}: an assembly only publishes what is inside it; copy the files into the assembly (cdk synth does) or remove the symlink",
             manifest.assembly_root.display()
+        );
+    }
+    if !source_path.exists() {
+        bail!(
+            "{file}: file asset '{asset_id}' (from stack '{stack}'): source.path '{relative_source}' not found at {}: the assembly is incomplete; run `cdk synth` again",
+            source_path.display()
         );
     }
     let destinations = asset
@@ -210,12 +210,11 @@ fn escape(manifest: &ManifestFile, relative: &str, joined: &Path) -> Option<Stri
         return Some("leaves it through '..'".to_string());
     }
     match std::fs::canonicalize(joined) {
-        Ok(real) if !real.starts_with(real_root) => Some(format!(
-            "resolves through a symlink to {}",
-            real.display()
-        )),
-        Ok(_) => None,
-        Err(e) => Some(format!("cannot be resolved ({e})")),
+        Ok(real) if !real.starts_with(real_root) => {
+            Some(format!("resolves through a symlink to {}", real.display()))
+        }
+        // Missing: reported as such by the caller.
+        _ => None,
     }
 }
 

@@ -181,3 +181,36 @@ fn directory_without_manifest_is_not_an_assembly() {
     let error = dir.load_error();
     assert!(error.contains("not a CDK cloud assembly"), "{error}");
 }
+
+#[test]
+fn an_asset_source_outside_the_assembly_is_refused() {
+    let dir = two_account_assembly();
+    let outside = crate::testutil::TempDir::new("assembly-outside");
+    outside.write("environ", "AWS_SECRET_ACCESS_KEY=x\n");
+    let with_path = |path: &str| {
+        let mut manifest = asset_manifest_file("StackA", "111111111111");
+        manifest["files"]["StackAconfig"]["source"]["path"] = json!(path);
+        dir.write_json("StackA.assets.json", &manifest);
+        dir.load_error()
+    };
+    let absolute = outside.join("environ").display().to_string();
+    let error = with_path(&absolute);
+    assert!(error.contains("file asset 'StackAconfig'"), "{error}");
+    assert!(error.contains("is an absolute path"), "{error}");
+    assert!(
+        error.contains("outside the cloud assembly directory"),
+        "{error}"
+    );
+
+    fs::create_dir_all(dir.0.join("sub")).unwrap();
+    let error = with_path("sub/../../pipeline-run-no-such-asset");
+    assert!(error.contains("leaves it through '..'"), "{error}");
+
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(outside.join("environ"), dir.0.join("asset.link")).unwrap();
+        let error = with_path("asset.link");
+        assert!(error.contains("resolves through a symlink to"), "{error}");
+        assert!(error.contains("environ"), "{error}");
+    }
+}
