@@ -246,3 +246,41 @@ fn a_stage_needs_exactly_one_of_template_and_source() {
     assert_eq!(p.field, "template");
     assert!(p.fix.contains("source:"), "{}", p.fix);
 }
+
+#[test]
+fn asset_root_lets_assets_come_from_above_the_stage_file_and_no_further() {
+    let d = TempDir::new("plan-asset-root");
+    d.write("dist/index.html", "hi\n");
+    d.write(
+        "pipelines/t.yml",
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n",
+    );
+    let parse_with = |root: &str, path: &str| {
+        let text = format!(
+            "version: 1\n{root}accounts:\n  A:\n    id: \"111111111111\"\n    region: ap-northeast-1\nstages:\n  - name: Web\n    account: A\n    template: t.yml\n    assets:\n      site: {{path: {path}}}\n"
+        );
+        parse(
+            &d.join("pipelines/pipeline.yml"),
+            &text,
+            &HashMap::<String, String>::new(),
+        )
+    };
+    let plan = parse_with("asset_root: ..\n", "../dist").unwrap();
+    let site = &plan.stages[0].assets[0];
+    assert_eq!(site.root, std::fs::canonicalize(d.path()).unwrap());
+    assert_eq!(site.source, d.join("pipelines/../dist"));
+
+    let p = only_problem(parse_with("", "../dist"));
+    assert_eq!(p.field, "assets.site.path");
+    assert!(
+        p.message.contains("leaves the stage file's directory"),
+        "{p:?}"
+    );
+    let p = only_problem(parse_with("asset_root: ..\n", "../../etc"));
+    assert!(p.message.contains("leaves asset_root '..'"), "{p:?}");
+    let p = only_problem(parse_with("asset_root: ../dist/index.html\n", "../dist"));
+    assert_eq!((p.field.as_str(), p.line), ("asset_root", Some(2)));
+    assert!(p.message.contains("is not a directory"), "{p:?}");
+    let p = only_problem(parse_with("asset_root: /\n", "../dist"));
+    assert!(p.message.contains("is an absolute path"), "{p:?}");
+}
