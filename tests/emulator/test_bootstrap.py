@@ -43,7 +43,7 @@ def wait_change_set(cfn, name):
 
 
 @pytest.mark.raw_moto(at='cfn.create_change_set(StackName="by-url", ChangeSetName="c", ChangeSet', raises='ClientError',
-                      match=r'An error occurred \\(NoSuchBucket\\) when calling the CreateChangeSet operation: The specified bucket does not exist')
+                      match='An error occurred \\(NoSuchBucket\\) when calling the CreateChangeSet operation: The specified bucket does not exist')
 def test_template_url_of_the_emulators_own_address_is_read(both_servers):
     # what the AWS CDK CLI sends with AWS_ENDPOINT_URL=http://127.0.0.1:<port>
     s3 = client(both_servers, "s3")
@@ -58,7 +58,7 @@ def test_template_url_of_the_emulators_own_address_is_read(both_servers):
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: sts.assume_role(RoleArn=deploy_role(), RoleSe', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_bootstrap_roles_refuse_an_external_id_unless_deny_external_id_is_false(both_servers):
     cfn = bootstrap_b(both_servers)
     sts = client(both_servers, "sts", credentials=CI_KEYS)
@@ -77,7 +77,7 @@ def test_bootstrap_roles_refuse_an_external_id_unless_deny_external_id_is_false(
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "cloudformation", creden', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_a_permissions_boundary_bounds_every_bootstrap_role_when_applied_to_all(both_servers):
     iam = client(both_servers, "iam", account=ACCOUNT_B)
     iam.create_policy(PolicyName="only-ssm", PolicyDocument=policy(allow("ssm:*")))
@@ -93,7 +93,7 @@ def test_a_permissions_boundary_bounds_every_bootstrap_role_when_applied_to_all(
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: s3.put_object(Bucket="elsewhere", Key="a.zip"', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_the_file_publishing_role_is_kept_to_this_accounts_bucket_and_key(both_servers):
     bootstrap_b(both_servers, FileAssetsBucketKmsKeyId="")  # the CDK template's default: a new key
     cfn = client(both_servers, "cloudformation", account=ACCOUNT_B)

@@ -112,7 +112,7 @@ def test_a_malformed_rule_is_refused(harness):
 
 
 @pytest.mark.raw_moto(at='assert error_of(as_role.get_caller_identity) == \\', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_an_expired_assumed_role_session_is_refused_like_aws(both_servers):
     sts = client(both_servers, "sts", credentials=CI_KEYS)
     creds = sts.assume_role(RoleArn=ORG_ROLE, RoleSessionName="short", DurationSeconds=2)["Credentials"]

@@ -107,7 +107,7 @@ def allow_all_assume():
 # ------------------------------------------------------------------ the basics
 
 @pytest.mark.raw_moto(at='status, code, message = refused(lambda: client(both_servers, "cloudfor', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_an_identity_without_permission_is_refused_by_every_service_in_its_protocol(both_servers):
     """An IAM user with no policy: STS, CloudFormation, IAM (query), EC2, SSM (JSON) and S3 (REST-XML)
     each answer their own AccessDenied, which boto3 (like the Rust SDK) parses. Only
@@ -143,7 +143,7 @@ def test_an_identity_without_permission_is_refused_by_every_service_in_its_proto
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: ssm.put_parameter(Name="/other/x", Value="1",', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_inline_policy_allows_only_the_actions_and_resources_it_names(both_servers):
     creds = user(both_servers, "app", allow(["ssm:PutParameter", "ssm:GetParameter*"],
                                             f"arn:aws:ssm:{REGION}:{ACCOUNT_A}:parameter/app/*"))
@@ -158,7 +158,7 @@ def test_inline_policy_allows_only_the_actions_and_resources_it_names(both_serve
 
 
 @pytest.mark.raw_moto(at='creds = user(both_servers, "reader", managed=[CFN_READ_ONLY, custom],', raises='NoSuchEntityException',
-                      match=r'An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AWSCloudFormationReadOnlyAccess does not exist or i')
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AWSCloudFormationReadOnlyAccess does not exist or i')
 def test_managed_and_group_policies_allow(both_servers):
     """AWS-managed policies carry their real documents; customer-managed and group policies count too."""
     iam = client(both_servers, "iam")
@@ -182,7 +182,7 @@ def test_managed_and_group_policies_allow(both_servers):
 
 
 @pytest.mark.raw_moto(at='creds = user(both_servers, "admin-but", deny("ssm:*", "arn:aws:ssm:*:*', raises='NoSuchEntityException',
-                      match=r'An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_explicit_deny_wins_over_any_allow(both_servers):
     creds = user(both_servers, "admin-but", deny("ssm:*", "arn:aws:ssm:*:*:parameter/secret/*"), managed=[ADMIN])
     ssm = client(both_servers, "ssm", credentials=creds)
@@ -193,7 +193,7 @@ def test_explicit_deny_wins_over_any_allow(both_servers):
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "iam", credentials=creds', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_not_action_and_not_resource(both_servers):
     creds = user(both_servers, "not-iam", {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
                  {"Effect": "Allow", "Action": "ssm:PutParameter",
@@ -213,7 +213,7 @@ def test_not_action_and_not_resource(both_servers):
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: s3.get_object(Bucket="team-bucket", Key="team', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_resource_arn_wildcards_match_per_segment(both_servers):
     root_s3 = client(both_servers, "s3")
     for bucket in ("team-bucket", "other-bucket"):
@@ -293,7 +293,7 @@ def set_secure_transport(server, value):
 
 @pytest.mark.parametrize("name, condition, good, bad", CONDITION_CASES, ids=[c[0] for c in CONDITION_CASES])
 @pytest.mark.raw_moto(at='assert is_denied(lambda: put(bad_creds, **{k: v for k, v in bad.items(', raises=['AssertionError', 'ParameterAlreadyExists'],
-                      match=r'(?:An error occurred \\(ParameterAlreadyExists\\) when calling the PutParameter operation: The parameter already exists\\. To overwrite this value, set the overwrite opt)|(?:assert False\\n.*where False = is_denied\\()')
+                      match='(?:An error occurred \\(ParameterAlreadyExists\\) when calling the PutParameter operation: The parameter already exists\\. To overwrite this value, set the overwrite opt)|(?:assert False\\n.*where False = is_denied\\()')
 def test_condition_operators(both_servers, name, condition, good, bad):
     """Each operator (and IfExists, ForAnyValue:, ForAllValues:) on a key the request carries: the
     allowing request passes, the other is refused."""
@@ -328,7 +328,7 @@ def test_condition_operators(both_servers, name, condition, good, bad):
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: ssm.send_command(InstanceIds=[instances["prod', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_resource_tag_conditions_on_send_command(both_servers):
     """ssm:SendCommand is authorized on the document and on each instance, with the instance's tags
     as ssm:resourceTag/… — the usual way to scope who may run commands where."""
@@ -348,7 +348,7 @@ def test_resource_tag_conditions_on_send_command(both_servers):
 # ------------------------------------------------------------------ sessions, boundaries, session policies
 
 @pytest.mark.raw_moto(at='status, code, message = refused(lambda: ssm.put_parameter(Name="/elsew', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_an_assumed_role_session_has_its_roles_policies(both_servers):
     caller = user(both_servers, "hopper", allow_all_assume())
     arn = role(both_servers, "params-writer", allow("ssm:PutParameter", f"arn:aws:ssm:*:{ACCOUNT_A}:parameter/w/*"))
@@ -367,7 +367,7 @@ def test_an_assumed_role_session_has_its_roles_policies(both_servers):
 
 
 @pytest.mark.raw_moto(at='bounded = role(both_servers, "bounded", managed=[ADMIN], boundary=boun', raises='NoSuchEntityException',
-                      match=r'An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_session_policies_and_permissions_boundaries_narrow_a_session(both_servers):
     caller = user(both_servers, "narrower", allow_all_assume())
     iam = client(both_servers, "iam")
@@ -388,7 +388,7 @@ def test_session_policies_and_permissions_boundaries_narrow_a_session(both_serve
 
 
 @pytest.mark.raw_moto(at='status, code, message = refused(lambda: sts.assume_role(RoleArn=by_acc', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_assume_role_needs_identity_permission_unless_the_trust_names_the_caller(both_servers):
     """Across accounts both the caller's policy and the trust policy must allow sts:AssumeRole; within
     one account a trust policy naming the user itself is enough, one naming the account is not."""
@@ -409,7 +409,7 @@ def test_assume_role_needs_identity_permission_unless_the_trust_names_the_caller
 
 
 @pytest.mark.raw_moto(at='assert refused(sts.get_caller_identity)[:2] == (403, "InvalidClientTok', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_temporary_credentials_the_emulator_did_not_issue_are_refused(both_servers):
     sts = client(both_servers, "sts", credentials={"aws_access_key_id": "ASIAFAKEFAKEFAKEFAKE",
                                                    "aws_secret_access_key": "x", "aws_session_token": "forged"})
@@ -419,7 +419,7 @@ def test_temporary_credentials_the_emulator_did_not_issue_are_refused(both_serve
 # ------------------------------------------------------------------ fail closed
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "ec2", credentials=scope', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_what_the_evaluator_cannot_decide_refuses(both_servers):
     # an operation whose resource the emulator does not name: only a Resource "*" grant can allow it
     scoped = user(both_servers, "vpc-maker", allow("ec2:CreateVpc", "arn:aws:ec2:*:*:vpc/*"))
@@ -464,7 +464,7 @@ def test_refusals_are_recorded_with_the_reason(harness):
 # ------------------------------------------------------------------ resource-based policies (S3)
 
 @pytest.mark.raw_moto(at='admin = user(both_servers, "bucket-admin", managed=[ADMIN])', raises='NoSuchEntityException',
-                      match=r'An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_bucket_policies_deny_and_grant(both_servers):
     s3_root = client(both_servers, "s3")
     s3_root.create_bucket(Bucket="shared", CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -512,7 +512,7 @@ def test_the_staging_bucket_refuses_requests_without_tls(harness):
 
 
 @pytest.mark.raw_moto(at='assert "s3:PutObject" in s3.get_bucket_policy(Bucket="cfn-policy-bucke', raises='ClientError',
-                      match=r'An error occurred \\(NoSuchBucketPolicy\\) when calling the GetBucketPolicy operation: The bucket policy does not exist')
+                      match='An error occurred \\(NoSuchBucketPolicy\\) when calling the GetBucketPolicy operation: The bucket policy does not exist')
 def test_bucket_policy_resource_exists_through_cloudformation(both_servers):
     cfn = client(both_servers, "cloudformation")
     cfn.create_stack(StackName="b", TemplateBody=json.dumps({"Resources": {
@@ -545,7 +545,7 @@ def wait_final(cfn, stack):
 
 
 @pytest.mark.raw_moto(at='exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN', raises='NoSuchEntityException',
-                      match=r'An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_change_set_role_needs_pass_role_and_a_role_cloudformation_can_assume(both_servers):
     exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN])
     not_for_cfn = role(both_servers, "not-for-cfn", managed=[ADMIN])
@@ -565,7 +565,7 @@ def test_change_set_role_needs_pass_role_and_a_role_cloudformation_can_assume(bo
 
 
 @pytest.mark.raw_moto(at='exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN', raises='NoSuchEntityException',
-                      match=r'An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_pass_role_is_checked_with_the_service_the_role_goes_to(both_servers):
     """A change set's RoleARN is passed to cloudformation.amazonaws.com (iam:PassedToService): a
     PassRole granted only for EC2 does not cover it, and a Deny naming CloudFormation wins over a
@@ -589,7 +589,7 @@ def test_pass_role_is_checked_with_the_service_the_role_goes_to(both_servers):
 
 
 @pytest.mark.raw_moto(at='exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN', raises='NoSuchEntityException',
-                      match=r'An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_ssm_typed_stack_parameters_are_resolved_with_the_callers_permissions(both_servers):
     """An AWS::SSM::Parameter::Value<String> parameter is read with the caller's ssm:GetParameters,
     even with a RoleARN that could read anything; a refusal is CloudFormation's ValidationError."""
@@ -667,7 +667,7 @@ def test_without_a_role_resource_handlers_use_the_callers_permissions(both_serve
 
 
 @pytest.mark.raw_moto(at='status, code, message = refused(lambda: client(both_servers, "cloudfor', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_template_url_is_read_with_the_callers_permissions(both_servers):
     s3 = client(both_servers, "s3")
     s3.create_bucket(Bucket="templates", CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -698,7 +698,7 @@ def bootstrap_role(kind, account=ACCOUNT_B):
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "cloudformation", creden', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_bootstrap_roles_can_do_their_job_and_nothing_else(both_servers):
     bootstrap_b(both_servers)
     bucket = f"cdk-hnb659fds-assets-{ACCOUNT_B}-{REGION}"
@@ -734,7 +734,7 @@ def test_bootstrap_roles_can_do_their_job_and_nothing_else(both_servers):
 
 
 @pytest.mark.raw_moto(at='status, code, message = refused(lambda: ssm.put_parameter(', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_the_deploy_role_reads_and_writes_parameters_only_in_its_namespace(both_servers):
     """The deploy role: Parameter Store under <ParameterStorePrefix>/<qualifier>/ (default
     /pipeline-run/hnb659fds/) and a read of the bootstrap version, nothing else; the version is
@@ -759,7 +759,7 @@ def test_the_deploy_role_reads_and_writes_parameters_only_in_its_namespace(both_
 
 
 @pytest.mark.raw_moto(at='status, code, message = refused(lambda: ssm.put_parameter(Name=name, V', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_a_custom_parameter_store_prefix_moves_the_namespace_and_keeps_the_versions_denied(both_servers):
     """ParameterStorePrefix=/cdk-bootstrap would put the version inside the namespace. The
     template's AllowedPattern refuses that prefix on AWS (moto does not check AllowedPattern, which
@@ -787,7 +787,7 @@ def test_a_custom_parameter_store_prefix_moves_the_namespace_and_keeps_the_versi
 
 
 @pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "ec2", credentials=CI_KE', raises='AssertionError',
-                      match=r'assert False\\n.*where False = is_denied\\(')
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_the_ci_identity_is_no_administrator(both_servers):
     """`ci` (account A) may deploy through the bootstrap roles, bootstrap its own account (CDKToolkit
     and its cdk-* resources) and member accounts (OrganizationAccountAccessRole), and read stacks."""

@@ -55,7 +55,7 @@ def test_cfn_subnet_route_table_association(both_servers):
 
 
 @pytest.mark.raw_moto(at='assert [g["GroupId"] for g in instance["SecurityGroups"]] == [ids["Sg"', raises='AssertionError',
-                      match=r"assert \\[\\] == \\['sg\\-3e247c73883a39eff'\\]")
+                      match=r"assert \[\] == \['sg-[0-9a-f]+'\]")
 def test_cfn_instance_security_group_ids(both_servers):
     ids = deploy(both_servers, ACCOUNT_A, "inst", network("10.6.0.0/16", **{
         "Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "app", "VpcId": {"Ref": "Vpc"}}},
@@ -70,7 +70,7 @@ def test_cfn_instance_security_group_ids(both_servers):
 
 
 @pytest.mark.raw_moto(at='assert attached() == [admin, ssm_core]', raises='AssertionError',
-                      match=r"assert \\[\\] == \\['arn:aws:iam\\.\\.\\.InstanceCore'\\]")
+                      match="assert \\[\\] == \\['arn:aws:iam\\.\\.\\.InstanceCore'\\]")
 def test_cfn_role_managed_policy_arns(both_servers):
     def role(arns):
         return {"Role": {"Type": "AWS::IAM::Role", "Properties": {
@@ -95,7 +95,7 @@ def test_cfn_role_managed_policy_arns(both_servers):
 
 
 @pytest.mark.raw_moto(at='assert pcx["Status"]["Code"] == "active"', raises='AssertionError',
-                      match=r"assert 'pending\\-acceptance' == 'active'")
+                      match="assert 'pending\\-acceptance' == 'active'")
 def test_cfn_same_account_peering_is_active(both_servers):
     ec2 = client(both_servers, "ec2")
     peer_vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
@@ -114,7 +114,7 @@ def status(server, account, pcx_id):
 
 
 @pytest.mark.raw_moto(at='ids = deploy(both_servers, ACCOUNT_A, "requester", {', raises='ClientError',
-                      match=r'An error occurred \\(InvalidVpcID\\.NotFound\\) when calling the CreateStack operation: VpcID vpc\\-a36f8f4be620e153b does not exist\\.')
+                      match=r'An error occurred \(InvalidVpcID\.NotFound\) when calling the CreateStack operation: VpcID vpc-[0-9a-f]+ does not exist')
 def test_cfn_cross_account_peering(both_servers):
     ec2_b = client(both_servers, "ec2", account=ACCOUNT_B)
     peer_vpcs = [ec2_b.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"] for n in (1, 2, 3)]
@@ -164,7 +164,7 @@ def test_cfn_cross_account_peering(both_servers):
 
 
 @pytest.mark.raw_moto(at='refused(ec2_a, f"Peering {pcx} is not active. Peering options can be a', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_peering_options_only_on_own_side_of_active_peering(both_servers):
     ec2_a, ec2_b = client(both_servers, "ec2"), client(both_servers, "ec2", account=ACCOUNT_B)
     vpc_a = ec2_a.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -248,7 +248,7 @@ def peered(both_servers):
 
 
 @pytest.mark.raw_moto(at='with pytest.raises(ClientError) as error:  # eventual consistency, as ', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_ping_across_cross_account_peering(peered):
     a, b, pcx = peered
     ssm, command_id = send(a, "ping -c 3 -W 2 10.1.0.10")
@@ -333,7 +333,7 @@ def test_ping_follows_security_groups_nacls_and_routes(peered):
 
 
 @pytest.mark.raw_moto(at='with pytest.raises(ClientError) as error:', raises='Failed',
-                      match=r"DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_send_command_refuses_unknown_instances(both_servers):
     other = vpc_with_instance(both_servers, ACCOUNT_B, "10.1.0.0/16", "10.1.0.10")
     ssm = client(both_servers, "ssm", account=ACCOUNT_A)
