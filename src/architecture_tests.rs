@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("poll", &[]),
     ("table", &[]),
     ("progress", &[]),
+    ("trace", &[]),
     ("source", &["model", "error"]),
     ("aws", &["model", "error"]),
     (

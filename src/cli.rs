@@ -22,6 +22,13 @@ pub struct Cli {
     pub(crate) command: Command,
 }
 
+impl Cli {
+    /// How many times `-v` was given (for `trace::init`).
+    pub fn verbosity(&self) -> u8 {
+        self.global.verbose
+    }
+}
+
 // Options of every subcommand.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
@@ -47,9 +54,10 @@ pub(crate) struct GlobalArgs {
     /// `json` prints a machine-readable result on stdout; logs always go to stderr.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) output: OutputFormat,
-    /// More detail in the logs.
-    #[arg(short, long, global = true)]
-    pub(crate) verbose: bool,
+    /// More detail in the logs; `-vv` adds the AWS SDK's own tracing on stderr (requests,
+    /// responses, signing identity; credentials redacted), refined by RUST_LOG when set.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
     /// Also write every stack output as `export <Stage>_<Output>='value'` lines to this file
     /// (plus PIPELINE_RUN_OK and PIPELINE_RUN_CHANGES), for `. FILE` in a later shell step.
     #[arg(

@@ -10,6 +10,8 @@
 
 pub mod cli;
 pub mod commands;
+/// `-vv`: the SDK's tracing through a redacting writer, installed by `main`.
+pub mod trace;
 
 mod aws;
 mod error;

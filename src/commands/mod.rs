@@ -23,7 +23,7 @@ use crate::report::ci::publish_failure;
 
 /// Runs the parsed command line to its end; the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    let reporter = Reporter::new(ProgressMode::detect(), cli.global.verbose);
+    let reporter = Reporter::new(ProgressMode::detect(), cli.global.verbose > 0);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,11 +1,15 @@
 """Fixtures for the emulator's own tests: a patched server and a raw moto server, each on a free
 loopback port, started through the same `start` script the demo and the Rust tests use.
 
-Tests that prove a fidelity patch run against both: they must pass on `harness` and fail on `raw`
-(see `both_servers`, which marks the raw run xfail(strict=True): a patch test that passes on raw
-moto fails the suite, because then the patch proves nothing).
+Tests that prove a fidelity patch run against both: they must pass on `harness`, and on `raw` they
+must fail the way their `raw_moto` marker declares (see `raw_moto` below): at that statement of the
+test, with that exception and message. A raw run that passes fails the suite (the patch would prove
+nothing), and so does one that fails any other way (a connection error, a different exception, an
+earlier statement), because then it proves nothing about the behaviour the test names.
 """
+import functools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -83,7 +87,53 @@ def harness(harness_server):
     return harness_server
 
 
-@pytest.fixture(params=["harness", pytest.param("raw", marks=pytest.mark.xfail(strict=True, reason="raw moto lacks this AWS behaviour"))])
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "raw_moto(at, raises, match): how a both_servers test fails on raw moto: the test's "
+        "statement containing `at` raises an exception whose class name is `raises` (or one of them) "
+        "and whose text matches the regex `match`")
+
+
+def _raw_outcome(fn, spec):
+    """`fn` (a test on raw moto) wrapped to check it fails as `spec` declares, reported xfail."""
+    at, raises, match = spec.kwargs["at"], spec.kwargs["raises"], spec.kwargs["match"]
+    raises = (raises,) if isinstance(raises, str) else tuple(raises)
+    ats = (at,) if isinstance(at, str) else tuple(at)
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            fn(*args, **kwargs)
+        except (Exception, pytest.fail.Exception) as e:
+            names = {c.__name__ for c in type(e).__mro__}
+            frames = [f for f in __import__("traceback").extract_tb(e.__traceback__) if f.name == fn.__name__]
+            where = ""
+            if frames:
+                f = frames[-1]
+                with open(f.filename) as src:
+                    lines = src.read().split("\n")
+                where = "\n".join(lines[f.lineno - 1:(f.end_lineno or f.lineno)])
+            if names.isdisjoint(raises) or not re.search(match, str(e)) or not any(a in where for a in ats):
+                raise AssertionError(
+                    f"raw moto failed otherwise than declared (raw_moto at={at!r} raises={raises} match={match!r}): "
+                    f"{type(e).__name__} at {where.strip()!r}: {str(e)[:300]}") from e
+            pytest.xfail(f"raw moto: {type(e).__name__} at {at!r}")
+        pytest.fail("passes on raw moto: the patch this test proves makes no difference")
+    return run
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("both_servers") != "raw":
+            continue
+        spec = item.get_closest_marker("raw_moto")
+        if spec is None:
+            raise pytest.UsageError(f"{item.nodeid}: a both_servers test declares how raw moto fails (@pytest.mark.raw_moto)")
+        item.obj = _raw_outcome(item.obj, spec)
+
+
+@pytest.fixture(params=["harness", "raw"])
 def both_servers(request):
     server = request.getfixturevalue(f"{request.param}_server")
     server.reset()

@@ -4,6 +4,7 @@ the emulator behaviour the real CDK CLI relies on (patches/cfn_template_url.py).
 `both_servers` tests must fail on raw moto: raw moto reads no loopback TemplateURL, evaluates no
 trust policy condition and no permissions boundary.
 """
+import pytest
 import json
 import os
 import time
@@ -41,6 +42,8 @@ def wait_change_set(cfn, name):
     raise AssertionError(f"change set {name} still {cs['Status']}")
 
 
+@pytest.mark.raw_moto(at='cfn.create_change_set(StackName="by-url", ChangeSetName="c", ChangeSet', raises='ClientError',
+                      match='An error occurred \\(NoSuchBucket\\) when calling the CreateChangeSet operation: The specified bucket does not exist')
 def test_template_url_of_the_emulators_own_address_is_read(both_servers):
     # what the AWS CDK CLI sends with AWS_ENDPOINT_URL=http://127.0.0.1:<port>
     s3 = client(both_servers, "s3")
@@ -54,6 +57,8 @@ def test_template_url_of_the_emulators_own_address_is_read(both_servers):
     assert client(both_servers, "ssm").get_parameter(Name="/url/own")["Parameter"]["Value"] == "v"
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: sts.assume_role(RoleArn=deploy_role(), RoleSe', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_bootstrap_roles_refuse_an_external_id_unless_deny_external_id_is_false(both_servers):
     cfn = bootstrap_b(both_servers)
     sts = client(both_servers, "sts", credentials=CI_KEYS)
@@ -71,6 +76,8 @@ def test_bootstrap_roles_refuse_an_external_id_unless_deny_external_id_is_false(
     session(both_servers, CI_KEYS, deploy_role(), ExternalId="deputy-id")
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "cloudformation", creden', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_a_permissions_boundary_bounds_every_bootstrap_role_when_applied_to_all(both_servers):
     iam = client(both_servers, "iam", account=ACCOUNT_B)
     iam.create_policy(PolicyName="only-ssm", PolicyDocument=policy(allow("ssm:*")))
@@ -85,6 +92,8 @@ def test_a_permissions_boundary_bounds_every_bootstrap_role_when_applied_to_all(
     assert is_denied(lambda: client(both_servers, "cloudformation", credentials=creds).describe_stacks())
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: s3.put_object(Bucket="elsewhere", Key="a.zip"', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_the_file_publishing_role_is_kept_to_this_accounts_bucket_and_key(both_servers):
     bootstrap_b(both_servers, FileAssetsBucketKmsKeyId="")  # the CDK template's default: a new key
     cfn = client(both_servers, "cloudformation", account=ACCOUNT_B)

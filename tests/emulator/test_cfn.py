@@ -71,6 +71,8 @@ def ssm_value(server, name):
 
 # ------------------------------------------------------------------ outputs, exports, imports
 
+@pytest.mark.raw_moto(at='assert stack["Description"] == "network of stage one"', raises='KeyError',
+                      match="'Description'")
 def test_change_set_stack_has_outputs_exports_and_description(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template(
@@ -93,6 +95,8 @@ def test_change_set_stack_has_outputs_exports_and_description(both_servers):
     assert [(e["Name"], e["Value"]) for e in cfn.list_exports()["Exports"]] == [("net-Name", "/app/version")]
 
 
+@pytest.mark.raw_moto(at='deploy(cfn, "consumer", consumer, kind="CREATE")', raises='ClientError',
+                      match='An error occurred \\(ValidationError\\) when calling the ExecuteChangeSet operation: No export named shared found\\.')
 def test_import_value_resolves_exports_and_exports_follow_updates_and_deletes(both_servers):
     cfn = client(both_servers, "cloudformation")
     exporter = lambda name: template({"P": ssm_param(name, "v")},  # noqa: E731
@@ -115,6 +119,8 @@ def test_import_value_resolves_exports_and_exports_follow_updates_and_deletes(bo
 
 # ------------------------------------------------------------------ change set identity and "no changes"
 
+@pytest.mark.raw_moto(at='assert cfn.describe_change_set(StackName="alpha", ChangeSetName="deplo', raises='AssertionError',
+                      match="assert 'beta' == 'alpha'")
 def test_change_sets_are_scoped_to_their_stack(both_servers):
     cfn = client(both_servers, "cloudformation")
     first = create_cs(cfn, "alpha", template({"A": ssm_param("/alpha", "a")}), kind="CREATE", name="deploy")
@@ -137,6 +143,8 @@ def test_change_sets_are_scoped_to_their_stack(both_servers):
     assert cfn.describe_change_set(StackName="alpha", ChangeSetName="deploy")["StackName"] == "alpha"
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as err:', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_create_change_set_for_an_existing_stack_is_refused(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template({"A": ssm_param("/a", "a")})
@@ -153,6 +161,8 @@ def test_create_change_set_for_an_existing_stack_is_refused(both_servers):
     assert err.value.response["Error"]["Code"] == "AlreadyExistsException"
 
 
+@pytest.mark.raw_moto(at='cs = create_cs(cfn, "app", body, name=name, Parameters=params)', raises='ClientError',
+                      match='An error occurred \\(ValidationError\\) when calling the CreateChangeSet operation: No updates are to be performed\\.')
 def test_no_change_change_set_fails_the_same_way_with_or_without_parameters(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template({"A": ssm_param("/a", {"Ref": "V"})}, Parameters={"V": {"Type": "String", "Default": "x"}})
@@ -173,6 +183,8 @@ def test_no_change_change_set_fails_the_same_way_with_or_without_parameters(both
     assert err.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
 
 
+@pytest.mark.raw_moto(at='assert [(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalRe', raises='AssertionError',
+                      match="assert \\[\\] == \\[\\('Modify', 'A'\\)\\]")
 def test_parameter_change_is_a_modify_and_is_applied(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template({"A": ssm_param("/a", {"Fn::Sub": "v-${V}"}), "B": ssm_param("/b", "fixed")},
@@ -186,6 +198,8 @@ def test_parameter_change_is_a_modify_and_is_applied(both_servers):
     assert ssm_value(both_servers, "/a") == "v-2"
 
 
+@pytest.mark.raw_moto(at='assert cfn.update_termination_protection(StackName="guarded", EnableTe', raises='ResponseParserError',
+                      match=r'Unable to parse response \(syntax error: line 1, column 0\), invalid XML received')
 def test_update_termination_protection(both_servers):
     # pipeline-run sets a stage's termination_protection after its change set
     cfn = client(both_servers, "cloudformation")
@@ -197,6 +211,8 @@ def test_update_termination_protection(both_servers):
     assert cfn.describe_stacks(StackName="guarded")["Stacks"][0]["EnableTerminationProtection"] is False
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as err:', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_delete_stack_refuses_a_protected_stack_and_leaves_it_as_it_is(both_servers):
     # AWS: "If a user attempts to delete a stack with termination protection enabled, the deletion
     # fails and the stack, including its status, remains unchanged."
@@ -220,6 +236,8 @@ def test_delete_stack_refuses_a_protected_stack_and_leaves_it_as_it_is(both_serv
 SSM_TYPED = {"Src": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/src"}}
 
 
+@pytest.mark.raw_moto(at='assert cs["Status"] == "CREATE_COMPLETE", cs.get("StatusReason")', raises='AssertionError',
+                      match="The submitted information didn't contain changes\\. Submit different information to create a change set\\.")
 def test_ssm_typed_parameter_is_resolved_when_the_change_set_is_created(both_servers):
     # AWS: an SSM-typed parameter's value is the Parameter Store name; CreateChangeSet reads the value
     # stored under it, so a new value is a change (the CDK always deploys such stacks for that reason).
@@ -244,6 +262,8 @@ def test_ssm_typed_parameter_is_resolved_when_the_change_set_is_created(both_ser
     assert shown == [{"ParameterKey": "Src", "ParameterValue": "/src", "ResolvedValue": "2"}]
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as err:', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_ssm_typed_parameter_naming_a_missing_parameter_fails_the_change_set_request(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template({"Copy": ssm_param("/copy", {"Ref": "Src"})}, Parameters=SSM_TYPED)
@@ -256,6 +276,8 @@ def test_ssm_typed_parameter_naming_a_missing_parameter_fails_the_change_set_req
         cfn.describe_stacks(StackName="app")
 
 
+@pytest.mark.raw_moto(at='assert stack["Parameters"] == [{"ParameterKey": "Accounts", "Parameter', raises='AssertionError',
+                      match='assert \\[\\{\'ParameterK\\.\\.\\.222222222\'\\]"\\}\\] == \\[\\{\'ParameterK\\.\\.\\.22222222222\'\\}\\]')
 def test_describe_stacks_shows_list_parameters_as_given(both_servers):
     cfn = client(both_servers, "cloudformation")
     body = template({"A": ssm_param("/a", {"Fn::Join": ["+", {"Ref": "Accounts"}]})},
@@ -266,6 +288,8 @@ def test_describe_stacks_shows_list_parameters_as_given(both_servers):
     assert ssm_value(both_servers, "/a") == "111111111111+222222222222"
 
 
+@pytest.mark.raw_moto(at='client(both_servers, "iam").attach_role_policy(RoleName="cfn-exec",', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_update_change_set_tags_replace_stack_tags_and_reach_resources(both_servers):
     cfn = client(both_servers, "cloudformation")
     # the stack's role must exist and trust CloudFormation (patches/iam_cfn.py)
@@ -288,6 +312,8 @@ def test_update_change_set_tags_replace_stack_tags_and_reach_resources(both_serv
 
 # ------------------------------------------------------------------ failures and rollback
 
+@pytest.mark.raw_moto(at='cfn.execute_change_set(StackName="app", ChangeSetName=cs["ChangeSetNam', raises='ClientError',
+                      match='An error occurred \\(ParameterAlreadyExists\\) when calling the ExecuteChangeSet operation: The parameter already exists\\. To overwrite this value, set the overwrite')
 def test_failed_create_rolls_back_and_the_stack_can_be_deleted_and_recreated(both_servers):
     cfn = client(both_servers, "cloudformation")
     client(both_servers, "ssm").put_parameter(Name="/taken", Value="x", Type="String")
@@ -315,6 +341,8 @@ def test_failed_create_rolls_back_and_the_stack_can_be_deleted_and_recreated(bot
     assert deploy(cfn, "app", good, kind="CREATE")["StackStatus"] == "CREATE_COMPLETE"
 
 
+@pytest.mark.raw_moto(at='cfn.execute_change_set(StackName="app", ChangeSetName=cs["ChangeSetNam', raises='ClientError',
+                      match='An error occurred \\(InvalidVpcPeeringConnectionId\\.NotFound\\) when calling the ExecuteChangeSet operation: VpcPeeringConnectionID pcx\\-00000000000000000 does not ex')
 def test_failed_update_rolls_back_to_the_previous_stack(both_servers):
     cfn = client(both_servers, "cloudformation")
     old = template({"Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.8.0.0/16"}},
@@ -360,6 +388,8 @@ def test_failed_update_rolls_back_to_the_previous_stack(both_servers):
 
 # ------------------------------------------------------------------ events
 
+@pytest.mark.raw_moto(at='assert seq == [', raises='AssertionError',
+                      match="assert \\[\\('app', 'REV\\.\\.\\.OGRESS'\\), \\.\\.\\.\\] == \\[\\('app', 'REV\\.\\.\\.MPLETE'\\), \\.\\.\\.\\]")
 def test_resource_events_for_create_update_and_delete(both_servers):
     cfn = client(both_servers, "cloudformation")
     deploy(cfn, "app", template({"A": ssm_param("/a", "1"), "B": ssm_param("/b", "1")}), kind="CREATE")

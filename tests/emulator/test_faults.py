@@ -39,6 +39,8 @@ def error_of(call):
             e.value.response["Error"]["Message"])
 
 
+@pytest.mark.raw_moto(at='faults(both_servers, "POST", {"throttle": {"service": "cloudformation"', raises='HTTPError',
+                      match='HTTP Error 500: INTERNAL SERVER ERROR')
 def test_the_next_n_requests_of_a_service_are_throttled_then_served(both_servers):
     cfn = client(both_servers, "cloudformation")
     faults(both_servers, "POST", {"throttle": {"service": "cloudformation", "count": 3}})
@@ -51,6 +53,8 @@ def test_the_next_n_requests_of_a_service_are_throttled_then_served(both_servers
     assert state["requests"]["cloudformation:ListStacks"] == 4
 
 
+@pytest.mark.raw_moto(at='faults(both_servers, "POST", {"throttle": [{"service": "ssm", "count":', raises='HTTPError',
+                      match='HTTP Error 500: INTERNAL SERVER ERROR')
 def test_json_ec2_and_s3_protocols_get_their_own_throttling_errors(both_servers):
     faults(both_servers, "POST", {"throttle": [{"service": "ssm", "count": 1}, {"service": "ec2", "count": 1},
                                                {"service": "s3", "count": 1}]})
@@ -62,6 +66,8 @@ def test_json_ec2_and_s3_protocols_get_their_own_throttling_errors(both_servers)
         (503, "SlowDown", "Please reduce your request rate.")
 
 
+@pytest.mark.raw_moto(at='faults(both_servers, "POST", {"throttle": {"service": "sts", "action":', raises='HTTPError',
+                      match='HTTP Error 500: INTERNAL SERVER ERROR')
 def test_a_rule_can_target_one_action_and_other_services_are_untouched(both_servers):
     faults(both_servers, "POST", {"throttle": {"service": "sts", "action": "AssumeRole", "count": 1}})
     sts = client(both_servers, "sts", credentials=CI_KEYS)
@@ -72,6 +78,8 @@ def test_a_rule_can_target_one_action_and_other_services_are_untouched(both_serv
     assert faults(both_servers)["injected"] == {"sts:AssumeRole": 1}
 
 
+@pytest.mark.raw_moto(at='faults(both_servers, "POST", {"throttle": {"service": "cloudformation"', raises='HTTPError',
+                      match='HTTP Error 500: INTERNAL SERVER ERROR')
 def test_sdk_retries_absorb_a_burst(both_servers):
     # What pipeline-run relies on: throttling is retryable, with backoff, in the SDK's standard mode.
     cfn = boto3.client("cloudformation", endpoint_url=both_servers.endpoint, region_name="ap-northeast-1",
@@ -81,6 +89,8 @@ def test_sdk_retries_absorb_a_burst(both_servers):
     assert faults(both_servers)["injected"] == {"cloudformation:ListStacks": 3}
 
 
+@pytest.mark.raw_moto(at='faults(both_servers, "POST", {"throttle": {"service": "cloudformation"', raises='HTTPError',
+                      match='HTTP Error 500: INTERNAL SERVER ERROR')
 def test_delete_and_moto_reset_clear_rules_and_counters(both_servers):
     faults(both_servers, "POST", {"throttle": {"service": "cloudformation", "count": 5}})
     cleared = faults(both_servers, "DELETE")
@@ -101,6 +111,8 @@ def test_a_malformed_rule_is_refused(harness):
     assert faults(harness)["throttle"] == []
 
 
+@pytest.mark.raw_moto(at='assert error_of(as_role.get_caller_identity) == \\', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_an_expired_assumed_role_session_is_refused_like_aws(both_servers):
     sts = client(both_servers, "sts", credentials=CI_KEYS)
     creds = sts.assume_role(RoleArn=ORG_ROLE, RoleSessionName="short", DurationSeconds=2)["Credentials"]

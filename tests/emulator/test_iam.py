@@ -106,6 +106,8 @@ def allow_all_assume():
 
 # ------------------------------------------------------------------ the basics
 
+@pytest.mark.raw_moto(at='status, code, message = refused(lambda: client(both_servers, "cloudfor', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_an_identity_without_permission_is_refused_by_every_service_in_its_protocol(both_servers):
     """An IAM user with no policy: STS, CloudFormation, IAM (query), EC2, SSM (JSON) and S3 (REST-XML)
     each answer their own AccessDenied, which boto3 (like the Rust SDK) parses. Only
@@ -140,6 +142,8 @@ def test_an_identity_without_permission_is_refused_by_every_service_in_its_proto
     assert (status, code) == (403, "AccessDenied")
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: ssm.put_parameter(Name="/other/x", Value="1",', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_inline_policy_allows_only_the_actions_and_resources_it_names(both_servers):
     creds = user(both_servers, "app", allow(["ssm:PutParameter", "ssm:GetParameter*"],
                                             f"arn:aws:ssm:{REGION}:{ACCOUNT_A}:parameter/app/*"))
@@ -153,6 +157,8 @@ def test_inline_policy_allows_only_the_actions_and_resources_it_names(both_serve
     assert is_denied(lambda: ssm.get_parameters(Names=["/app/x", "/other/x"]))
 
 
+@pytest.mark.raw_moto(at='creds = user(both_servers, "reader", managed=[CFN_READ_ONLY, custom],', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AWSCloudFormationReadOnlyAccess does not exist or i')
 def test_managed_and_group_policies_allow(both_servers):
     """AWS-managed policies carry their real documents; customer-managed and group policies count too."""
     iam = client(both_servers, "iam")
@@ -175,6 +181,8 @@ def test_managed_and_group_policies_allow(both_servers):
         Name="/team/y", Value="1", Type="String"))
 
 
+@pytest.mark.raw_moto(at='creds = user(both_servers, "admin-but", deny("ssm:*", "arn:aws:ssm:*:*', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_explicit_deny_wins_over_any_allow(both_servers):
     creds = user(both_servers, "admin-but", deny("ssm:*", "arn:aws:ssm:*:*:parameter/secret/*"), managed=[ADMIN])
     ssm = client(both_servers, "ssm", credentials=creds)
@@ -184,6 +192,8 @@ def test_explicit_deny_wins_over_any_allow(both_servers):
     assert message.endswith("with an explicit deny in an identity-based policy")
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "iam", credentials=creds', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_not_action_and_not_resource(both_servers):
     creds = user(both_servers, "not-iam", {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
                  {"Effect": "Allow", "Action": "ssm:PutParameter",
@@ -202,6 +212,8 @@ def test_not_action_and_not_resource(both_servers):
     assert is_denied(lambda: ssm.put_parameter(Name="/protected/x", Value="1", Type="String"))
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: s3.get_object(Bucket="team-bucket", Key="team', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_resource_arn_wildcards_match_per_segment(both_servers):
     root_s3 = client(both_servers, "s3")
     for bucket in ("team-bucket", "other-bucket"):
@@ -280,6 +292,8 @@ def set_secure_transport(server, value):
 
 
 @pytest.mark.parametrize("name, condition, good, bad", CONDITION_CASES, ids=[c[0] for c in CONDITION_CASES])
+@pytest.mark.raw_moto(at='assert is_denied(lambda: put(bad_creds, **{k: v for k, v in bad.items(', raises=['AssertionError', 'ParameterAlreadyExists'],
+                      match='(?:An error occurred \\(ParameterAlreadyExists\\) when calling the PutParameter operation: The parameter already exists\\. To overwrite this value, set the overwrite opt)|(?:assert False\\n.*where False = is_denied\\()')
 def test_condition_operators(both_servers, name, condition, good, bad):
     """Each operator (and IfExists, ForAnyValue:, ForAllValues:) on a key the request carries: the
     allowing request passes, the other is refused."""
@@ -313,6 +327,8 @@ def test_condition_operators(both_servers, name, condition, good, bad):
             set_secure_transport(both_servers, True)
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: ssm.send_command(InstanceIds=[instances["prod', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_resource_tag_conditions_on_send_command(both_servers):
     """ssm:SendCommand is authorized on the document and on each instance, with the instance's tags
     as ssm:resourceTag/… — the usual way to scope who may run commands where."""
@@ -331,6 +347,8 @@ def test_resource_tag_conditions_on_send_command(both_servers):
 
 # ------------------------------------------------------------------ sessions, boundaries, session policies
 
+@pytest.mark.raw_moto(at='status, code, message = refused(lambda: ssm.put_parameter(Name="/elsew', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_an_assumed_role_session_has_its_roles_policies(both_servers):
     caller = user(both_servers, "hopper", allow_all_assume())
     arn = role(both_servers, "params-writer", allow("ssm:PutParameter", f"arn:aws:ssm:*:{ACCOUNT_A}:parameter/w/*"))
@@ -348,6 +366,8 @@ def test_an_assumed_role_session_has_its_roles_policies(both_servers):
     assert is_denied(lambda: ssm.put_parameter(Name="/w/y", Value="1", Type="String"))
 
 
+@pytest.mark.raw_moto(at='bounded = role(both_servers, "bounded", managed=[ADMIN], boundary=boun', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_session_policies_and_permissions_boundaries_narrow_a_session(both_servers):
     caller = user(both_servers, "narrower", allow_all_assume())
     iam = client(both_servers, "iam")
@@ -367,6 +387,8 @@ def test_session_policies_and_permissions_boundaries_narrow_a_session(both_serve
     assert is_denied(lambda: client(both_servers, "ec2", credentials=by_arn).describe_vpcs())
 
 
+@pytest.mark.raw_moto(at='status, code, message = refused(lambda: sts.assume_role(RoleArn=by_acc', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_assume_role_needs_identity_permission_unless_the_trust_names_the_caller(both_servers):
     """Across accounts both the caller's policy and the trust policy must allow sts:AssumeRole; within
     one account a trust policy naming the user itself is enough, one naming the account is not."""
@@ -386,6 +408,8 @@ def test_assume_role_needs_identity_permission_unless_the_trust_names_the_caller
     assert is_denied(lambda: sts.assume_role(RoleArn=other_account, RoleSessionName="probe"))
 
 
+@pytest.mark.raw_moto(at='assert refused(sts.get_caller_identity)[:2] == (403, "InvalidClientTok', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_temporary_credentials_the_emulator_did_not_issue_are_refused(both_servers):
     sts = client(both_servers, "sts", credentials={"aws_access_key_id": "ASIAFAKEFAKEFAKEFAKE",
                                                    "aws_secret_access_key": "x", "aws_session_token": "forged"})
@@ -394,6 +418,8 @@ def test_temporary_credentials_the_emulator_did_not_issue_are_refused(both_serve
 
 # ------------------------------------------------------------------ fail closed
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "ec2", credentials=scope', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_what_the_evaluator_cannot_decide_refuses(both_servers):
     # an operation whose resource the emulator does not name: only a Resource "*" grant can allow it
     scoped = user(both_servers, "vpc-maker", allow("ec2:CreateVpc", "arn:aws:ec2:*:*:vpc/*"))
@@ -437,6 +463,8 @@ def test_refusals_are_recorded_with_the_reason(harness):
 
 # ------------------------------------------------------------------ resource-based policies (S3)
 
+@pytest.mark.raw_moto(at='admin = user(both_servers, "bucket-admin", managed=[ADMIN])', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachUserPolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_bucket_policies_deny_and_grant(both_servers):
     s3_root = client(both_servers, "s3")
     s3_root.create_bucket(Bucket="shared", CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -483,6 +511,8 @@ def test_the_staging_bucket_refuses_requests_without_tls(harness):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
 
 
+@pytest.mark.raw_moto(at='assert "s3:PutObject" in s3.get_bucket_policy(Bucket="cfn-policy-bucke', raises='ClientError',
+                      match='An error occurred \\(NoSuchBucketPolicy\\) when calling the GetBucketPolicy operation: The bucket policy does not exist')
 def test_bucket_policy_resource_exists_through_cloudformation(both_servers):
     cfn = client(both_servers, "cloudformation")
     cfn.create_stack(StackName="b", TemplateBody=json.dumps({"Resources": {
@@ -514,6 +544,8 @@ def wait_final(cfn, stack):
     return status
 
 
+@pytest.mark.raw_moto(at='exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_change_set_role_needs_pass_role_and_a_role_cloudformation_can_assume(both_servers):
     exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN])
     not_for_cfn = role(both_servers, "not-for-cfn", managed=[ADMIN])
@@ -532,6 +564,8 @@ def test_change_set_role_needs_pass_role_and_a_role_cloudformation_can_assume(bo
     assert (code, message) == ("ValidationError", f"Role {not_for_cfn} is invalid or cannot be assumed")
 
 
+@pytest.mark.raw_moto(at='exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_pass_role_is_checked_with_the_service_the_role_goes_to(both_servers):
     """A change set's RoleARN is passed to cloudformation.amazonaws.com (iam:PassedToService): a
     PassRole granted only for EC2 does not cover it, and a Deny naming CloudFormation wins over a
@@ -554,6 +588,8 @@ def test_pass_role_is_checked_with_the_service_the_role_goes_to(both_servers):
         assert message.endswith(ending), message
 
 
+@pytest.mark.raw_moto(at='exec_role = role(both_servers, "exec", trust=CFN_TRUST, managed=[ADMIN', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
 def test_ssm_typed_stack_parameters_are_resolved_with_the_callers_permissions(both_servers):
     """An AWS::SSM::Parameter::Value<String> parameter is read with the caller's ssm:GetParameters,
     even with a RoleARN that could read anything; a refusal is CloudFormation's ValidationError."""
@@ -578,6 +614,8 @@ def test_ssm_typed_stack_parameters_are_resolved_with_the_callers_permissions(bo
             400, "ValidationError", "AccessDenied. User doesn't have permission to call ssm:GetParameters")
 
 
+@pytest.mark.raw_moto(at='assert wait_final(cfn, "vpc") == "ROLLBACK_COMPLETE"', raises='AssertionError',
+                      match="assert 'CREATE_COMPLETE' == 'ROLLBACK_COMPLETE'")
 def test_resource_handlers_run_with_the_stack_role(both_servers):
     """The stack's role (not the caller) creates the resources: an exec role allowed only SSM
     parameters under /cfn/ can create one, not a VPC; the failure is AWS's handler message and the
@@ -609,6 +647,8 @@ def test_resource_handlers_run_with_the_stack_role(both_servers):
     assert client(both_servers, "ssm").get_parameters(Names=["/cfn/x"])["Parameters"] == []
 
 
+@pytest.mark.raw_moto(at='assert wait_final(cfn, "theirs") == "ROLLBACK_COMPLETE"', raises='AssertionError',
+                      match="assert 'CREATE_COMPLETE' == 'ROLLBACK_COMPLETE'")
 def test_without_a_role_resource_handlers_use_the_callers_permissions(both_servers):
     deployer = user(both_servers, "own-creds", allow("cloudformation:*"),
                     allow(["ssm:PutParameter", "ssm:GetParameters"], "arn:aws:ssm:*:*:parameter/mine/*"))
@@ -626,6 +666,8 @@ def test_without_a_role_resource_handlers_use_the_callers_permissions(both_serve
     assert f"User: arn:aws:iam::{ACCOUNT_A}:user/own-creds is not authorized to perform: ssm:PutParameter" in reason
 
 
+@pytest.mark.raw_moto(at='status, code, message = refused(lambda: client(both_servers, "cloudfor', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_template_url_is_read_with_the_callers_permissions(both_servers):
     s3 = client(both_servers, "s3")
     s3.create_bucket(Bucket="templates", CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -655,6 +697,8 @@ def bootstrap_role(kind, account=ACCOUNT_B):
     return f"arn:aws:iam::{account}:role/cdk-hnb659fds-{kind}-role-{account}-{REGION}"
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "cloudformation", creden', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_bootstrap_roles_can_do_their_job_and_nothing_else(both_servers):
     bootstrap_b(both_servers)
     bucket = f"cdk-hnb659fds-assets-{ACCOUNT_B}-{REGION}"
@@ -689,6 +733,8 @@ def test_bootstrap_roles_can_do_their_job_and_nothing_else(both_servers):
     assert is_denied(lambda: client(both_servers, "cloudformation", credentials=lookup).delete_stack(StackName="app"))
 
 
+@pytest.mark.raw_moto(at='status, code, message = refused(lambda: ssm.put_parameter(', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_the_deploy_role_reads_and_writes_parameters_only_in_its_namespace(both_servers):
     """The deploy role: Parameter Store under <ParameterStorePrefix>/<qualifier>/ (default
     /pipeline-run/hnb659fds/) and a read of the bootstrap version, nothing else; the version is
@@ -712,6 +758,8 @@ def test_the_deploy_role_reads_and_writes_parameters_only_in_its_namespace(both_
     assert is_denied(lambda: ssm.get_parameter(Name="/app/secret", WithDecryption=True))
 
 
+@pytest.mark.raw_moto(at='status, code, message = refused(lambda: ssm.put_parameter(Name=name, V', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_a_custom_parameter_store_prefix_moves_the_namespace_and_keeps_the_versions_denied(both_servers):
     """ParameterStorePrefix=/cdk-bootstrap would put the version inside the namespace. The
     template's AllowedPattern refuses that prefix on AWS (moto does not check AllowedPattern, which
@@ -738,6 +786,8 @@ def test_a_custom_parameter_store_prefix_moves_the_namespace_and_keeps_the_versi
     assert is_denied(lambda: team.put_parameter(Name="/pipeline-run/team1/out", Value="1", Type="String"))
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: client(both_servers, "ec2", credentials=CI_KE', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_the_ci_identity_is_no_administrator(both_servers):
     """`ci` (account A) may deploy through the bootstrap roles, bootstrap its own account (CDKToolkit
     and its cdk-* resources) and member accounts (OrganizationAccountAccessRole), and read stacks."""

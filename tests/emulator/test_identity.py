@@ -60,6 +60,8 @@ def assert_denied(sts, caller_arn, role_arn, **kwargs):
         f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
 
 
+@pytest.mark.raw_moto(at='assert (identity["Account"], identity["Arn"]) == (account, arn)', raises='AssertionError',
+                      match="assert \\('12345678901\\.\\.\\.12:user/moto'\\) == \\('11111111111\\.\\.\\./pipeline\\-ci'\\)")
 def test_profiles_sign_as_the_seeded_users(both_servers, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", os.path.join(HERE, "aws", "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.path.join(HERE, "aws", "credentials"))
@@ -78,6 +80,8 @@ def test_profiles_sign_as_the_seeded_users(both_servers, monkeypatch):
             f"arn:aws:ssm:ap-northeast-1:{account}:parameter/cdk-bootstrap/probe/version"
 
 
+@pytest.mark.raw_moto(at='attached = client(both_servers, "iam", account=ACCOUNT_B).list_attache', raises='NoSuchEntityException',
+                      match='An error occurred \\(NoSuchEntity\\) when calling the ListAttachedRolePolicies operation: Role OrganizationAccountAccessRole not found')
 def test_ci_assumes_organization_account_access_role(both_servers):
     sts = client(both_servers, "sts", credentials=CI_KEYS)
     session = sts.assume_role(RoleArn=ORG_ROLE, RoleSessionName="bootstrap")
@@ -88,6 +92,8 @@ def test_ci_assumes_organization_account_access_role(both_servers):
     assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/AdministratorAccess"]
 
 
+@pytest.mark.raw_moto(at='assert [r["RoleName"] for r in iam_b.list_roles()["Roles"]] == ["Organ', raises='AssertionError',
+                      match="assert \\[\\] == \\['Organizatio\\.\\.\\.ntAccessRole'\\]")
 def test_seeded_identities_come_back_after_reset(both_servers):
     iam_b = client(both_servers, "iam", account=ACCOUNT_B)
     make_role(both_servers, "scratch", trust(allow({"AWS": ACCOUNT_A})))
@@ -97,6 +103,8 @@ def test_seeded_identities_come_back_after_reset(both_servers):
     assert identity["Arn"] == f"arn:aws:iam::{ACCOUNT_A}:user/pipeline-ci"
 
 
+@pytest.mark.raw_moto(at='assert_denied(sts, ci_arn, f"arn:aws:iam::{ACCOUNT_B}:role/cdk-hnb659f', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_assume_role_refused_without_trust(both_servers):
     sts = probe_sts(both_servers)
     ci_arn = PROBE_ARN
@@ -116,6 +124,8 @@ def test_assume_role_refused_without_trust(both_servers):
     assert_denied(sts, ci_arn, own)
 
 
+@pytest.mark.raw_moto(at='assert_denied(sts, PROBE_ARN, by_role)', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_trust_principal_forms(both_servers):
     sts = probe_sts(both_servers)
     for name, principal in [("by-id", {"AWS": ACCOUNT_A}), ("by-root", {"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"}),
@@ -133,6 +143,8 @@ def test_trust_principal_forms(both_servers):
     assert_denied(from_session, f"arn:aws:sts::{ACCOUNT_B}:assumed-role/OrganizationAccountAccessRole/hop", only_a)
 
 
+@pytest.mark.raw_moto(at='assert_denied(sts, PROBE_ARN, arn, ExternalId="anything")', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_cdk_bootstrap_external_id_condition(both_servers):
     # the trust statement `cdk bootstrap --trust` writes (DenyExternalId, the default)
     arn = make_role(both_servers, "cdk-hnb659fds-deploy-role", trust(
@@ -143,6 +155,8 @@ def test_cdk_bootstrap_external_id_condition(both_servers):
     assert_denied(sts, PROBE_ARN, arn, ExternalId="anything")
 
 
+@pytest.mark.raw_moto(at='assert_denied(sts, ci_arn, external, ExternalId="wrong")', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_conditions_and_unknown_operators(both_servers):
     sts = probe_sts(both_servers)
     ci_arn = PROBE_ARN
@@ -173,6 +187,8 @@ def make_github_provider(server, client_ids=("sts.amazonaws.com",)):
     client(server, "iam").create_open_id_connect_provider(Url=GITHUB_ISSUER, ClientIDList=list(client_ids))
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as error:', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_web_identity_trust(both_servers):
     provider = f"arn:aws:iam::{ACCOUNT_A}:oidc-provider/token.actions.githubusercontent.com"
     make_github_provider(both_servers)
@@ -206,6 +222,8 @@ def assume_with_token(server, arn, **claims):
                                                                WebIdentityToken=token)
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as error:', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_web_identity_needs_the_issuers_oidc_provider_in_the_roles_account(both_servers):
     # AWS: InvalidIdentityToken "No OpenIDConnect provider found in your account for https://…"
     # before any trust policy is read; raw moto hands out credentials.
@@ -219,6 +237,8 @@ def test_web_identity_needs_the_issuers_oidc_provider_in_the_roles_account(both_
     assume_with_token(both_servers, arn, sub="repo:org/infra:pull_request")
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as error:', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_web_identity_audience_must_be_registered_with_the_provider(both_servers):
     make_github_provider(both_servers, client_ids=["https://github.com/org"])
     arn = github_role(both_servers, "repo:org/infra:pull_request")
@@ -228,6 +248,8 @@ def test_web_identity_audience_must_be_registered_with_the_provider(both_servers
     assert error.value.response["Error"]["Message"] == "Incorrect token audience"
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as error:', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_web_identity_sub_string_equals_takes_only_that_kind_of_job(both_servers):
     # The pull-request role of docs/ci.md: StringEquals on the exact sub of pull_request runs.
     make_github_provider(both_servers)
@@ -240,6 +262,8 @@ def test_web_identity_sub_string_equals_takes_only_that_kind_of_job(both_servers
         assert error.value.response["Error"]["Code"] == "AccessDenied", other
 
 
+@pytest.mark.raw_moto(at='cfn.create_stack(StackName="oidc", TemplateBody=json.dumps(template))', raises='ResponseParserError',
+                      match=r'Unable to parse response \(syntax error: line 1, column 0\), invalid XML received')
 def test_cloudformation_creates_and_deletes_an_oidc_provider(both_servers):
     # moto 5.2.5 has no AWS::IAM::OIDCProvider: the stack completes and no provider exists.
     cfn = client(both_servers, "cloudformation")
@@ -257,6 +281,8 @@ def test_cloudformation_creates_and_deletes_an_oidc_provider(both_servers):
     assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == []
 
 
+@pytest.mark.raw_moto(at='assert_denied(probe, PROBE_ARN, role("cfn-exec"))', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_project_bootstrap_template_trust(both_servers):
     """pipeline-run's own bootstrap template, deployed in B trusting A: the CI identity may assume
     the deploy and lookup roles, not the CloudFormation execution role (trusted by the service only),

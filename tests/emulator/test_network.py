@@ -35,6 +35,8 @@ def network(cidr, **extra):
     }
 
 
+@pytest.mark.raw_moto(at='assert ids["Assoc"].startswith("rtbassoc-")', raises='AssertionError',
+                      match='assert False')
 def test_cfn_subnet_route_table_association(both_servers):
     ids = deploy(both_servers, ACCOUNT_A, "net", network("10.5.0.0/16"))
     ec2 = client(both_servers, "ec2")
@@ -52,6 +54,8 @@ def test_cfn_subnet_route_table_association(both_servers):
     assert tables_of_subnet() == []
 
 
+@pytest.mark.raw_moto(at='assert [g["GroupId"] for g in instance["SecurityGroups"]] == [ids["Sg"', raises='AssertionError',
+                      match=r"assert \[\] == \['sg-[0-9a-f]+'\]")
 def test_cfn_instance_security_group_ids(both_servers):
     ids = deploy(both_servers, ACCOUNT_A, "inst", network("10.6.0.0/16", **{
         "Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "app", "VpcId": {"Ref": "Vpc"}}},
@@ -65,6 +69,8 @@ def test_cfn_instance_security_group_ids(both_servers):
     assert [g["GroupId"] for g in instance["NetworkInterfaces"][0]["Groups"]] == [ids["Sg"]]
 
 
+@pytest.mark.raw_moto(at='assert attached() == [admin, ssm_core]', raises='AssertionError',
+                      match="assert \\[\\] == \\['arn:aws:iam\\.\\.\\.InstanceCore'\\]")
 def test_cfn_role_managed_policy_arns(both_servers):
     def role(arns):
         return {"Role": {"Type": "AWS::IAM::Role", "Properties": {
@@ -88,6 +94,8 @@ def test_cfn_role_managed_policy_arns(both_servers):
     assert [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"] == "instance-role"] == []
 
 
+@pytest.mark.raw_moto(at='assert pcx["Status"]["Code"] == "active"', raises='AssertionError',
+                      match="assert 'pending\\-acceptance' == 'active'")
 def test_cfn_same_account_peering_is_active(both_servers):
     ec2 = client(both_servers, "ec2")
     peer_vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
@@ -105,6 +113,8 @@ def status(server, account, pcx_id):
     return ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]
 
 
+@pytest.mark.raw_moto(at='ids = deploy(both_servers, ACCOUNT_A, "requester", {', raises='ClientError',
+                      match=r'An error occurred \(InvalidVpcID\.NotFound\) when calling the CreateStack operation: VpcID vpc-[0-9a-f]+ does not exist')
 def test_cfn_cross_account_peering(both_servers):
     ec2_b = client(both_servers, "ec2", account=ACCOUNT_B)
     peer_vpcs = [ec2_b.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"] for n in (1, 2, 3)]
@@ -153,6 +163,8 @@ def test_cfn_cross_account_peering(both_servers):
         assert seen["AccepterVpcInfo"]["PeeringOptions"]["AllowDnsResolutionFromRemoteVpc"] is True
 
 
+@pytest.mark.raw_moto(at='refused(ec2_a, f"Peering {pcx} is not active. Peering options can be a', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_peering_options_only_on_own_side_of_active_peering(both_servers):
     ec2_a, ec2_b = client(both_servers, "ec2"), client(both_servers, "ec2", account=ACCOUNT_B)
     vpc_a = ec2_a.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -235,6 +247,8 @@ def peered(both_servers):
     return a, b, peer(a, b)
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as error:  # eventual consistency, as ', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_ping_across_cross_account_peering(peered):
     a, b, pcx = peered
     ssm, command_id = send(a, "ping -c 3 -W 2 10.1.0.10")
@@ -262,6 +276,8 @@ def test_ping_across_cross_account_peering(peered):
     assert (other["Status"], other["ResponseCode"]) == ("Success", 0)
 
 
+@pytest.mark.raw_moto(at='assert not pings(a, b.ip)', raises='AssertionError',
+                      match='assert not True')
 def test_ping_follows_security_groups_nacls_and_routes(peered):
     a, b, pcx = peered
     assert pings(a, b.ip)
@@ -316,6 +332,8 @@ def test_ping_follows_security_groups_nacls_and_routes(peered):
     assert pings(a, "127.0.0.1") and pings(a, a.ip)
 
 
+@pytest.mark.raw_moto(at='with pytest.raises(ClientError) as error:', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_send_command_refuses_unknown_instances(both_servers):
     other = vpc_with_instance(both_servers, ACCOUNT_B, "10.1.0.0/16", "10.1.0.10")
     ssm = client(both_servers, "ssm", account=ACCOUNT_A)

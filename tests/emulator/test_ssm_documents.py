@@ -49,6 +49,8 @@ def finished(ssm, command_id, instance):
     raise AssertionError("command did not finish")
 
 
+@pytest.mark.raw_moto(at='assert code_of(lambda: ssm.send_command(InstanceIds=[src.instance], Do', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_send_command_refuses_a_document_that_does_not_exist(both_servers):
     src = vpc_with_instance(both_servers, ACCOUNT_B, "10.1.0.0/16", "10.1.0.10")
     ssm = client(both_servers, "ssm", account=ACCOUNT_B)
@@ -78,6 +80,8 @@ BAD_PARAMETERS = [
 
 
 @pytest.mark.parametrize("document, parameters", BAD_PARAMETERS, ids=[str(p) for _, p in BAD_PARAMETERS])
+@pytest.mark.raw_moto(at='assert code_of(lambda: ssm.send_command(InstanceIds=[src.instance], Do', raises='Failed',
+                      match="DID NOT RAISE <class 'botocore\\.exceptions\\.ClientError'>")
 def test_send_command_validates_parameters_against_the_document(both_servers, document, parameters):
     bootstrap(both_servers, ACCOUNT_B)
     src = vpc_with_instance(both_servers, ACCOUNT_B, "10.1.0.0/16", "10.1.0.10")
@@ -86,6 +90,8 @@ def test_send_command_validates_parameters_against_the_document(both_servers, do
                                             Parameters=parameters)) == "InvalidParameters"
 
 
+@pytest.mark.raw_moto(at='described = ssm.describe_document(Name=PING)["Document"]', raises='ClientError',
+                      match='An error occurred \\(500\\) when calling the DescribeDocument operation \\(reached max retries: 1\\): <!doctype html>')
 def test_the_ping_document_runs_ping_with_its_parameters_through_the_network(both_servers):
     bootstrap(both_servers, ACCOUNT_B)
     a = vpc_with_instance(both_servers, ACCOUNT_A, "10.0.0.0/16", "10.0.0.10", icmp_from="10.1.0.0/16")
@@ -110,6 +116,8 @@ def test_the_ping_document_runs_ping_with_its_parameters_through_the_network(bot
     assert "3 packets transmitted, 0 received, 100% packet loss" in lost["StandardOutputContent"]
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: ssm.send_command(InstanceIds=[src.instance], ', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_account_documents_are_authorized_by_their_account_arn(both_servers):
     """An account's own document is `arn:aws:ssm:R:ACCOUNT:document/NAME` (whether it exists yet or
     not), an AWS-owned one `arn:aws:ssm:R::document/NAME`: a grant on the account's documents does
@@ -125,6 +133,8 @@ def test_account_documents_are_authorized_by_their_account_arn(both_servers):
                                             Parameters={"TargetIp": ["10.0.0.10"]})) == "InvalidDocument"
 
 
+@pytest.mark.raw_moto(at='assert is_denied(lambda: ssm.send_command(InstanceIds=[tagged], Docume', raises='AssertionError',
+                      match='assert False\\n.*where False = is_denied\\(')
 def test_the_bootstrap_deploy_role_sends_only_the_ping_document_only_to_tagged_instances(both_servers):
     bootstrap(both_servers, ACCOUNT_B)
     src = vpc_with_instance(both_servers, ACCOUNT_B, "10.1.0.0/16", "10.1.0.10", icmp_from="10.1.0.0/16")
@@ -141,6 +151,8 @@ def test_the_bootstrap_deploy_role_sends_only_the_ping_document_only_to_tagged_i
     assert finished(ssm, command_id, tagged)["Status"] == "Success"
 
 
+@pytest.mark.raw_moto(at='assert wait_final(cfn, "theirs") == "ROLLBACK_COMPLETE"', raises='AssertionError',
+                      match="assert 'CREATE_COMPLETE' == 'ROLLBACK_COMPLETE'")
 def test_cloudformation_creates_a_document_with_the_callers_document_permissions(both_servers):
     """AWS::SSM::Document's create handler needs ssm:CreateDocument and ssm:GetDocument on the
     document's ARN (and nothing on `*`); without them the resource fails and the stack rolls back."""

@@ -238,3 +238,155 @@ fn nothing_printed_or_written_by_a_whole_run_contains_a_credential() {
         sessions.len()
     );
 }
+
+/// Names whose values are secret in a trace; each occurrence must be followed by a redacted value.
+const TRACE_SECRET_NAMES: [&str; 6] = [
+    "signature",
+    "x-amz-security-token",
+    "secret_access_key",
+    "secretaccesskey",
+    "session_token",
+    "sessiontoken",
+];
+
+/// Occurrences in `text` of a secret-bearing name (HTTP header, query or form field, XML element,
+/// Debug field) followed by a value that is not redacted.
+fn unredacted_fields(source: &str, text: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for name in TRACE_SECRET_NAMES {
+        for (at, _) in lower.match_indices(name) {
+            if text[..at].ends_with('/') {
+                continue; // an XML closing tag
+            }
+            let rest = &text[at + name.len()..];
+            let value = rest.trim_start_matches(['"', '\\', ':', '=', ' ', '>']);
+            let value = value.strip_prefix("Some(").unwrap_or(value);
+            let value = value.trim_start_matches(['"', '\\']);
+            let separated = rest.len() != value.len();
+            if separated && !value.starts_with("**") && !value.starts_with(['<', ',', '}']) {
+                let shown: String = rest.chars().take(12).collect();
+                out.push(format!("{source}: {name}{shown}…"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_trace_scanner_finds_unredacted_fields() {
+    let found = unredacted_fields(
+        "sample",
+        r#"X-Amz-Signature=abc "x-amz-security-token": "IQo" <SessionToken>FQo</SessionToken> secret_access_key: Some("s")"#,
+    );
+    assert_eq!(found.len(), 4, "{found:?}");
+    let clean = unredacted_fields(
+        "clean",
+        r#""x-amz-security-token": "** redacted (length=3) **", secret_access_key: "** redacted **", <SessionToken>** redacted **</SessionToken> signature.rs SignatureV4"#,
+    );
+    assert!(clean.is_empty(), "{clean:?}");
+}
+
+/// `-vv` in GitHub mode: the SDK's traces of a bootstrap, a deploy (STS and CloudFormation
+/// requests and their responses, response bodies included: `LOG_SENSITIVE_BODIES=true` makes the
+/// SDK print even AssumeRole's credentials) and a denied AssumeRole are on stderr, one line each, and
+/// none holds a secret key, a session token or an unredacted signature; without `-vv`, a
+/// `RUST_LOG=trace` environment prints no trace at all.
+#[test]
+fn sdk_traces_at_vv_are_produced_and_hold_no_credential() {
+    let aws = aws();
+    let dir = Scratch::new("secrets-trace");
+    let github_output = dir.path("github_output");
+    let summary = dir.path("step_summary");
+    let github: Vec<(&str, &str)> = vec![
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_OUTPUT", &github_output),
+        ("GITHUB_STEP_SUMMARY", &summary),
+        ("GITHUB_RUN_ID", "4242"),
+        ("LOG_SENSITIVE_BODIES", "true"),
+    ];
+    let file = reference_file();
+    let boot = bootstrap_run(&aws.endpoint, &[ACCOUNT_A, ACCOUNT_B], &["-vv"], &github);
+    assert_eq!(boot.code, 0, "{}", boot.stderr);
+    let deploy = aws.run_as("ci", &["deploy", "--all", "-f", &file, "-vv"], &github);
+    assert_eq!(deploy.code, 0, "{}", deploy.stderr);
+    control(
+        &aws.endpoint,
+        "POST",
+        "/_emulator/faults",
+        r#"{"throttle": {"service": "sts", "action": "AssumeRole", "count": 5}}"#,
+    );
+    let mut one_attempt = github.clone();
+    one_attempt.push(("AWS_MAX_ATTEMPTS", "1"));
+    let denied = aws.run_as("ci", &["deploy", "--all", "-f", &file, "-vv"], &one_attempt);
+    assert_eq!(denied.code, 5, "{}", denied.stderr);
+    let mut quiet_env = github.clone();
+    quiet_env.push(("RUST_LOG", "trace"));
+    let quiet = aws.run_as("ci", &["diff", "--all", "-f", &file, "-v"], &quiet_env);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(
+        !quiet.stderr.contains("aws_smithy_runtime"),
+        "a trace without -vv:\n{}",
+        quiet.stderr
+    );
+
+    let runs = [
+        ("bootstrap", &boot),
+        ("deploy", &deploy),
+        ("denied", &denied),
+    ];
+    // Traces were produced: requests and responses of the services a deploy uses.
+    let traces: String = runs.iter().map(|(_, r)| r.stderr.as_str()).collect();
+    for needle in [
+        "transmitting request",
+        "received response from service",
+        "read HTTP response body",
+        "rpc.service=\"STS\" rpc.method=\"AssumeRole\"",
+        "rpc.service=\"CloudFormation\" rpc.method=\"CreateChangeSet\"",
+        "rpc.service=\"STS\" rpc.method=\"GetCallerIdentity\"",
+        "rpc.service=\"CloudFormation\" rpc.method=\"DescribeStacks\"",
+        "Throttling",
+    ] {
+        assert!(traces.contains(needle), "no {needle:?} in the traces");
+    }
+    // One line per event, each starting with its timestamp: no trace line is a workflow command.
+    let trace_lines: Vec<&str> = traces
+        .lines()
+        .filter(|l| l.contains(" aws_smithy_runtime"))
+        .collect();
+    assert!(trace_lines.len() > 100, "{} trace lines", trace_lines.len());
+    for line in &trace_lines {
+        assert!(line.starts_with("20") && !line.contains('\r'), "{line}");
+    }
+
+    let sessions = issued_sessions(&aws.endpoint);
+    assert!(sessions.len() >= 4, "{} sessions", sessions.len());
+    let mut secrets: BTreeSet<String> = [SEEDED[1], SEEDED[3]].map(String::from).into();
+    for (_, secret, token) in &sessions {
+        secrets.extend([secret.clone(), token.clone()]);
+    }
+    let mut found = Vec::new();
+    for (what, run) in runs.iter().chain([&("quiet diff", &quiet)]) {
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            let source = format!("{what} {stream}");
+            for s in &secrets {
+                if text.contains(s.as_str()) {
+                    found.push(format!("{source}: contains {}…", &s[..8]));
+                }
+            }
+            found.extend(unredacted_fields(&source, text));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "credentials in the traces:\n{}",
+        found.join("\n")
+    );
+    eprintln!(
+        "scanned {} trace lines ({} bytes) for {} secrets ({} sessions): none found",
+        trace_lines.len(),
+        traces.len(),
+        secrets.len(),
+        sessions.len()
+    );
+}

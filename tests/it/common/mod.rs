@@ -419,6 +419,11 @@ pub fn oversized_stage_file(s: &Scratch) -> String {
 /// answers nothing), with valid-looking credentials: the run, and how many connections it made.
 /// Zero connections proves that no AWS request was sent.
 pub fn run_offline(args: &[&str]) -> (Run, usize) {
+    run_offline_with(args, &[])
+}
+
+/// [`run_offline`] with `extra` environment variables.
+pub fn run_offline_with(args: &[&str], extra: &[(&str, &str)]) -> (Run, usize) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
@@ -442,7 +447,7 @@ pub fn run_offline(args: &[&str]) -> (Run, usize) {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let run = run_binary(args, &env, &[]);
+    let run = run_binary(args, &env, extra);
     // A connection attempt the process made just before exiting may still be in the backlog.
     std::thread::sleep(Duration::from_millis(50));
     (run, count.load(Ordering::SeqCst))
@@ -504,4 +509,25 @@ pub async fn create_stack(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("stack {name} did not complete");
+}
+
+/// The positive control of [`run_offline`]'s counter: a command that does call AWS (a deploy's
+/// first request, one attempt, answered by a closed connection) is counted.
+#[test]
+fn the_offline_counter_counts_a_call_that_is_made() {
+    let file = reference_file();
+    let (r, connections) = run_offline_with(
+        &["deploy", "--all", "-f", &file, "--no-verify"],
+        &[("AWS_MAX_ATTEMPTS", "1")],
+    );
+    assert_ne!(
+        r.code, 0,
+        "a deploy against a silent endpoint succeeded:\n{}",
+        r.stderr
+    );
+    assert!(
+        connections >= 1,
+        "the deploy called AWS but the counter saw {connections} connections:\n{}",
+        r.stderr
+    );
 }

@@ -352,15 +352,36 @@ fn package_errors_name_the_path_and_the_fix() {
     assert!(error.contains("inside the asset directory"), "{error}");
 }
 
-#[cfg(unix)]
+/// Root reads a mode-000 file (CAP_DAC_OVERRIDE), so as root (CI) the test runs itself again in a
+/// child without the two capabilities that bypass file modes (`setpriv --bounding-set`), where
+/// the same file is unreadable; the child must run this test and pass it.
+#[cfg(target_os = "linux")]
 #[test]
 fn unreadable_file_reports_permission_hint() {
+    const CHILD: &str = "PIPELINE_RUN_TEST_WITHOUT_DAC";
+    const NAME: &str = "run::assets::package::tests::unreadable_file_reports_permission_hint";
     let scratch = ScratchDir::new("permissions");
     let source = scratch.path().join("src");
     write_file(&source, "secret.txt", b"s", SystemTime::now());
     set_mode(&source.join("secret.txt"), 0o000);
-    // root can read anything, in which case there is nothing to assert.
     if File::open(source.join("secret.txt")).is_ok() {
+        assert!(
+            std::env::var_os(CHILD).is_none(),
+            "the capabilities were dropped and the file is still readable"
+        );
+        let out = std::process::Command::new("setpriv")
+            .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
+            .arg(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .expect("setpriv (util-linux) runs this test without CAP_DAC_OVERRIDE");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the test without CAP_DAC_OVERRIDE:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     let error = format!(
