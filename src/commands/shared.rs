@@ -131,6 +131,8 @@ impl StageOutputs for Context {
 /// Ends a run: the tables and the summary line in the log, the result for CI, the JSON on
 /// stdout with `--output json`, and the exit code (1 when a result file could not be written).
 pub(super) fn finish(g: &GlobalArgs, reporter: &Reporter, report: &RunReport) -> i32 {
+    // Stages cut short (interrupt, timeout) never closed their GitHub group: print it first.
+    reporter.flush_unfinished();
     if !report.stages.is_empty() {
         reporter.info(&format!("\n{}", stage_table(&report.stages).trim_end()));
     }
