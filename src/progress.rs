@@ -170,8 +170,7 @@ impl Reporter {
     /// Prints, each in its group, the buffered GitHub-mode lines of stages that never finished
     /// (interrupted or timed out): called when a run ends, so no stage's detail is lost.
     pub(crate) fn flush_unfinished(&self) {
-        let pending: Vec<(String, Vec<String>)> =
-            self.buffered.lock().unwrap().drain().collect();
+        let pending: Vec<(String, Vec<String>)> = self.buffered.lock().unwrap().drain().collect();
         if pending.is_empty() {
             return;
         }

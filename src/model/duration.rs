@@ -7,7 +7,9 @@ use std::time::Duration;
 /// order (e.g. "90s", "30m", "2h", "1h30m").
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let bad = || {
-        format!("'{text}' is not a duration: write a whole number with a unit, e.g. 90s, 30m, 2h or 1h30m")
+        format!(
+            "'{text}' is not a duration: write a whole number with a unit, e.g. 90s, 30m, 2h or 1h30m"
+        )
     };
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -73,7 +75,9 @@ mod tests {
         assert_eq!(render(Duration::from_secs(90)), "1m30s");
         assert_eq!(render(Duration::from_secs(3600)), "1h");
         assert_eq!(render(Duration::from_secs(5401)), "1h30m1s");
-        for bad in ["", "90", "m", "1.5h", "30m1h", "1h1h", "5d", "5é", "-1s", "0s"] {
+        for bad in [
+            "", "90", "m", "1.5h", "30m1h", "1h1h", "5d", "5é", "-1s", "0s",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} parsed");
         }
     }

@@ -40,10 +40,17 @@ pub(crate) async fn destroy(
         .map(|s| s.depends_on.clone())
         .collect();
     let dependents = graph::reversed(&depends_on);
-    stages::run(ctx, &dependents, selected, concurrency, stage_timeout, |i| {
-        let ctx = ctx.clone();
-        async move { destroy_stage(&ctx, i).await }
-    })
+    stages::run(
+        ctx,
+        &dependents,
+        selected,
+        concurrency,
+        stage_timeout,
+        |i| {
+            let ctx = ctx.clone();
+            async move { destroy_stage(&ctx, i).await }
+        },
+    )
     .await
 }
 

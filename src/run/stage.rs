@@ -39,9 +39,10 @@ pub(crate) async fn deploy(ctx: &Arc<Context>, opts: &RunOptions, mode: Mode) ->
         opts.concurrency,
         opts.stage_timeout,
         |i| {
-        let ctx = ctx.clone();
-        async move { run_stage(&ctx, i, mode, approval).await }
-    })
+            let ctx = ctx.clone();
+            async move { run_stage(&ctx, i, mode, approval).await }
+        },
+    )
     .await
 }
 

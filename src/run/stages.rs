@@ -63,7 +63,10 @@ fn reports(ctx: &Context, run: Run<StageReport>) -> Scheduled {
             .error(&format!("internal error in a stage task: {e}"), None, None);
     }
     let why = match (run.stopped_by, run.interrupted) {
-        (_, true) => format!("not started: the run was interrupted ({})", interrupt::what()),
+        (_, true) => format!(
+            "not started: the run was interrupted ({})",
+            interrupt::what()
+        ),
         (Some(Stop::Failed(i)), false) => format!(
             "not started: the run stopped after stage {} failed",
             stages[i].name
