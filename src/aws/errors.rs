@@ -55,7 +55,7 @@ impl Unreachable {
             Unreachable::Connect => {
                 "the connection could not be made (name resolution, TLS or routing)"
             }
-            Unreachable::NoResponse => "connected, but no response came in time",
+            Unreachable::NoResponse => "no response in time",
         }
     }
 
@@ -324,6 +324,39 @@ mod tests {
             "AccessDenied",
             "x is in CREATE_IN_PROGRESS state and can not be updated."
         )));
+    }
+
+    #[test]
+    fn unreachable_endpoints_are_told_apart_by_the_connector_error_types() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused = ConnectorError::io(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert_eq!(connector_unreachable(&refused), Some(Unreachable::Refused));
+        assert!(Unreachable::Refused.before_connecting());
+        // A timeout outside the connect phase: the request was sent, no response came.
+        let no_response =
+            ConnectorError::timeout(Box::new(aws_smithy_async::future::timeout::TimedOutError));
+        assert_eq!(
+            connector_unreachable(&no_response),
+            Some(Unreachable::NoResponse)
+        );
+        assert!(!Unreachable::NoResponse.before_connecting());
+        // A reset on an established connection is not "unreachable" (the SDK retries it).
+        let reset = ConnectorError::io(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(connector_unreachable(&reset), None);
+        let timed_out: SdkError<DescribeStacksError, ()> =
+            SdkError::timeout_error(Box::new(aws_smithy_async::future::timeout::TimedOutError));
+        assert_eq!(unreachable(&timed_out), Some(Unreachable::NoResponse));
+        assert_eq!(unreachable(&refusal("AccessDenied", "no")), None);
+        assert!(
+            describe_sdk_error(&SdkError::<DescribeStacksError, ()>::dispatch_failure(
+                refused
+            ))
+            .contains("connection refused")
+        );
     }
 
     #[test]
