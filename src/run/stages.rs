@@ -120,7 +120,7 @@ fn reports(ctx: &Context, run: Run<StageReport>) -> Scheduled {
 fn timed_out(ctx: &Context, i: usize, after: Duration) -> StageReport {
     let s = &ctx.plan.stages[i];
     let message = format!(
-        "stage {} timed out after {} (--stage-timeout) and was stopped; the CloudFormation operation on stack {} in {} (if one started) continues; see: aws cloudformation describe-stack-events --stack-name {} --region {}",
+        "stage {} timed out after {} (--stage-timeout) and was stopped; what it started on stack {} in {} is left in CloudFormation as it is (an executing change set goes on, one not yet executed stays for review); see: aws cloudformation describe-stack-events --stack-name {} --region {}",
         s.name,
         crate::model::duration::render(after),
         s.stack_name,
