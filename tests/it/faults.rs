@@ -517,7 +517,7 @@ async fn an_endpoint_outage_mid_deploy_is_reported_and_a_rerun_converges() {
     let error = a["error"].as_str().unwrap();
     assert!(
         error.contains("lost track of stack VpcA after its change set was executed; CloudFormation may still be working on it (see: aws cloudformation describe-stacks --stack-name VpcA --region ap-northeast-1)")
-            && error.contains("could not connect to the AWS endpoint"),
+            && error.contains("could not reach the AWS endpoint: connection refused"),
         "{error}"
     );
     assert_eq!(
@@ -849,7 +849,11 @@ async fn a_stage_over_its_deadline_fails_as_timed_out_and_its_operation_is_left_
         ),
         "{left:?}"
     );
-    assert!(r.stderr.contains("error: stage VpcC timed out after 2s"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("error: stage VpcC timed out after 2s"),
+        "{}",
+        r.stderr
+    );
     set_delay(&aws.endpoint, 0);
     eprintln!("stage deadline of 2 s: run ended after {took:?}, VpcC left {left:?}");
 }
