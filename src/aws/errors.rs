@@ -127,8 +127,13 @@ pub(crate) fn credentials_unreachable(
 /// no answer to connect, name resolution): the SDK's standard classifier retries those like
 /// throttling, with backoff, which turned an unreachable endpoint into 35 s of silence. Read
 /// timeouts on an established connection are left to the standard strategy.
+///
+/// With `nor_unanswered`, requests that got no response in time are not retried either (the
+/// identity probe: an endpoint that accepts and never answers is reported at its first timeout).
 #[derive(Debug, Default)]
-pub(crate) struct NoRetryBeforeConnecting;
+pub(crate) struct NoRetryBeforeConnecting {
+    pub(crate) nor_unanswered: bool,
+}
 
 impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry
     for NoRetryBeforeConnecting
@@ -139,10 +144,10 @@ impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry
     ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
         use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
         let connect_failure = match ctx.output_or_error() {
-            Some(Err(e)) => e
-                .as_connector_error()
-                .and_then(connector_unreachable)
-                .is_some_and(Unreachable::before_connecting),
+            Some(Err(e)) => match e.as_connector_error().and_then(connector_unreachable) {
+                Some(why) => why.before_connecting() || self.nor_unanswered,
+                None => self.nor_unanswered && e.is_timeout_error(),
+            },
             _ => false,
         };
         if connect_failure {

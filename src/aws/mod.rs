@@ -33,8 +33,8 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// S3 uploads send the whole asset before the response starts: their read time grows with size.
 const S3_READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// The identity probe (GetCallerIdentity) runs first and is tiny: when it gets no answer within
-/// this time twice, the endpoint is reported unreachable (within ~10 s in all).
-const PROBE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// this time, the endpoint is reported unreachable at once (throttling is still retried).
+const PROBE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AwsOptions {
@@ -127,7 +127,9 @@ impl Aws {
                             .operation_attempt_timeout(PROBE_ATTEMPT_TIMEOUT)
                             .build(),
                     )
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
+                    .retry_classifier(NoRetryBeforeConnecting {
+                        nor_unanswered: true,
+                    });
                 let out = self
                     .sts(&self.base)
                     .get_caller_identity()
@@ -282,7 +284,7 @@ impl Aws {
 
     pub(crate) fn cloudformation(&self, cfg: &SdkConfig) -> aws_sdk_cloudformation::Client {
         let conf = aws_sdk_cloudformation::config::Builder::from(cfg)
-            .retry_classifier(NoRetryBeforeConnecting)
+            .retry_classifier(NoRetryBeforeConnecting::default())
             .build();
         aws_sdk_cloudformation::Client::from_conf(conf)
     }
@@ -292,7 +294,7 @@ impl Aws {
         // Uploads take the time their size needs: no attempt timeout, a long read timeout.
         let conf = aws_sdk_s3::config::Builder::from(cfg)
             .force_path_style(self.endpoint.is_some())
-            .retry_classifier(NoRetryBeforeConnecting)
+            .retry_classifier(NoRetryBeforeConnecting::default())
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
@@ -305,21 +307,21 @@ impl Aws {
 
     pub(crate) fn ssm(&self, cfg: &SdkConfig) -> aws_sdk_ssm::Client {
         let conf = aws_sdk_ssm::config::Builder::from(cfg)
-            .retry_classifier(NoRetryBeforeConnecting)
+            .retry_classifier(NoRetryBeforeConnecting::default())
             .build();
         aws_sdk_ssm::Client::from_conf(conf)
     }
 
     pub(crate) fn ec2(&self, cfg: &SdkConfig) -> aws_sdk_ec2::Client {
         let conf = aws_sdk_ec2::config::Builder::from(cfg)
-            .retry_classifier(NoRetryBeforeConnecting)
+            .retry_classifier(NoRetryBeforeConnecting::default())
             .build();
         aws_sdk_ec2::Client::from_conf(conf)
     }
 
     pub(crate) fn sts(&self, cfg: &SdkConfig) -> aws_sdk_sts::Client {
         let conf = aws_sdk_sts::config::Builder::from(cfg)
-            .retry_classifier(NoRetryBeforeConnecting)
+            .retry_classifier(NoRetryBeforeConnecting::default())
             .build();
         aws_sdk_sts::Client::from_conf(conf)
     }
