@@ -33,8 +33,9 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// S3 uploads send the whole asset before the response starts: their read time grows with size.
 const S3_READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// The identity probe (GetCallerIdentity) runs first and is tiny: when it gets no answer within
-/// this time, the endpoint is reported unreachable at once (throttling is still retried).
-const PROBE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// this time, the endpoint is reported unreachable at once (throttling is still retried). Real
+/// AWS answers it in milliseconds; the margin is for a loaded local emulator.
+const PROBE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(7);
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AwsOptions {
