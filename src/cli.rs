@@ -141,6 +141,10 @@ pub(crate) struct SelectionArgs {
 pub(crate) struct ConcurrencyArgs {
     #[arg(long, default_value_t = 8)]
     pub(crate) concurrency: usize,
+    /// A stage still running after this long is stopped and fails as timed out (its
+    /// CloudFormation operation goes on); e.g. 90s, 30m, 2h.
+    #[arg(long, default_value = "60m", value_parser = crate::model::duration::parse)]
+    pub(crate) stage_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,10 @@ pub(crate) enum ExitKind {
     /// No credentials, a role could not be assumed (trust), or the bootstrap state forbids the
     /// step: not bootstrapped, or a bootstrap that `bootstrap` will not replace without `--force`.
     Credentials = 5,
-    /// Interrupted by Ctrl-C (SIGINT).
+    /// An AWS endpoint could not be reached: connection refused, no answer, name resolution
+    /// (the network, a proxy or AWS_ENDPOINT_URL is wrong); nothing was judged about credentials.
+    Unreachable = 6,
+    /// Interrupted by Ctrl-C (SIGINT) or SIGTERM (what CI sends on cancel).
     Interrupted = 130,
 }
 

@@ -167,6 +167,27 @@ impl Reporter {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
+    /// Prints, each in its group, the buffered GitHub-mode lines of stages that never finished
+    /// (interrupted or timed out): called when a run ends, so no stage's detail is lost.
+    pub(crate) fn flush_unfinished(&self) {
+        let pending: Vec<(String, Vec<String>)> = self.buffered.lock().unwrap().drain().collect();
+        if pending.is_empty() {
+            return;
+        }
+        let mut pending = pending;
+        pending.sort();
+        let _guard = self.out.lock().unwrap();
+        let mut err = std::io::stderr().lock();
+        for (name, lines) in pending {
+            let title = format!("{name} — did not finish");
+            let _ = writeln!(err, "::group::{}", escape_data(&title));
+            for l in lines {
+                let _ = writeln!(err, "{}", neutralise(&l));
+            }
+            let _ = writeln!(err, "::endgroup::");
+        }
+    }
+
     pub(crate) fn stage(self: &Arc<Self>, name: &str, detail: &str) -> StageProgress {
         let bar = self.multi.as_ref().map(|m| {
             let bar = m.add(ProgressBar::new(0));

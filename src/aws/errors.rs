@@ -22,15 +22,151 @@ where
                 _ => e.to_string(),
             }
         }
-        SdkError::TimeoutError(_) => "request timed out".to_string(),
-        SdkError::DispatchFailure(d) => {
-            if d.is_io() {
-                "could not connect to the AWS endpoint (is it reachable?)".to_string()
-            } else {
-                format!("request could not be sent: {}", chain_text(err))
-            }
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => match unreachable(err) {
+            Some(why) => format!("could not reach the AWS endpoint: {}", why.reason()),
+            None => format!("request could not be sent: {}", chain_text(err)),
+        },
         _ => chain_text(err),
+    }
+}
+
+// ---------------------------------------------------------------- reachability
+
+/// Why a request got no answer from its endpoint, read from the HTTP connector's typed errors
+/// (the connect phase, the I/O error kind, the timeout types), never from their text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unreachable {
+    /// Nothing listens there: the connection was refused.
+    Refused,
+    /// No answer to the connection attempt within the connect timeout (packets dropped).
+    ConnectTimeout,
+    /// The connection could not be made for another reason (name resolution, TLS, routing).
+    Connect,
+    /// Connected (or the attempt started), but no response came within the read or attempt
+    /// timeout (an endpoint that accepts and never answers, or a stalled proxy).
+    NoResponse,
+}
+
+impl Unreachable {
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Unreachable::Refused => "connection refused",
+            Unreachable::ConnectTimeout => "no answer to the connection attempt (timed out)",
+            Unreachable::Connect => {
+                "the connection could not be made (name resolution, TLS or routing)"
+            }
+            Unreachable::NoResponse => "no response in time",
+        }
+    }
+
+    /// Whether the request never reached a server: such failures are not retried (a retry
+    /// cannot help within seconds, and they are not throttling).
+    pub(crate) fn before_connecting(self) -> bool {
+        !matches!(self, Unreachable::NoResponse)
+    }
+}
+
+/// The first error of type `T` in `err`'s source chain (`err` included).
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// How a connector error (what the HTTP client reports when no response came) failed to reach
+/// the endpoint, if it did.
+pub(crate) fn connector_unreachable(
+    err: &aws_smithy_runtime_api::client::result::ConnectorError,
+) -> Option<Unreachable> {
+    let err: &(dyn std::error::Error + 'static) = err;
+    let connect_phase = find_in_chain::<hyper_util::client::legacy::Error>(err)
+        .is_some_and(hyper_util::client::legacy::Error::is_connect);
+    let timed_out =
+        find_in_chain::<aws_smithy_async::future::timeout::TimedOutError>(err).is_some();
+    let refused = find_in_chain::<std::io::Error>(err)
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+    match (connect_phase, refused, timed_out) {
+        (_, true, _) => Some(Unreachable::Refused),
+        (true, false, true) => Some(Unreachable::ConnectTimeout),
+        (true, false, false) => Some(Unreachable::Connect),
+        (false, false, true) => Some(Unreachable::NoResponse),
+        (false, false, false) => None,
+    }
+}
+
+/// Whether (and how) an SDK error means the endpoint could not be reached: a connector
+/// failure, or no response within the attempt or operation timeout.
+pub(crate) fn unreachable<E, R>(err: &SdkError<E, R>) -> Option<Unreachable> {
+    match err {
+        SdkError::TimeoutError(_) => Some(Unreachable::NoResponse),
+        SdkError::DispatchFailure(d) => d.as_connector_error().and_then(connector_unreachable),
+        _ => None,
+    }
+}
+
+/// `unreachable` for an assumed-role session that could not be had: the STS error the
+/// credential provider wraps.
+pub(crate) fn credentials_unreachable(
+    e: &aws_credential_types::provider::error::CredentialsError,
+) -> Option<Unreachable> {
+    if let Some(sdk) = find_in_chain::<AssumeRoleSdkError>(e) {
+        return unreachable(sdk);
+    }
+    find_in_chain::<aws_smithy_runtime_api::client::result::ConnectorError>(e)
+        .and_then(connector_unreachable)
+}
+
+/// A retry classifier that forbids retrying a request that never reached a server (refused,
+/// no answer to connect, name resolution): the SDK's standard classifier retries those like
+/// throttling, with backoff, which turned an unreachable endpoint into 35 s of silence. Read
+/// timeouts on an established connection are left to the standard strategy.
+///
+/// With `nor_unanswered`, requests that got no response in time are not retried either (the
+/// identity probe: an endpoint that accepts and never answers is reported at its first timeout).
+#[derive(Debug, Default)]
+pub(crate) struct NoRetryBeforeConnecting {
+    pub(crate) nor_unanswered: bool,
+}
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry
+    for NoRetryBeforeConnecting
+{
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        let connect_failure = match ctx.output_or_error() {
+            Some(Err(e)) => match e.as_connector_error().and_then(connector_unreachable) {
+                Some(why) => why.before_connecting() || self.nor_unanswered,
+                None => self.nor_unanswered && e.is_timeout_error(),
+            },
+            _ => false,
+        };
+        if connect_failure {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "pipeline-run: no retry before connecting"
+    }
+
+    fn priority(
+        &self,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority {
+        aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority::run_after(
+            aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority::transient_error_classifier(),
+        )
     }
 }
 
@@ -193,6 +329,39 @@ mod tests {
             "AccessDenied",
             "x is in CREATE_IN_PROGRESS state and can not be updated."
         )));
+    }
+
+    #[test]
+    fn unreachable_endpoints_are_told_apart_by_the_connector_error_types() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused = ConnectorError::io(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert_eq!(connector_unreachable(&refused), Some(Unreachable::Refused));
+        assert!(Unreachable::Refused.before_connecting());
+        // A timeout outside the connect phase: the request was sent, no response came.
+        let no_response =
+            ConnectorError::timeout(Box::new(aws_smithy_async::future::timeout::TimedOutError));
+        assert_eq!(
+            connector_unreachable(&no_response),
+            Some(Unreachable::NoResponse)
+        );
+        assert!(!Unreachable::NoResponse.before_connecting());
+        // A reset on an established connection is not "unreachable" (the SDK retries it).
+        let reset = ConnectorError::io(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(connector_unreachable(&reset), None);
+        let timed_out: SdkError<DescribeStacksError, ()> =
+            SdkError::timeout_error(Box::new(aws_smithy_async::future::timeout::TimedOutError));
+        assert_eq!(unreachable(&timed_out), Some(Unreachable::NoResponse));
+        assert_eq!(unreachable(&refusal("AccessDenied", "no")), None);
+        assert!(
+            describe_sdk_error(&SdkError::<DescribeStacksError, ()>::dispatch_failure(
+                refused
+            ))
+            .contains("connection refused")
+        );
     }
 
     #[test]

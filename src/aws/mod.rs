@@ -17,7 +17,25 @@ pub(crate) mod errors;
 use crate::error::{Detail, ExitKind, Failure, fail_fix, kind_of, with_fix};
 use crate::model::env::Environment;
 use crate::model::roles::{RoleRef, trust_fix};
-use errors::{credentials_error_text, describe_sdk_error, is_assume_role_access_denied};
+use errors::{
+    NoRetryBeforeConnecting, Unreachable, credentials_error_text, credentials_unreachable,
+    describe_sdk_error, is_assume_role_access_denied, unreachable,
+};
+
+/// Time to open a TCP (and TLS) connection: AWS endpoints answer in milliseconds, and the kernel
+/// retransmits a lost SYN once within this time.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time for a response to start once a request is sent, for the API calls (all quick
+/// request/response calls; no long polling).
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// One attempt of an API call, all included.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// S3 uploads send the whole asset before the response starts: their read time grows with size.
+const S3_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// The identity probe (GetCallerIdentity) runs first and is tiny: when it gets no answer within
+/// this time, the endpoint is reported unreachable at once (throttling is still retried). Real
+/// AWS answers it in milliseconds; the margin is for a loaded local emulator.
+const PROBE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(7);
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AwsOptions {
@@ -52,7 +70,13 @@ impl Aws {
         // Throttling comes in bursts when many stages poll at once: retry longer than the SDK's
         // default three attempts, with its exponential backoff and jitter. An explicit
         // AWS_MAX_ATTEMPTS still wins, as it does for every SDK and the AWS CLI.
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        );
         if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
             loader = loader
                 .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8));
@@ -92,23 +116,78 @@ impl Aws {
         self.endpoint.as_deref()
     }
 
-    /// Who the base credentials belong to. Fails with a credentials error naming the fix.
+    /// Who the base credentials belong to. Fails with a credentials error naming the fix, or,
+    /// when the endpoint gives no answer, an unreachable error naming it.
     pub(crate) async fn caller(&self) -> Result<&Caller> {
         self.caller
             .get_or_try_init(|| async {
-                let out = aws_sdk_sts::Client::new(&self.base).get_caller_identity().send().await.map_err(|e| {
-                    fail_fix(
-                        ExitKind::Credentials,
-                        format!("cannot identify the AWS credentials in use ({})", describe_sdk_error(&e)),
-                        "provide credentials the standard way: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity (GitHub OIDC via aws-actions/configure-aws-credentials) or container credentials (CodeBuild)",
+                let probe = aws_sdk_sts::config::Builder::default()
+                    .timeout_config(
+                        aws_config::timeout::TimeoutConfig::builder()
+                            .connect_timeout(CONNECT_TIMEOUT)
+                            .operation_attempt_timeout(PROBE_ATTEMPT_TIMEOUT)
+                            .build(),
                     )
-                })?;
+                    .retry_classifier(NoRetryBeforeConnecting {
+                        nor_unanswered: true,
+                    });
+                let out = self
+                    .sts(&self.base)
+                    .get_caller_identity()
+                    .customize()
+                    .config_override(probe)
+                    .send()
+                    .await
+                    .map_err(|e| match unreachable(&e) {
+                        Some(why) => self.unreachable_failure("sts", why),
+                        None => fail_fix(
+                            ExitKind::Credentials,
+                            format!("cannot identify the AWS credentials in use ({})", describe_sdk_error(&e)),
+                            "provide credentials the standard way: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity (GitHub OIDC via aws-actions/configure-aws-credentials) or container credentials (CodeBuild)",
+                        ),
+                    })?;
                 Ok::<_, anyhow::Error>(Caller {
                     account: out.account().unwrap_or_default().to_string(),
                     arn: out.arn().unwrap_or_default().to_string(),
                 })
             })
             .await
+    }
+
+    /// The endpoint `service` is sent to: the custom one, else AWS's regional one.
+    fn endpoint_of(&self, service: &str, region: Option<&str>) -> String {
+        match (
+            &self.endpoint,
+            region.or(self.base.region().map(|r| r.as_ref())),
+        ) {
+            (Some(url), _) => url.clone(),
+            (None, Some(region)) => format!("https://{service}.{region}.amazonaws.com"),
+            (None, None) => format!("the AWS {service} endpoint"),
+        }
+    }
+
+    /// "cannot reach ENDPOINT: WHY", with what to check.
+    fn unreachable_failure(&self, service: &str, why: Unreachable) -> anyhow::Error {
+        self.unreachable_failure_in(service, None, why)
+    }
+
+    fn unreachable_failure_in(
+        &self,
+        service: &str,
+        region: Option<&str>,
+        why: Unreachable,
+    ) -> anyhow::Error {
+        let endpoint = self.endpoint_of(service, region);
+        let check = if self.endpoint.is_some() {
+            "check AWS_ENDPOINT_URL (or --endpoint-url / the profile's endpoint_url), the network and any proxy (HTTPS_PROXY)"
+        } else {
+            "check the network, any proxy (HTTPS_PROXY) and that the region is right"
+        };
+        fail_fix(
+            ExitKind::Unreachable,
+            format!("cannot reach {endpoint}: {}", why.reason()),
+            check,
+        )
     }
 
     /// A configuration acting as `role` in `env`, for `purpose` (named in errors). When the
@@ -164,6 +243,9 @@ impl Aws {
                 }
                 let provider = RefreshingSession::new(builder.build().await);
                 provider.provide_credentials().await.map_err(|e| {
+                    if let Some(why) = credentials_unreachable(&e) {
+                        return self.unreachable_failure_in("sts", Some(region), why);
+                    }
                     let reason = credentials_error_text(&e);
                     let failure = Failure::new(
                         ExitKind::Credentials,
@@ -198,24 +280,51 @@ impl Aws {
             .build()
     }
 
+    // Every client gets `NoRetryBeforeConnecting`: a refused or unanswered connection fails at
+    // once instead of being retried like throttling.
+
     pub(crate) fn cloudformation(&self, cfg: &SdkConfig) -> aws_sdk_cloudformation::Client {
-        aws_sdk_cloudformation::Client::new(cfg)
+        let conf = aws_sdk_cloudformation::config::Builder::from(cfg)
+            .retry_classifier(NoRetryBeforeConnecting::default())
+            .build();
+        aws_sdk_cloudformation::Client::from_conf(conf)
     }
 
     pub(crate) fn s3(&self, cfg: &SdkConfig) -> aws_sdk_s3::Client {
         // Emulators and private endpoints have no per-bucket DNS names: address buckets by path.
+        // Uploads take the time their size needs: no attempt timeout, a long read timeout.
         let conf = aws_sdk_s3::config::Builder::from(cfg)
             .force_path_style(self.endpoint.is_some())
+            .retry_classifier(NoRetryBeforeConnecting::default())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .read_timeout(S3_READ_TIMEOUT)
+                    .build(),
+            )
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
 
     pub(crate) fn ssm(&self, cfg: &SdkConfig) -> aws_sdk_ssm::Client {
-        aws_sdk_ssm::Client::new(cfg)
+        let conf = aws_sdk_ssm::config::Builder::from(cfg)
+            .retry_classifier(NoRetryBeforeConnecting::default())
+            .build();
+        aws_sdk_ssm::Client::from_conf(conf)
     }
 
     pub(crate) fn ec2(&self, cfg: &SdkConfig) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(cfg)
+        let conf = aws_sdk_ec2::config::Builder::from(cfg)
+            .retry_classifier(NoRetryBeforeConnecting::default())
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+
+    pub(crate) fn sts(&self, cfg: &SdkConfig) -> aws_sdk_sts::Client {
+        let conf = aws_sdk_sts::config::Builder::from(cfg)
+            .retry_classifier(NoRetryBeforeConnecting::default())
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
     }
 }
 

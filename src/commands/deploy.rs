@@ -27,6 +27,7 @@ pub(super) async fn deploy(
     let opts = RunOptions {
         selected,
         concurrency: args.concurrency.concurrency,
+        stage_timeout: args.concurrency.stage_timeout,
         approval: match args.require_approval {
             RequireApproval::Never => Approval::Never,
             RequireApproval::AnyChange => Approval::AnyChange,

@@ -28,7 +28,13 @@ pub(super) async fn destroy(
     }
     let ctx = context(g, reporter, plan).await?;
     let started = Instant::now();
-    let scheduled = destroy::destroy(&ctx, &selected, args.concurrency.concurrency).await;
+    let scheduled = destroy::destroy(
+        &ctx,
+        &selected,
+        args.concurrency.concurrency,
+        args.concurrency.stage_timeout,
+    )
+    .await;
     let report = RunReport::new(
         "destroy",
         scheduled.stages,

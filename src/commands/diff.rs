@@ -23,6 +23,7 @@ pub(super) async fn diff(g: &GlobalArgs, args: DiffArgs, reporter: &Arc<Reporter
     let opts = RunOptions {
         selected,
         concurrency: args.concurrency.concurrency,
+        stage_timeout: args.concurrency.stage_timeout,
         approval: Approval::Never,
     };
     let scheduled = stage::deploy(&ctx, &opts, Mode::Diff).await;

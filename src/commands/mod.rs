@@ -69,6 +69,7 @@ fn failed(
 ) -> i32 {
     let code = exit_code_of(e);
     let message = format!("{e:#}");
+    reporter.flush_unfinished();
     reporter.fatal(&message);
     if !matches!(command, "list" | "plan") {
         let json = publish_failure(

@@ -9,6 +9,7 @@ use anyhow::Result;
 use crate::aws::{Aws, AwsOptions};
 use crate::cli::{GlobalArgs, OutputFormat, SelectionArgs};
 use crate::error::{ExitKind, fail};
+use crate::model::env;
 use crate::model::plan::{Plan, Stage};
 use crate::progress::Reporter;
 use crate::report::{RunReport, ci, stage_table};
@@ -20,7 +21,9 @@ use crate::verify::{OutputsFuture, StageOutputs, VerifyInput};
 /// stage file is reported as an annotation.
 pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
     if let Some(app) = &g.app {
-        return crate::source::cdk::stages::load_plan(app);
+        let plan = crate::source::cdk::stages::load_plan(app)?;
+        warn_unknown_regions(g, &plan, reporter);
+        return Ok(plan);
     }
     if !g.file.exists() && g.file.as_os_str() == "pipeline-run.yml" {
         return Err(fail(
@@ -28,7 +31,7 @@ pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
             "no stage file: pipeline-run.yml does not exist here\n  fix: pass one with -f, e.g. -f pipelines/vpc-peering.yml",
         ));
     }
-    validate::load(&g.file, &ProcessEnv).map_err(|problems| {
+    let plan = validate::load(&g.file, &ProcessEnv).map_err(|problems| {
         for p in &problems.0 {
             reporter.error(
                 &format!(
@@ -49,7 +52,36 @@ pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
             ExitKind::Validation,
             problems.to_string().trim_end().to_string(),
         )
-    })
+    })?;
+    warn_unknown_regions(g, &plan, reporter);
+    Ok(plan)
+}
+
+/// A region pipeline-run does not know is warned about, with the nearest known names (a typo
+/// would otherwise surface as an unreachable endpoint); with a custom endpoint it is expected.
+fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan, reporter: &Reporter) {
+    let custom_endpoint = g.endpoint_url.is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
+    let mut seen = std::collections::BTreeSet::new();
+    for stage in &plan.stages {
+        let region = stage.env.region.as_ref();
+        if env::is_known_region(region) || !seen.insert(region) {
+            continue;
+        }
+        let closest = env::closest_regions(region).join(", ");
+        let message = if custom_endpoint {
+            format!(
+                "region '{region}' (stage {}) is not a known AWS region; allowed because a custom endpoint is used (AWS_ENDPOINT_URL / --endpoint-url)",
+                stage.name
+            )
+        } else {
+            format!(
+                "region '{region}' (stage {}) is not a known AWS region; did you mean {closest}? (a new region is fine: this is only a warning)",
+                stage.name
+            )
+        };
+        reporter.warn(&message);
+    }
 }
 
 /// The indices of the selected stages, in the order they were named.
@@ -131,6 +163,8 @@ impl StageOutputs for Context {
 /// Ends a run: the tables and the summary line in the log, the result for CI, the JSON on
 /// stdout with `--output json`, and the exit code (1 when a result file could not be written).
 pub(super) fn finish(g: &GlobalArgs, reporter: &Reporter, report: &RunReport) -> i32 {
+    // Stages cut short (interrupt, timeout) never closed their GitHub group: print it first.
+    reporter.flush_unfinished();
     if !report.stages.is_empty() {
         reporter.info(&format!("\n{}", stage_table(&report.stages).trim_end()));
     }

@@ -162,9 +162,104 @@ pub(crate) fn is_region(region: &str) -> bool {
         && parts[0].bytes().all(|b| b.is_ascii_lowercase())
 }
 
+/// The AWS regions pipeline-run knows by name (commercial, China, GovCloud, ISO and the
+/// European Sovereign Cloud), from the AWS regions list
+/// (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html).
+/// A region not listed is only warned about: AWS opens new ones, and emulators accept any name.
+pub(crate) const KNOWN_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eusc-de-east-1",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-iso-east-1",
+    "us-iso-west-1",
+    "us-isob-east-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// Whether `region` is one of `KNOWN_REGIONS`.
+pub(crate) fn is_known_region(region: &str) -> bool {
+    KNOWN_REGIONS.contains(&region)
+}
+
+/// The (at most three) known regions nearest to `region` by edit distance, nearest first.
+pub(crate) fn closest_regions(region: &str) -> Vec<&'static str> {
+    let mut by_distance: Vec<(usize, &'static str)> = KNOWN_REGIONS
+        .iter()
+        .map(|&known| (edit_distance(region, known), known))
+        .collect();
+    by_distance.sort();
+    by_distance.into_iter().take(3).map(|(_, r)| r).collect()
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_regions_get_the_nearest_known_names() {
+        assert!(is_known_region("ap-northeast-1"));
+        assert!(!is_known_region("ap-nowhere-9"));
+        assert_eq!(closest_regions("ap-northeast-9")[0], "ap-northeast-1");
+        assert_eq!(closest_regions("us-esat-1")[0], "us-east-1");
+        assert_eq!(closest_regions("eu-west-4").len(), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        // The list is sorted and without duplicates (it is searched by eye).
+        assert!(KNOWN_REGIONS.windows(2).all(|w| w[0] < w[1]));
+        assert!(KNOWN_REGIONS.iter().all(|r| is_region(r)));
+    }
 
     #[test]
     fn accounts_and_regions_are_validated_once() {

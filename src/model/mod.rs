@@ -3,6 +3,7 @@
 
 pub(crate) mod assets;
 pub(crate) mod cidr;
+pub(crate) mod duration;
 pub(crate) mod env;
 pub(crate) mod graph;
 pub(crate) mod plan;

@@ -23,6 +23,8 @@ pub(crate) struct RunOptions {
     /// Stages to run; the others are only read (their outputs come from CloudFormation).
     pub(crate) selected: Vec<usize>,
     pub(crate) concurrency: usize,
+    /// Deadline of each stage (`--stage-timeout`).
+    pub(crate) stage_timeout: std::time::Duration,
     pub(crate) approval: Approval,
 }
 

@@ -28,6 +28,7 @@ pub(crate) async fn destroy(
     ctx: &Arc<Context>,
     selected: &[usize],
     concurrency: usize,
+    stage_timeout: std::time::Duration,
 ) -> Scheduled {
     if let Some(refused) = refuse_protected(ctx, selected).await {
         return refused;
@@ -39,10 +40,17 @@ pub(crate) async fn destroy(
         .map(|s| s.depends_on.clone())
         .collect();
     let dependents = graph::reversed(&depends_on);
-    stages::run(ctx, &dependents, selected, concurrency, |i| {
-        let ctx = ctx.clone();
-        async move { destroy_stage(&ctx, i).await }
-    })
+    stages::run(
+        ctx,
+        &dependents,
+        selected,
+        concurrency,
+        stage_timeout,
+        |i| {
+            let ctx = ctx.clone();
+            async move { destroy_stage(&ctx, i).await }
+        },
+    )
     .await
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod assets;
 pub(crate) mod bootstrap;
 pub(crate) mod context;
 pub(crate) mod destroy;
+pub(crate) mod interrupt;
 pub(crate) mod lookup_diff;
 pub(crate) mod outcome;
 pub(crate) mod outputs;

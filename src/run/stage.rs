@@ -32,10 +32,17 @@ pub(crate) async fn deploy(ctx: &Arc<Context>, opts: &RunOptions, mode: Mode) ->
         .map(|s| s.depends_on.clone())
         .collect();
     let approval = opts.approval;
-    stages::run(ctx, &waits_for, &opts.selected, opts.concurrency, |i| {
-        let ctx = ctx.clone();
-        async move { run_stage(&ctx, i, mode, approval).await }
-    })
+    stages::run(
+        ctx,
+        &waits_for,
+        &opts.selected,
+        opts.concurrency,
+        opts.stage_timeout,
+        |i| {
+            let ctx = ctx.clone();
+            async move { run_stage(&ctx, i, mode, approval).await }
+        },
+    )
     .await
 }
 

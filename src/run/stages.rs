@@ -1,24 +1,30 @@
 //! The selected stages of a plan through the scheduler: their reports in plan order, including
-//! those that never ran, and the Ctrl-C and task-error messages.
+//! those that never ran, the stage deadline (`--stage-timeout`), and the interrupt (Ctrl-C,
+//! SIGTERM) and task-error messages.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::ExitKind;
 use crate::model::plan::Stage;
 use crate::run::context::Context;
+use crate::run::interrupt;
 use crate::run::outcome::{StageReport, StageState};
 use crate::run::schedule::{self, Ended, Graph, Run, Scheduled, Stop};
 
 /// Runs `task` for the `selected` stages once the stages they wait for have succeeded, at most
-/// `concurrency` at a time, until a failure (running stages finish) or Ctrl-C (they are aborted).
+/// `concurrency` at a time, until a failure (running stages finish) or an interrupt (Ctrl-C,
+/// SIGTERM: they are aborted). A stage still running after `stage_timeout` is stopped and fails
+/// as timed out, which stops the run as any failure does.
 pub(crate) async fn run<F>(
     ctx: &Arc<Context>,
     waits_for: &[Vec<usize>],
     selected: &[usize],
     concurrency: usize,
-    task: impl FnMut(usize) -> F,
+    stage_timeout: Duration,
+    mut task: impl FnMut(usize) -> F,
 ) -> Scheduled
 where
     F: Future<Output = StageReport> + Send + 'static,
@@ -30,15 +36,20 @@ where
         selected,
         concurrency,
     };
-    let ctrl_c = async {
-        // An error installing the handler counts as an interrupt, as it always has.
-        let _ = tokio::signal::ctrl_c().await;
-    };
     let run = schedule::run(
         &graph,
         |r: &StageReport| !r.status.is_failure(),
-        task,
-        ctrl_c,
+        |i| {
+            let work = task(i);
+            let ctx = ctx.clone();
+            async move {
+                match tokio::time::timeout(stage_timeout, work).await {
+                    Ok(report) => report,
+                    Err(_) => timed_out(&ctx, i, stage_timeout),
+                }
+            }
+        },
+        interrupt::interrupted(),
     )
     .await;
     reports(ctx, run)
@@ -52,7 +63,10 @@ fn reports(ctx: &Context, run: Run<StageReport>) -> Scheduled {
             .error(&format!("internal error in a stage task: {e}"), None, None);
     }
     let why = match (run.stopped_by, run.interrupted) {
-        (_, true) => "not started: the run was interrupted (Ctrl-C)".to_string(),
+        (_, true) => format!(
+            "not started: the run was interrupted ({})",
+            interrupt::what()
+        ),
         (Some(Stop::Failed(i)), false) => format!(
             "not started: the run stopped after stage {} failed",
             stages[i].name
@@ -84,8 +98,10 @@ fn reports(ctx: &Context, run: Run<StageReport>) -> Scheduled {
                 );
                 let mut r = skipped(
                     s,
-                    "interrupted (Ctrl-C) while running; CloudFormation may still be working on it"
-                        .into(),
+                    format!(
+                        "interrupted ({}) while running; CloudFormation may still be working on it",
+                        interrupt::what()
+                    ),
                 );
                 r.status = StageState::Interrupted;
                 r.duration_seconds = ran_for.as_secs_f64();
@@ -97,6 +113,26 @@ fn reports(ctx: &Context, run: Run<StageReport>) -> Scheduled {
         stages: reports,
         interrupted: run.interrupted,
     }
+}
+
+/// The report of stage `i` stopped by its deadline: a failure naming the stack, saying that its
+/// CloudFormation operation (if one started) goes on, and how to look at it.
+fn timed_out(ctx: &Context, i: usize, after: Duration) -> StageReport {
+    let s = &ctx.plan.stages[i];
+    let message = format!(
+        "stage {} timed out after {} (--stage-timeout) and was stopped; what it started on stack {} in {} is left in CloudFormation as it is (an executing change set goes on, one not yet executed stays for review); see: aws cloudformation describe-stack-events --stack-name {} --region {}",
+        s.name,
+        crate::model::duration::render(after),
+        s.stack_name,
+        s.env,
+        s.stack_name,
+        s.env.region
+    );
+    ctx.reporter.error(&message, None, None);
+    let mut r = skipped(s, message);
+    r.status = StageState::Failed;
+    r.duration_seconds = after.as_secs_f64();
+    r
 }
 
 /// The report of a stage that did not run (or the base of one that did), saying `why`.

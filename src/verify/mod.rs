@@ -69,7 +69,7 @@ pub(crate) async fn run(input: &VerifyInput, static_only: bool) -> VerifyReport 
     let mut interrupted = false;
     let resolved = tokio::select! {
         resolved = resolve::resolve_all(&input.plan, &input.outputs) => resolved,
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::run::interrupt::interrupted() => {
             interrupted = true;
             topology_task.abort();
             vec![Err(Unresolved::Interrupted); input.plan.checks.len()]
@@ -152,7 +152,7 @@ async fn await_topology(
 ) -> Result<Topology, NetworkError> {
     let joined = tokio::select! {
         joined = &mut task => Some(joined),
-        _ = tokio::signal::ctrl_c(), if !*interrupted => None,
+        _ = crate::run::interrupt::interrupted(), if !*interrupted => None,
     };
     let topology = match joined {
         None => {
@@ -219,7 +219,7 @@ impl Checks<'_> {
         loop {
             let joined = tokio::select! {
                 joined = pings.join_next() => joined,
-                _ = tokio::signal::ctrl_c() => {
+                _ = crate::run::interrupt::interrupted() => {
                     pings.abort_all();
                     return true;
                 }

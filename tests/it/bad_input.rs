@@ -362,3 +362,31 @@ fn list_and_plan_make_no_aws_call() {
         "arn:aws:iam::222222222222:role/cdk-hnb659fds-deploy-role-222222222222-ap-northeast-1"
     );
 }
+
+/// A region pipeline-run does not know (a typo, or one newer than its list) is accepted with a
+/// warning naming the nearest known regions; with a custom endpoint it is expected, and the
+/// warning says so.
+#[test]
+fn an_unknown_region_is_a_warning_with_the_closest_names_or_allowed_with_an_endpoint() {
+    let file = "tests/corpus/_accepted/region-unknown/pipeline.yml";
+    let r = run_binary(&["list", "-f", file], &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: region 'ap-nowhere-9' (stage Net) is not a known AWS region; did you mean ap-northeast-1, ap-northeast-2, ap-northeast-3?"),
+        "{}",
+        r.stderr
+    );
+    let (r, calls) = run_offline(&["list", "-f", file]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(calls, 0);
+    assert!(
+        r.stderr.contains("warning: region 'ap-nowhere-9' (stage Net) is not a known AWS region; allowed because a custom endpoint is used"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("did you mean"), "{}", r.stderr);
+    // A known region is not warned about.
+    let r = run_binary(&["list", "-f", "pipelines/vpc-peering.yml"], &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("warning: region"), "{}", r.stderr);
+}

@@ -517,7 +517,7 @@ async fn an_endpoint_outage_mid_deploy_is_reported_and_a_rerun_converges() {
     let error = a["error"].as_str().unwrap();
     assert!(
         error.contains("lost track of stack VpcA after its change set was executed; CloudFormation may still be working on it (see: aws cloudformation describe-stacks --stack-name VpcA --region ap-northeast-1)")
-            && error.contains("could not connect to the AWS endpoint"),
+            && error.contains("could not reach the AWS endpoint: connection refused"),
         "{error}"
     );
     assert_eq!(
@@ -667,4 +667,193 @@ async fn an_oversized_template_without_its_staging_bucket_fails_with_the_fix() {
         r.stderr
     );
     assert_eq!(stack_status(&aws.sdk("ci").await, "Big").await, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unreachable endpoints, SIGTERM and the stage deadline.
+
+/// The base environment of the CI identity (credential files that work) at `endpoint`, which
+/// nothing answers at.
+fn unreachable_env(endpoint: &str) -> Vec<(String, String)> {
+    env_for(endpoint, "ci")
+}
+
+/// Asserts that `deploy --all` ended quickly with the unreachable exit code, naming the endpoint
+/// and what to check, and not blaming the credentials.
+fn assert_unreachable(r: &Run, took: Duration, endpoint: &str, why: &str) {
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("cannot reach {endpoint}: {why}")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("fix: check AWS_ENDPOINT_URL"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("provide credentials"), "{}", r.stderr);
+}
+
+#[test]
+fn a_refused_endpoint_fails_the_deploy_within_seconds_naming_it() {
+    // A port that was just free: nothing listens there, connections are refused.
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let r = run_binary(&deploy_all(&[]), &unreachable_env(&endpoint), &[]);
+    let took = started.elapsed();
+    assert_unreachable(&r, took, &endpoint, "connection refused");
+    eprintln!("refused endpoint reported after {took:?}");
+}
+
+#[test]
+fn a_black_holed_endpoint_fails_the_deploy_within_ten_seconds_naming_it() {
+    // Connections complete (the kernel's backlog) but nothing ever answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let started = Instant::now();
+    let r = run_binary(&deploy_all(&[]), &unreachable_env(&endpoint), &[]);
+    let took = started.elapsed();
+    assert_unreachable(&r, took, &endpoint, "no response in time");
+    drop(listener);
+    eprintln!("black-holed endpoint reported after {took:?}");
+}
+
+#[test]
+fn credentials_that_need_an_unreachable_sts_are_reported_unreachable_not_missing() {
+    // The profile assumes a role first (AssumeRole in the credential chain), at a refused port.
+    let s = Scratch::new("unreachable-role-profile");
+    let config = s.write(
+        "config",
+        "[profile ci]\nregion = ap-northeast-1\n[profile via-role]\nregion = ap-northeast-1\nrole_arn = arn:aws:iam::111111111111:role/x\nsource_profile = ci\n",
+    );
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let mut env = unreachable_env(&endpoint);
+    env.retain(|(k, _)| k != "AWS_CONFIG_FILE" && k != "AWS_PROFILE");
+    env.push(("AWS_CONFIG_FILE".into(), config.display().to_string()));
+    env.push(("AWS_PROFILE".into(), "via-role".into()));
+    let started = Instant::now();
+    let r = run_binary(&deploy_all(&[]), &env, &[]);
+    let took = started.elapsed();
+    assert_unreachable(&r, took, &endpoint, "");
+    eprintln!("unreachable STS behind a role profile reported after {took:?}");
+}
+
+#[tokio::test]
+async fn sigterm_mid_deploy_exits_130_with_a_complete_result_file_summary_and_stage_lines() {
+    let aws = aws();
+    aws.bootstrap_both();
+    set_delay(&aws.endpoint, 500);
+    let s = Scratch::new("sigterm");
+    let result = s.path("result.json");
+    let summary = s.path("summary.md");
+    let output = s.path("github-output");
+    let mut run = Running::start(
+        &deploy_all(&["--no-verify"]),
+        &aws.env("ci"),
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("PIPELINE_RUN_RESULT_FILE", &result),
+            ("GITHUB_STEP_SUMMARY", &summary),
+            ("GITHUB_OUTPUT", &output),
+        ],
+    );
+    // Under GitHub a stage's lines are printed in its group when it ends: VpcC (9 resources)
+    // ends while VpcA (17) is still being created.
+    run.wait_for("::group::VpcC — ", 120);
+    assert!(!run.saw("::group::VpcA — "));
+    run.signal("-TERM");
+    let (r, _) = run.finish();
+    assert_eq!(r.code, 130, "{}", r.stderr);
+
+    // The result file is complete: every stage, the interrupted one named as such.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).expect("no result file"))
+            .expect("the result file is not JSON");
+    assert_eq!(json["ok"], false);
+    assert_eq!(stage(&json, "VpcA")["status"], "interrupted");
+    assert_eq!(
+        stage(&json, "VpcA")["error"],
+        "interrupted (SIGTERM) while running; CloudFormation may still be working on it"
+    );
+    assert_eq!(stage(&json, "VpcC")["status"], "deployed");
+    for later in ["CrossAccountPeering", "VpcCRoutes"] {
+        assert_eq!(
+            stage(&json, later)["error"],
+            "not started: the run was interrupted (SIGTERM)"
+        );
+    }
+    // The step summary is written, with the interrupted stage.
+    let summary = std::fs::read_to_string(&summary).expect("no step summary");
+    assert!(
+        summary.contains("VpcA") && summary.contains("interrupted"),
+        "{summary}"
+    );
+    // VpcA's buffered lines are printed in its group, not lost.
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let group = lines
+        .iter()
+        .position(|l| l.starts_with("::group::VpcA — did not finish"))
+        .unwrap_or_else(|| panic!("no group for VpcA:\n{}", r.stderr));
+    let end = group
+        + lines[group..]
+            .iter()
+            .position(|l| *l == "::endgroup::")
+            .unwrap();
+    assert!(
+        lines[group..end]
+            .iter()
+            .any(|l| l.contains("CREATE_IN_PROGRESS") && l.contains("AWS::EC2::VPC")),
+        "{}",
+        lines[group..end].join("\n")
+    );
+    set_delay(&aws.endpoint, 0);
+}
+
+#[tokio::test]
+async fn a_stage_over_its_deadline_fails_as_timed_out_and_its_operation_is_left_running() {
+    let aws = aws();
+    aws.bootstrap_both();
+    // VpcC's 9 resources take at least 4.5 s: more than the 2 s allowed.
+    set_delay(&aws.endpoint, 500);
+    let started = Instant::now();
+    let r = aws.run(&deploy_all(&[
+        "--no-verify",
+        "--output",
+        "json",
+        "--stage-timeout",
+        "2s",
+    ]));
+    let took = started.elapsed();
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let json = r.json();
+    let c = stage(&json, "VpcC");
+    assert_eq!(c["status"], "failed");
+    assert_eq!(
+        c["error"],
+        "stage VpcC timed out after 2s (--stage-timeout) and was stopped; what it started on stack VpcC in aws://222222222222/ap-northeast-1 is left in CloudFormation as it is (an executing change set goes on, one not yet executed stays for review); see: aws cloudformation describe-stack-events --stack-name VpcC --region ap-northeast-1"
+    );
+    for later in ["CrossAccountPeering", "VpcCRoutes"] {
+        assert_eq!(stage(&json, later)["status"], "skipped");
+    }
+    // Stopped at the deadline, not when CloudFormation finished.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // What it started is left visible in CloudFormation (not cleaned up behind the user's back).
+    let left = stack_status(&aws.sdk("admin-b").await, "VpcC").await;
+    assert!(
+        matches!(
+            left.as_deref(),
+            Some("REVIEW_IN_PROGRESS" | "CREATE_IN_PROGRESS" | "CREATE_COMPLETE")
+        ),
+        "{left:?}"
+    );
+    assert!(
+        r.stderr.contains("error: stage VpcC timed out after 2s"),
+        "{}",
+        r.stderr
+    );
+    set_delay(&aws.endpoint, 0);
+    eprintln!("stage deadline of 2 s: run ended after {took:?}, VpcC left {left:?}");
 }
