@@ -110,7 +110,7 @@ impl fmt::Display for TemplateError {
                 }
                 write!(
                     f,
-                    "YAML aliases expand the template to more than {budget}nodes (a budget of 100,000 plus one node per byte, which a file without aliases never reaches)"
+                    "YAML aliases expand the template to more than {budget} nodes (a budget of 100,000 plus one node per byte, which a file without aliases never reaches)"
                 )
             }
         }

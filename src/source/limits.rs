@@ -9,8 +9,10 @@ use std::path::Path;
 
 use serde::de::{DeserializeSeed, EnumAccess, IgnoredAny, MapAccess, SeqAccess, VariantAccess};
 
-/// A stage file: a few hundred lines describe a large pipeline; 1 MiB is far beyond any real one.
-pub(crate) const STAGE_FILE_LIMIT: u64 = 1024 * 1024;
+/// A stage file: a few hundred lines describe a large pipeline, and the scale test plans a 5 MB
+/// file of 40,000 stages quickly (tests/it/bad_input.rs); 16 MiB leaves room above that and
+/// keeps a runaway generated file (or `/dev/zero`) from being read whole.
+pub(crate) const STAGE_FILE_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// A template: CloudFormation accepts at most 1 MB from S3 (`TemplateURL`; an inline
 /// `TemplateBody` is at most 51,200 bytes, `model::template::TEMPLATE_BODY_LIMIT`), so a larger

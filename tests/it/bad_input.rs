@@ -363,7 +363,7 @@ fn list_and_plan_make_no_aws_call() {
     );
 }
 
-/// A stage file over 1 MiB and a template over CloudFormation's 1 MB template limit are refused
+/// A stage file over 16 MiB and a template over CloudFormation's 1 MB template limit are refused
 /// by size, naming the file and the limit, before they are parsed and before any AWS call.
 #[test]
 fn a_stage_file_or_template_over_its_size_limit_is_refused_naming_file_and_limit() {
@@ -384,13 +384,14 @@ fn a_stage_file_or_template_over_its_size_limit_is_refused_naming_file_and_limit
         r.stderr
     );
 
-    s.write("pipeline.yml", &format!("{head}{}\n", "#".repeat(MIB)));
+    s.write("pipeline.yml", &format!("{head}{}\n", "#".repeat(16 * MIB)));
     let (r, calls) = deploy_offline(&file);
     assert_eq!((r.code, calls), (2, 0), "{}", r.stderr);
     assert!(
         r.stderr.contains(&format!(
-            "- {file}: field '(file)': the stage file is too large: the file is {} bytes, over the limit of {MIB} bytes",
-            head.len() + MIB + 1
+            "- {file}: field '(file)': the stage file is too large: the file is {} bytes, over the limit of {} bytes",
+            head.len() + 16 * MIB + 1,
+            16 * MIB
         )) && r.stderr.contains("fix: a stage file describes stages"),
         "{}",
         r.stderr
