@@ -44,9 +44,15 @@ pub(crate) enum TemplateError {
     NotAMapping,
     NoResources,
     /// Larger than the source's limit (bytes).
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     /// Its aliases expand it past the node budget; the line of the first alias.
-    AliasBlowup { budget: usize, alias_line: Option<usize> },
+    AliasBlowup {
+        budget: usize,
+        alias_line: Option<usize>,
+    },
 }
 
 impl TemplateError {

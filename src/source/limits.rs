@@ -95,8 +95,7 @@ impl fmt::Display for AliasBlowup {
 
 impl AliasBlowup {
     /// What to do about it.
-    pub(crate) const FIX: &'static str =
-        "write the repeated part out where it is needed, or reference smaller anchors fewer times (each `*alias` repeats its anchor's whole content)";
+    pub(crate) const FIX: &'static str = "write the repeated part out where it is needed, or reference smaller anchors fewer times (each `*alias` repeats its anchor's whole content)";
 }
 
 /// Counts the nodes serde_yaml produces for `text` (aliases expanded, as deserializing does)
@@ -268,7 +267,10 @@ mod tests {
 
     #[test]
     fn the_first_alias_skips_comments_quotes_and_plain_stars() {
-        assert_eq!(first_alias_line("a: '*x'\nb: 2*3 # *y\nc: [1, *z]\n"), Some(3));
+        assert_eq!(
+            first_alias_line("a: '*x'\nb: 2*3 # *y\nc: [1, *z]\n"),
+            Some(3)
+        );
         assert_eq!(first_alias_line("a: \"*x\"\n"), None);
     }
 
@@ -280,7 +282,10 @@ mod tests {
         std::fs::write(&path, vec![b'x'; 11]).unwrap();
         assert_eq!(
             read_limited(&path, 10).unwrap(),
-            Err(TooLarge { size: 11, limit: 10 })
+            Err(TooLarge {
+                size: 11,
+                limit: 10
+            })
         );
         assert_eq!(read_limited(&path, 11).unwrap().unwrap().len(), 11);
         std::fs::remove_dir_all(&dir).unwrap();

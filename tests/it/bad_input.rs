@@ -377,7 +377,7 @@ fn a_stage_file_or_template_over_its_size_limit_is_refused_naming_file_and_limit
     assert_eq!((r.code, calls), (2, 0), "{}", r.stderr);
     assert!(
         r.stderr.contains(&format!(
-            "{file}:9: stage 'Big': field 'template': big.yml: the template is {} bytes, over the limit of {MIB} bytes",
+            "{file}:9: stage 'Big', field 'template': big.yml: the template is {} bytes, over the limit of {MIB} bytes",
             MIB + 11
         )) && r.stderr.contains("CloudFormation accepts at most 1 MB"),
         "{}",
@@ -408,7 +408,7 @@ fn an_alias_bomb_template_is_refused_by_list_naming_the_alias() {
     assert_eq!((r.code, calls), (2, 0), "{}", r.stderr);
     assert!(
         r.stderr.contains(&format!(
-            "- {file}:9: stage 'Net': field 'template': bomb.yml: line 1509: YAML aliases expand the template to more than"
+            "- {file}:9: stage 'Net', field 'template': bomb.yml: line 1509: YAML aliases expand the template to more than"
         )),
         "{}",
         r.stderr

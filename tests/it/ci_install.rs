@@ -27,7 +27,9 @@ fn step(id: &str) -> serde_yaml::Value {
 fn source_version() -> String {
     let toml = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
     let line = toml.lines().find(|l| l.starts_with("version = ")).unwrap();
-    line.trim_start_matches("version = ").trim_matches('"').to_string()
+    line.trim_start_matches("version = ")
+        .trim_matches('"')
+        .to_string()
 }
 
 const RECORDER_CARGO: &str = r#"#!/bin/bash
@@ -87,9 +89,17 @@ impl Runner {
     fn leave_binary(&self, version: &str, source_key: &str) {
         let bin = self.home_binary();
         std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
-        std::fs::write(&bin, format!("#!/bin/sh\necho \"pipeline-run {version}\"\n")).unwrap();
+        std::fs::write(
+            &bin,
+            format!("#!/bin/sh\necho \"pipeline-run {version}\"\n"),
+        )
+        .unwrap();
         Command::new("chmod").arg("+x").arg(&bin).status().unwrap();
-        std::fs::write(self.scratch.0.join("home/.pipeline-run/source-key"), format!("{source_key}\n")).unwrap();
+        std::fs::write(
+            self.scratch.0.join("home/.pipeline-run/source-key"),
+            format!("{source_key}\n"),
+        )
+        .unwrap();
     }
 
     fn cargo_calls(&self) -> Vec<String> {
@@ -140,7 +150,10 @@ impl Runner {
             .env("RECORDER_DIR", &s.0)
             // What configure-aws-credentials and `permissions: id-token: write` leave in the job.
             .env("AWS_ACCESS_KEY_ID", "AKIAPIPELINECI111111")
-            .env("AWS_SECRET_ACCESS_KEY", "pipelineRunCiSecretAccessKey000000000001")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "pipelineRunCiSecretAccessKey000000000001",
+            )
             .env("AWS_SESSION_TOKEN", "session-token")
             .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc-request-token")
             .env("ACTIONS_ID_TOKEN_REQUEST_URL", "https://token.example")
@@ -184,7 +197,10 @@ fn a_binary_of_another_version_is_rebuilt_without_credentials_and_a_current_one_
             root.display()
         )]
     );
-    assert_eq!(version_of(&runner.home_binary()), format!("pipeline-run {version}"));
+    assert_eq!(
+        version_of(&runner.home_binary()),
+        format!("pipeline-run {version}")
+    );
     assert_eq!(r.github_path.trim(), root.join("bin").display().to_string());
     assert!(r.log.contains("found: pipeline-run 0.0.1-old"), "{}", r.log);
     let build_env = std::fs::read_to_string(runner.scratch.0.join("cargo.env")).unwrap();
@@ -193,7 +209,10 @@ fn a_binary_of_another_version_is_rebuilt_without_credentials_and_a_current_one_
         .filter(|l| l.starts_with("AWS_") || l.starts_with("ACTIONS_ID_TOKEN_REQUEST_"))
         .collect();
     assert!(leaked.is_empty(), "cargo install saw {leaked:?}");
-    assert!(build_env.contains("HOME="), "the recorder saw the environment");
+    assert!(
+        build_env.contains("HOME="),
+        "the recorder saw the environment"
+    );
 
     // The next job on the same runner: the right version from the same source is kept.
     let r = runner.run("install", &[]);
@@ -246,24 +265,76 @@ fn a_release_download_is_installed_only_when_its_checksum_matches() {
     assert!(ok.success());
     let sum = |file: &Path| {
         let out = Command::new("sha256sum").arg(file).output().unwrap();
-        String::from_utf8(out.stdout).unwrap().split(' ').next().unwrap().to_string()
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
     };
     let checksum_file = release.join(format!("{asset}.sha256"));
     std::fs::write(&checksum_file, format!("{}  {asset}\n", "0".repeat(64))).unwrap();
     let r = runner.run("release", &[("version", "7.7.7")]);
     assert_eq!(r.code, 1, "{}", r.log);
     assert!(
-        r.log.contains(&format!("::error title=pipeline-run::{asset}: SHA-256 {}", sum(&release.join(asset)))),
+        r.log.contains(&format!(
+            "::error title=pipeline-run::{asset}: SHA-256 {}",
+            sum(&release.join(asset))
+        )),
         "{}",
         r.log
     );
     let dir = runner.scratch.0.join("temp/pipeline-run-7.7.7");
-    assert!(!dir.join("pipeline-run").exists(), "a corrupt asset was unpacked");
+    assert!(
+        !dir.join("pipeline-run").exists(),
+        "a corrupt asset was unpacked"
+    );
 
-    std::fs::write(&checksum_file, format!("{}  {asset}\n", sum(&release.join(asset)))).unwrap();
+    std::fs::write(
+        &checksum_file,
+        format!("{}  {asset}\n", sum(&release.join(asset))),
+    )
+    .unwrap();
     let r = runner.run("release", &[("version", "7.7.7")]);
     assert_eq!(r.code, 0, "{}", r.log);
     assert!(r.log.contains("verified by SHA-256 only"), "{}", r.log);
     assert_eq!(r.github_path.trim(), dir.display().to_string());
     assert_eq!(version_of(&dir.join("pipeline-run")), "pipeline-run 7.7.7");
+}
+
+/// Every action that action.yml and the workflows use is pinned by full commit SHA, with the tag
+/// it was taken from in a comment: a moved tag cannot change what runs.
+#[test]
+fn every_third_party_action_is_pinned_by_commit_sha_with_its_tag() {
+    let mut files = vec![repo().join("action.yml")];
+    for entry in std::fs::read_dir(repo().join(".github/workflows")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut uses = 0;
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(rest) = line
+                .trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("uses: ")
+            else {
+                continue;
+            };
+            uses += 1;
+            let (target, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
+            let sha = target.split_once('@').map(|(_, r)| r.trim()).unwrap_or("");
+            let pinned = sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit());
+            if !pinned || !comment.trim().starts_with('v') {
+                wrong.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(uses >= 5, "{uses} uses: lines found");
+    assert!(
+        wrong.is_empty(),
+        "not pinned by SHA with a tag comment:\n{}",
+        wrong.join("\n")
+    );
 }

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use serde::de::DeserializeOwned;
 
-use crate::source::limits::{ASSEMBLY_JSON_LIMIT, read_limited};
 use crate::model::env::Environment;
+use crate::source::limits::{ASSEMBLY_JSON_LIMIT, read_limited};
 
 mod artifacts;
 mod assets;
@@ -191,8 +191,12 @@ impl CloudAssembly {
 
 fn read_text(path: &Path, when_missing: impl FnOnce() -> String) -> anyhow::Result<String> {
     match read_limited(path, ASSEMBLY_JSON_LIMIT) {
-        Ok(Ok(bytes)) => String::from_utf8(bytes)
-            .map_err(|e| anyhow!("{}: not valid UTF-8 ({e}); run `cdk synth` again", path.display())),
+        Ok(Ok(bytes)) => String::from_utf8(bytes).map_err(|e| {
+            anyhow!(
+                "{}: not valid UTF-8 ({e}); run `cdk synth` again",
+                path.display()
+            )
+        }),
         Ok(Err(too_large)) => Err(anyhow!(
             "{}: {too_large} for a cloud assembly file; this is not what `cdk synth` writes: run it again",
             path.display()
