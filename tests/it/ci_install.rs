@@ -314,6 +314,8 @@ fn every_third_party_action_is_pinned_by_commit_sha_with_its_tag() {
     let mut wrong = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
+        serde_yaml::from_str::<serde_yaml::Value>(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for (n, line) in text.lines().enumerate() {
             let Some(rest) = line
                 .trim_start()

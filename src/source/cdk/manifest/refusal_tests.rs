@@ -181,3 +181,20 @@ fn directory_without_manifest_is_not_an_assembly() {
     let error = dir.load_error();
     assert!(error.contains("not a CDK cloud assembly"), "{error}");
 }
+
+#[test]
+fn an_assembly_file_over_its_size_limit_is_refused_naming_it_before_it_is_parsed() {
+    use crate::source::limits::ASSEMBLY_JSON_LIMIT;
+    let dir = two_account_assembly();
+    // Valid JSON up to the limit, then one byte more: only the size can refuse it.
+    let padding = " ".repeat(ASSEMBLY_JSON_LIMIT as usize);
+    dir.write("StackA.assets.json", &format!("{padding}{{}}"));
+    let error = dir.load_error();
+    assert!(
+        error.contains(&format!(
+            "StackA.assets.json: the file is {} bytes, over the limit of {ASSEMBLY_JSON_LIMIT} bytes for a cloud assembly file",
+            ASSEMBLY_JSON_LIMIT + 2
+        )),
+        "{error}"
+    );
+}
