@@ -9,8 +9,9 @@ OUT="${BENCH_OUT:-$ROOT/bench-results}"
 mkdir -p "$OUT"
 echo "building examples/hash_throughput (release)" >&2
 cargo build --release --quiet --example hash_throughput
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 # shellcheck disable=SC2086
-result="$(target/release/examples/hash_throughput ${ASSETS_ARGS:-})"
+result="$("$target_dir/release/examples/hash_throughput" ${ASSETS_ARGS:-})"
 echo "$result" >&2
 {
   echo "## Asset packaging throughput"

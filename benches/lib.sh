@@ -20,7 +20,8 @@ build_release() {
   if [ -z "${BIN:-}" ]; then
     echo "building the release binary (opt-level z, thin LTO; first time ~10 min)" >&2
     cargo build --release --quiet
-    BIN="$ROOT/target/release/pipeline-run"
+    # Wherever cargo puts it: CARGO_TARGET_DIR, build.target-dir of a cargo config, or target/.
+    BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/pipeline-run"
   fi
   export BIN
 }

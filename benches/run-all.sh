@@ -6,5 +6,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 ./startup.sh
 ./pipeline.sh
 ./scale.sh
+./yaml-bomb.sh
 [ -x ./assets.sh ] && ./assets.sh || true
 cat ../bench-results/*.md

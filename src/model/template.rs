@@ -43,6 +43,16 @@ pub(crate) enum TemplateError {
     },
     NotAMapping,
     NoResources,
+    /// Larger than the source's limit (bytes).
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
+    /// Its aliases expand it past the node budget; the line of the first alias.
+    AliasBlowup {
+        budget: usize,
+        alias_line: Option<usize>,
+    },
 }
 
 impl TemplateError {
@@ -57,6 +67,12 @@ impl TemplateError {
             TemplateError::NoResources | TemplateError::NotAMapping => {
                 format!("give {path} a top-level `Resources:` mapping with at least one resource")
             }
+            TemplateError::TooLarge { .. } => format!(
+                "make {path} smaller: CloudFormation accepts at most 1 MB from S3, so split it into nested stacks or several stages"
+            ),
+            TemplateError::AliasBlowup { .. } => format!(
+                "write the repeated part of {path} out where it is needed, or reference smaller anchors fewer times (each `*alias` repeats its anchor's whole content)"
+            ),
             TemplateError::Syntax { line: Some(_), .. } => {
                 format!("fix the YAML of {path} at the line shown")
             }
@@ -89,6 +105,19 @@ impl fmt::Display for TemplateError {
             }
             TemplateError::NoResources => {
                 f.write_str("no Resources section (every CloudFormation template needs one)")
+            }
+            TemplateError::TooLarge { size, limit } => write!(
+                f,
+                "the template is {size} bytes, over the limit of {limit} bytes (CloudFormation's maximum template size)"
+            ),
+            TemplateError::AliasBlowup { budget, alias_line } => {
+                if let Some(line) = alias_line {
+                    write!(f, "line {line}: ")?;
+                }
+                write!(
+                    f,
+                    "YAML aliases expand the template to more than {budget} nodes (a budget of 100,000 plus one node per byte, which a file without aliases never reaches)"
+                )
             }
         }
     }

@@ -1,16 +1,27 @@
-//! Reading a template file; what it says is the model's `template::parse`.
+//! Reading a template file; what it says is the model's `template::parse`. The file's size and
+//! the nodes its YAML aliases expand to are limited (`source::limits`) before it is parsed.
 
 use std::path::Path;
 
+use super::limits::{TEMPLATE_FILE_LIMIT, check_yaml_expansion, read_limited};
 use crate::model::template::{Template, TemplateError, parse};
 
 /// Reads and inspects a template.
 pub(crate) fn load(path: &Path) -> Result<Template, TemplateError> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => TemplateError::NotFound,
-        _ => TemplateError::Unreadable(e.to_string()),
-    })?;
+    let bytes = read_limited(path, TEMPLATE_FILE_LIMIT)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => TemplateError::NotFound,
+            _ => TemplateError::Unreadable(e.to_string()),
+        })?
+        .map_err(|t| TemplateError::TooLarge {
+            size: t.size,
+            limit: t.limit,
+        })?;
     let body = String::from_utf8(bytes)
         .map_err(|e| TemplateError::NotUtf8(e.utf8_error().valid_up_to()))?;
+    check_yaml_expansion(&body).map_err(|b| TemplateError::AliasBlowup {
+        budget: b.budget,
+        alias_line: b.alias_line,
+    })?;
     parse(path, body)
 }

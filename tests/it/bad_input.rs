@@ -390,3 +390,55 @@ fn an_unknown_region_is_a_warning_with_the_closest_names_or_allowed_with_an_endp
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("warning: region"), "{}", r.stderr);
 }
+
+/// A stage file over 16 MiB and a template over CloudFormation's 1 MB template limit are refused
+/// by size, naming the file and the limit, before they are parsed and before any AWS call.
+#[test]
+fn a_stage_file_or_template_over_its_size_limit_is_refused_naming_file_and_limit() {
+    const MIB: usize = 1024 * 1024;
+    let s = Scratch::new("size-limits");
+    let head = "version: 1\naccounts:\n  A:\n    id: \"111111111111\"\n    region: ap-northeast-1\nstages:\n  - name: Big\n    account: A\n    template: big.yml\n";
+    s.write("big.yml", &format!("Resources:\n{}", "#".repeat(MIB)));
+    let file = s.path("pipeline.yml");
+    s.write("pipeline.yml", head);
+    let (r, calls) = deploy_offline(&file);
+    assert_eq!((r.code, calls), (2, 0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "{file}:9: stage 'Big', field 'template': big.yml: the template is {} bytes, over the limit of {MIB} bytes",
+            MIB + 11
+        )) && r.stderr.contains("CloudFormation accepts at most 1 MB"),
+        "{}",
+        r.stderr
+    );
+
+    s.write("pipeline.yml", &format!("{head}{}\n", "#".repeat(16 * MIB)));
+    let (r, calls) = deploy_offline(&file);
+    assert_eq!((r.code, calls), (2, 0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "- {file}: field '(file)': the stage file is too large: the file is {} bytes, over the limit of {} bytes",
+            head.len() + 16 * MIB + 1,
+            16 * MIB
+        )) && r.stderr.contains("fix: a stage file describes stages"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// The alias bomb (1,500 keys under one anchor referenced 1,500 times: 2.25 million
+/// entries once expanded, 10 s and 500 MB before the limit) is refused by `list` as by `deploy`,
+/// naming the template and the line of the first alias. benches/yaml-bomb.sh times it.
+#[test]
+fn an_alias_bomb_template_is_refused_by_list_naming_the_alias() {
+    let file = corpus_file("template-alias-bomb");
+    let (r, calls) = run_offline(&["list", "-f", &file]);
+    assert_eq!((r.code, calls), (2, 0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "- {file}:9: stage 'Net', field 'template': bomb.yml: line 1509: YAML aliases expand the template to more than"
+        )),
+        "{}",
+        r.stderr
+    );
+}

@@ -17,6 +17,9 @@ mod bootstrap;
 mod ci_credentials;
 /// action.yml run as a GitHub runner runs it.
 mod ci_github;
+/// action.yml's install steps run as a runner runs them, with `cargo` and `gh` replaced by
+/// recorders: reinstall on a version mismatch, no credentials in the install, checksums.
+mod ci_install;
 /// The GitHub roles of docs/ci.md (read from it): a pull-request role that can only diff, at the
 /// template level through the lookup roles, and a deploy role only production can assume.
 mod ci_roles;

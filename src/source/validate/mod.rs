@@ -35,6 +35,7 @@ use crate::model::roles::{
     parameter_namespace,
 };
 use crate::model::template::Template;
+use crate::source::limits::{AliasBlowup, STAGE_FILE_LIMIT, check_yaml_expansion, read_limited};
 use crate::source::stagefile::StageFile;
 use accounts::Account;
 use problems::Cx;
@@ -42,14 +43,23 @@ use stages::StageNames;
 
 /// Reads and validates a stage file. Returns every problem found, or the plan.
 pub(crate) fn load(path: &Path, env: &dyn Env) -> Result<Plan, Problems> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Problems::one(path, None, |p| {
-            p.field("(file)").report(
-                format!("cannot read the stage file: {e}"),
-                "pass an existing file with -f/--file",
-            )
-        })
-    })?;
+    let bytes = read_limited(path, STAGE_FILE_LIMIT)
+        .map_err(|e| {
+            Problems::one(path, None, |p| {
+                p.field("(file)").report(
+                    format!("cannot read the stage file: {e}"),
+                    "pass an existing file with -f/--file",
+                )
+            })
+        })?
+        .map_err(|too_large| {
+            Problems::one(path, None, |p| {
+                p.field("(file)").report(
+                    format!("the stage file is too large: {too_large}"),
+                    "a stage file describes stages, not data: move large values into templates or parameters files (split the pipeline into several stage files if it is really this big)",
+                )
+            })
+        })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
@@ -79,6 +89,12 @@ fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Plan, Problems> {
                 "the stage file is empty",
                 "declare at least `version: 1`, `accounts:` and `stages:` (see README, \"Stage file\")",
             )
+        }));
+    }
+    if let Err(blowup) = check_yaml_expansion(text) {
+        return Err(Problems::one(path, blowup.alias_line, |p| {
+            p.field("(file)")
+                .report(format!("{blowup}"), AliasBlowup::FIX)
         }));
     }
     let raw: StageFile = serde_yaml::from_str(text).map_err(|e| yaml::problem(path, text, &e))?;

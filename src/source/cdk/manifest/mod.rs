@@ -15,13 +15,13 @@
 //! `aws://ACCOUNT/REGION` and placeholders, `assets` the `*.assets.json` files.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use serde::de::DeserializeOwned;
 
 use crate::model::env::Environment;
+use crate::source::limits::{ASSEMBLY_JSON_LIMIT, read_limited};
 
 mod artifacts;
 mod assets;
@@ -192,8 +192,17 @@ impl CloudAssembly {
 }
 
 fn read_text(path: &Path, when_missing: impl FnOnce() -> String) -> anyhow::Result<String> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(text),
+    match read_limited(path, ASSEMBLY_JSON_LIMIT) {
+        Ok(Ok(bytes)) => String::from_utf8(bytes).map_err(|e| {
+            anyhow!(
+                "{}: not valid UTF-8 ({e}); run `cdk synth` again",
+                path.display()
+            )
+        }),
+        Ok(Err(too_large)) => Err(anyhow!(
+            "{}: {too_large} for a cloud assembly file; this is not what `cdk synth` writes: run it again",
+            path.display()
+        )),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             Err(anyhow!("{}", when_missing()))
         }

@@ -214,3 +214,20 @@ fn an_asset_source_outside_the_assembly_is_refused() {
         assert!(error.contains("environ"), "{error}");
     }
 }
+
+#[test]
+fn an_assembly_file_over_its_size_limit_is_refused_naming_it_before_it_is_parsed() {
+    use crate::source::limits::ASSEMBLY_JSON_LIMIT;
+    let dir = two_account_assembly();
+    // Valid JSON up to the limit, then one byte more: only the size can refuse it.
+    let padding = " ".repeat(ASSEMBLY_JSON_LIMIT as usize);
+    dir.write("StackA.assets.json", &format!("{padding}{{}}"));
+    let error = dir.load_error();
+    assert!(
+        error.contains(&format!(
+            "StackA.assets.json: the file is {} bytes, over the limit of {ASSEMBLY_JSON_LIMIT} bytes for a cloud assembly file",
+            ASSEMBLY_JSON_LIMIT + 2
+        )),
+        "{error}"
+    );
+}
