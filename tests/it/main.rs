@@ -26,6 +26,9 @@ mod faults;
 /// assumed from account A, does its job and is refused what is dangerous next to it (Parameter
 /// Store, PassRole, the ping document and its instance tag).
 mod least_privilege;
+/// Untrusted text (stage files, templates, outputs, failure reasons) never becomes a workflow
+/// command, in any mode.
+mod injection;
 /// The reference pipeline end to end: deploy, re-run, trust failures, rollback, diff, destroy.
 mod pipeline;
 /// Termination protection settled on every deploy and honoured by destroy; SSM-typed parameters
