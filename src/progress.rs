@@ -327,11 +327,22 @@ pub(crate) async fn confirm(question: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// GitHub workflow-command data escaping (%, CR, LF).
+/// GitHub workflow-command data escaping (%, CR, LF); the other line breaks and control
+/// characters (which the runner's unescaping does not know) shown as [`one_line`] shows them.
 pub(crate) fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => match visible(c) {
+                Some(v) => out.push_str(&v),
+                None => out.push(c),
+            },
+        }
+    }
+    out
 }
 
 fn escape_property(s: &str) -> String {
@@ -441,6 +452,7 @@ mod tests {
     #[test]
     fn workflow_command_values_are_escaped() {
         assert_eq!(escape_data("a%b\nc"), "a%25b%0Ac");
+        assert_eq!(escape_data("a\r\u{2028}::x"), "a%0D\\u{2028}::x");
         assert_eq!(escape_property("x:y,z"), "x%3Ay%2Cz");
     }
 

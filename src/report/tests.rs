@@ -18,6 +18,7 @@ pub(super) fn stage(name: &str, account: &str, outputs: &[(&str, &str)]) -> Stag
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        secret_outputs: Default::default(),
         duration_seconds: 1.25,
         error: None,
         assets: None,
