@@ -2,7 +2,7 @@
 //! - the result JSON at `PIPELINE_RUN_RESULT_FILE` (any CI);
 //! - under GitHub Actions: step outputs in `$GITHUB_OUTPUT` (`ok`, `changes`, `outputs`,
 //!   `result-json`, one `<stage>-<output>` per stack output), a Markdown step summary appended to
-//!   `$GITHUB_STEP_SUMMARY`, and `::add-mask::` for outputs whose names suggest a secret;
+//!   `$GITHUB_STEP_SUMMARY` (secret outputs redacted), and `::add-mask::` for secret values;
 //! - with `--export-env FILE`: a shell file of `export <Stage>_<Output>='value'` lines, for
 //!   CodeBuild's `exported-variables` and any later shell step.
 //!
@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::progress::Reporter;
+use crate::progress::{Reporter, one_line, safe_lines};
 use crate::report::listing::Matrix;
 use crate::report::{FailureReport, RunReport};
 use crate::run::outcome::DiffMethod;
@@ -136,7 +136,7 @@ pub(crate) fn publish(
         }
     }
     if let Some(mut summary) = github_file("GITHUB_STEP_SUMMARY") {
-        let _ = summary.write_all(step_summary(report).as_bytes());
+        let _ = summary.write_all(safe_lines(&step_summary(report)).as_bytes());
     }
     if let Some(path) = export_env
         && let Err(e) = std::fs::write(path, export_env_file(report))
@@ -185,7 +185,7 @@ pub(crate) fn publish_failure(
             "## pipeline-run {command} — ❌ failed (exit code {exit_code})\n\n```text\n{}\n```\n",
             message.replace("```", "'''")
         );
-        let _ = summary.write_all(md.as_bytes());
+        let _ = summary.write_all(safe_lines(&md).as_bytes());
     }
     if let Some(path) = export_env {
         let _ = std::fs::write(
@@ -256,13 +256,16 @@ pub(crate) fn github_plan_outputs(matrix: &Matrix<'_>) {
     }
 }
 
-/// A table cell: pipes, line breaks and HTML cannot break the table.
+/// A table cell: pipes, line breaks and HTML cannot break the table. `\n` is read as a space,
+/// the other breaks and control characters are made visible.
 fn cell(s: &str) -> String {
-    s.replace('&', "&amp;")
+    let s = s
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
+        .replace('\n', " ");
+    one_line(&s).into_owned()
 }
 
 fn code_cell(s: &str) -> String {
