@@ -417,9 +417,7 @@ fn looks_like_command(line: &str) -> bool {
 /// a line that would start with `::` gets a visible `| ` in front. Our own workflow commands
 /// are written by `Reporter::raw`, with their data escaped by [`escape_data`].
 pub(crate) fn safe_lines(text: &str) -> Cow<'_, str> {
-    let needs = text
-        .chars()
-        .any(|c| c != '\n' && visible(c).is_some())
+    let needs = text.chars().any(|c| c != '\n' && visible(c).is_some())
         || text.split('\n').any(looks_like_command);
     if !needs {
         return Cow::Borrowed(text);
@@ -483,8 +481,10 @@ mod tests {
 
     /// Split the way the runner splits (`\n`, `\r`, `\r\n`), and the way viewers also split.
     fn runner_lines(text: &str) -> Vec<&str> {
-        text.split(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}'])
-            .collect()
+        text.split([
+            '\n', '\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}',
+        ])
+        .collect()
     }
 
     #[test]

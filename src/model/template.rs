@@ -248,7 +248,10 @@ mod tests {
         let secret = "Parameters:\n  A:\n    Type: String\n    NoEcho: true\n  B:\n    Type: String\n    NoEcho: 'true'\n  C:\n    Type: String\n    NoEcho: false\nResources:\n  V:\n    Type: AWS::EC2::VPC\n";
         let t = parse(Path::new("t.yml"), secret.to_string()).unwrap();
         assert_eq!(
-            t.no_echo_parameters.iter().map(String::as_str).collect::<Vec<_>>(),
+            t.no_echo_parameters
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
             ["A", "B"]
         );
     }

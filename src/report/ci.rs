@@ -18,7 +18,7 @@ use crate::progress::{Reporter, one_line, safe_lines};
 use crate::report::listing::Matrix;
 use crate::report::{FailureReport, RunReport};
 use crate::run::outcome::DiffMethod;
-use crate::run::outputs::looks_sensitive;
+use crate::run::secrets::looks_sensitive;
 use crate::verify::VerifyReport;
 
 /// Environment variable naming where the result JSON is written (the action sets it).

@@ -177,7 +177,11 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
     if !plan.checks.is_empty() {
         out.push_str("\nVerification:\n");
         for c in &plan.checks {
-            out.push_str(&format!("  {} (expect {:?})\n", one_line(&c.name), c.expect));
+            out.push_str(&format!(
+                "  {} (expect {:?})\n",
+                one_line(&c.name),
+                c.expect
+            ));
         }
     }
     out

@@ -71,7 +71,7 @@ impl Context {
                     && !stack::status_of(&s).ends_with("_FAILED") =>
             {
                 let outputs = stack::outputs_of(&s);
-                crate::run::outputs::mask_secret_outputs(&self.reporter, stage, &outputs);
+                crate::run::secrets::mask_secret_outputs(&self.reporter, stage, &outputs);
                 outputs
             }
             Some(s) => {

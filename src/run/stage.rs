@@ -17,9 +17,10 @@ use crate::run::assets::{self, AssetCounts};
 use crate::run::context::{Context, RunOptions};
 use crate::run::lookup_diff::{self, TemplateOutcome};
 use crate::run::outcome::{DiffInfo, StageReport, StageState};
-use crate::run::outputs::{mask_no_echo_parameters, mask_secret_outputs, publish_outputs};
+use crate::run::outputs::publish_outputs;
 use crate::run::peering;
 use crate::run::schedule::Scheduled;
+use crate::run::secrets::{mask_no_echo_parameters, mask_secret_outputs};
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
 use crate::run::stages::{self, skipped};
 

@@ -32,8 +32,10 @@ const OWN_COMMANDS: [&str; 5] = [
 ];
 
 fn runner_lines(text: &str) -> Vec<&str> {
-    text.split(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}'])
-        .collect()
+    text.split([
+        '\n', '\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}',
+    ])
+    .collect()
 }
 
 /// Every line the runner would read as a command that pipeline-run did not write.
@@ -148,7 +150,9 @@ fn untrusted_text_never_becomes_a_workflow_command() {
     let refused = run_offline(&["list", "-f", &bad]).0;
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     let mut refused_gh = aws.run_as("ci", &["deploy", "--all", "-f", &bad], &env);
-    refused_gh.stdout.push_str(&std::fs::read_to_string(&summary).unwrap_or_default());
+    refused_gh
+        .stdout
+        .push_str(&std::fs::read_to_string(&summary).unwrap_or_default());
 
     let all: Vec<&str> = ATTACKS.iter().map(|(_, w)| *w).collect();
     assert_clean(&[("list", &list)], &all);
@@ -157,7 +161,10 @@ fn untrusted_text_never_becomes_a_workflow_command() {
     assert_clean(&[("plain deploy", &plain)], &all);
     // serde names the first unknown field.
     assert_clean(
-        &[("refused", &refused), ("refused in GitHub mode", &refused_gh)],
+        &[
+            ("refused", &refused),
+            ("refused in GitHub mode", &refused_gh),
+        ],
         &[ATTACKS[0].1],
     );
 }

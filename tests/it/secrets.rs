@@ -275,8 +275,20 @@ async fn declared_secrets_and_no_echo_values_appear_in_nothing_a_run_prints_or_w
         )
         .display()
         .to_string();
-    let base = ["deploy", "--all", "-f", file.as_str(), "-v", "--output", "json"];
-    let first: Vec<&str> = base.iter().copied().chain(["--export-env", export.as_str()]).collect();
+    let base = [
+        "deploy",
+        "--all",
+        "-f",
+        file.as_str(),
+        "-v",
+        "--output",
+        "json",
+    ];
+    let first: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--export-env", export.as_str()])
+        .collect();
     let deploy = aws.run_as("ci", &first, &github);
     assert_eq!(deploy.code, 0, "{}", deploy.stderr);
     // A re-run prints everything again, the outputs read back from AWS.
@@ -312,7 +324,10 @@ async fn declared_secrets_and_no_echo_values_appear_in_nothing_a_run_prints_or_w
         .await
         .unwrap();
     let p = p.parameter().unwrap();
-    assert_eq!(p.r#type(), Some(&aws_sdk_ssm::types::ParameterType::SecureString));
+    assert_eq!(
+        p.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::SecureString)
+    );
     assert_eq!(p.value(), Some(DECLARED_SECRET));
     let plain = ssm
         .get_parameter()
@@ -343,15 +358,21 @@ async fn declared_secrets_and_no_echo_values_appear_in_nothing_a_run_prints_or_w
             .find(&mask)
             .unwrap_or_else(|| panic!("{value} never masked:\n{}", deploy.stderr));
         let group = deploy.stderr.find("::group::Db").expect("the Db group");
-        assert!(at < group, "{value} masked after the stage's lines:\n{}", deploy.stderr);
+        assert!(
+            at < group,
+            "{value} masked after the stage's lines:\n{}",
+            deploy.stderr
+        );
     }
     // The reports are complete otherwise: the secret outputs are there, redacted.
     let json = deploy.json();
     assert_eq!(stage(&json, "Db")["outputs"]["SigningKey"], "***");
-    assert!(stage(&json, "Db")["outputs"]["VpcId"]
-        .as_str()
-        .unwrap()
-        .starts_with("vpc-"));
+    assert!(
+        stage(&json, "Db")["outputs"]["VpcId"]
+            .as_str()
+            .unwrap()
+            .starts_with("vpc-")
+    );
     let mut found = Vec::new();
     for (source, text) in &printed {
         for line in text.lines().filter(|l| !l.starts_with("::add-mask::")) {
@@ -362,5 +383,9 @@ async fn declared_secrets_and_no_echo_values_appear_in_nothing_a_run_prints_or_w
             }
         }
     }
-    assert!(found.is_empty(), "secrets printed or written:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "secrets printed or written:\n{}",
+        found.join("\n")
+    );
 }

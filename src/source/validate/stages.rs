@@ -161,7 +161,10 @@ fn secret_outputs(cx: &mut Cx, known: &Known, i: usize, s: &StageEntry) {
             .field("secret_outputs")
             .report(
                 format!("template {} declares no output '{output}'", s.template),
-                format!("list outputs the template declares: {}", refs::outputs_listed(t)),
+                format!(
+                    "list outputs the template declares: {}",
+                    refs::outputs_listed(t)
+                ),
             );
     }
 }
