@@ -6,7 +6,7 @@
 //! Everything goes to stderr; stdout is reserved for machine-readable output.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,6 +60,8 @@ pub(crate) struct Reporter {
     out: Mutex<()>,
     /// Error annotations emitted so far: the run's closing error is not annotated a second time.
     annotated: AtomicUsize,
+    /// Values masked so far: each is masked once.
+    masked: Mutex<HashSet<String>>,
 }
 
 impl Reporter {
@@ -74,6 +76,7 @@ impl Reporter {
             buffered: Mutex::new(HashMap::new()),
             out: Mutex::new(()),
             annotated: AtomicUsize::new(0),
+            masked: Mutex::new(HashSet::new()),
         })
     }
 
@@ -147,7 +150,7 @@ impl Reporter {
     /// Hides a value from GitHub's logs from now on. Each line of a multi-line value is also
     /// masked on its own, because the runner matches masks line by line.
     pub(crate) fn mask(&self, value: &str) {
-        if self.mode != Mode::GitHub {
+        if self.mode != Mode::GitHub || !self.masked.lock().unwrap().insert(value.to_string()) {
             return;
         }
         let mut parts = vec![value];
