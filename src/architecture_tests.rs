@@ -13,7 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("error", &[]),
     ("poll", &[]),
-    ("table", &[]),
+    ("table", &["progress"]),
     ("progress", &[]),
     ("trace", &[]),
     ("source", &["model", "error"]),

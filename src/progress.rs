@@ -5,7 +5,8 @@
 //!
 //! Everything goes to stderr; stdout is reserved for machine-readable output.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,6 +60,8 @@ pub(crate) struct Reporter {
     out: Mutex<()>,
     /// Error annotations emitted so far: the run's closing error is not annotated a second time.
     annotated: AtomicUsize,
+    /// Values masked so far: each is masked once.
+    masked: Mutex<HashSet<String>>,
 }
 
 impl Reporter {
@@ -73,21 +76,18 @@ impl Reporter {
             buffered: Mutex::new(HashMap::new()),
             out: Mutex::new(()),
             annotated: AtomicUsize::new(0),
+            masked: Mutex::new(HashSet::new()),
         })
     }
 
     fn emit(&self, line: &str) {
         let _guard = self.out.lock().unwrap();
+        let line = safe_lines(line);
         match &self.multi {
             Some(m) => {
                 let _ = m.println(line);
             }
             None => {
-                let line = if self.mode == Mode::GitHub {
-                    neutralise(line)
-                } else {
-                    std::borrow::Cow::Borrowed(line)
-                };
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(
                     err,
@@ -139,7 +139,7 @@ impl Reporter {
         if self.mode == Mode::GitHub && self.annotated.load(Ordering::SeqCst) > 0 {
             let _guard = self.out.lock().unwrap();
             let mut err = std::io::stderr().lock();
-            for l in msg.lines() {
+            for l in safe_lines(msg).split('\n') {
                 let _ = writeln!(err, "error: {l}");
             }
         } else {
@@ -150,7 +150,7 @@ impl Reporter {
     /// Hides a value from GitHub's logs from now on. Each line of a multi-line value is also
     /// masked on its own, because the runner matches masks line by line.
     pub(crate) fn mask(&self, value: &str) {
-        if self.mode != Mode::GitHub {
+        if self.mode != Mode::GitHub || !self.masked.lock().unwrap().insert(value.to_string()) {
             return;
         }
         let mut parts = vec![value];
@@ -182,7 +182,7 @@ impl Reporter {
             let title = format!("{name} — did not finish");
             let _ = writeln!(err, "::group::{}", escape_data(&title));
             for l in lines {
-                let _ = writeln!(err, "{}", neutralise(&l));
+                let _ = writeln!(err, "{}", safe_lines(&l));
             }
             let _ = writeln!(err, "::endgroup::");
         }
@@ -282,7 +282,7 @@ impl StageProgress {
         let reason = if reason.is_empty() {
             String::new()
         } else {
-            format!(" — {reason}")
+            format!(" — {}", one_line(reason))
         };
         if status.ends_with("_FAILED") && self.bar.is_some() {
             self.reporter
@@ -319,7 +319,7 @@ impl StageProgress {
                 escape_data(&format!("{} — {summary} ({elapsed:.1}s)", self.name))
             );
             for l in lines {
-                let _ = writeln!(err, "{}", neutralise(&l));
+                let _ = writeln!(err, "{}", safe_lines(&l));
             }
             let _ = writeln!(err, "::endgroup::");
             return;
@@ -333,12 +333,13 @@ pub(crate) async fn confirm(question: &str) -> bool {
     static PROMPT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one_at_a_time = PROMPT.lock().await;
     if !std::io::stdin().is_terminal() {
+        let question = safe_lines(question);
         eprintln!(
             "{question} no terminal to ask on: refusing (use --require-approval never in CI)"
         );
         return false;
     }
-    let q = question.to_string();
+    let q = safe_lines(question).into_owned();
     tokio::task::spawn_blocking(move || {
         eprint!("{q} [y/N] ");
         let _ = std::io::stderr().flush();
@@ -350,11 +351,22 @@ pub(crate) async fn confirm(question: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// GitHub workflow-command data escaping (%, CR, LF).
+/// GitHub workflow-command data escaping (%, CR, LF); the other line breaks and control
+/// characters (which the runner's unescaping does not know) shown as [`one_line`] shows them.
 pub(crate) fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => match visible(c) {
+                Some(v) => out.push_str(&v),
+                None => out.push(c),
+            },
+        }
+    }
+    out
 }
 
 fn escape_property(s: &str) -> String {
@@ -383,24 +395,76 @@ fn annotation_path(file: &str) -> String {
     }
 }
 
-/// Text from templates and AWS (event reasons, error messages) reaches the log. The runner reads
-/// a line as a workflow command when it starts with `::` after leading blanks (`::add-mask::`,
-/// `::stop-commands::`…), so such lines get a visible prefix.
-fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.lines().any(|l| l.trim_start().starts_with("::")) {
-        return std::borrow::Cow::Borrowed(text);
+/// How a character that ends a line, or moves the cursor, is shown inside one line of our
+/// output. The GitHub runner reads a step's stdout and stderr with .NET's
+/// `StreamReader.ReadLine` (actions/runner, `src/Runner.Sdk/ProcessInvoker.cs`,
+/// `StartReadStream`), which ends a line at `\n`, `\r` and `\r\n`; terminals, editors and log
+/// viewers also break at vertical tab, form feed, NEL (U+0085) and the Unicode line and paragraph
+/// separators (U+2028, U+2029). Every other control character (ESC of terminal escapes among
+/// them) is shown as its code point too.
+fn visible(c: char) -> Option<String> {
+    match c {
+        '\n' => Some("\\n".into()),
+        '\r' => Some("\\r".into()),
+        '\t' => None,
+        c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+            Some(format!("\\u{{{:04x}}}", c as u32))
+        }
+        _ => None,
+    }
+}
+
+/// Untrusted text (a name, value or reason from a file, a template, AWS or an output) made one
+/// line: every line break and control character shown as a visible escape.
+pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| visible(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match visible(c) {
+            Some(v) => out.push_str(&v),
+            None => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The runner reads a line as a workflow command when, trimmed, it starts with `::`
+/// (`::add-mask::`, `::stop-commands::`…).
+fn looks_like_command(line: &str) -> bool {
+    line.trim_start().starts_with("::")
+}
+
+/// The last step of everything printed to stdout or stderr, in every mode: `\n` stays the only
+/// line break (every other break and control character is made visible, see [`visible`]), and
+/// a line that would start with `::` gets a visible `| ` in front. Our own workflow commands
+/// are written by `Reporter::raw`, with their data escaped by [`escape_data`].
+pub(crate) fn safe_lines(text: &str) -> Cow<'_, str> {
+    let needs = text.chars().any(|c| c != '\n' && visible(c).is_some())
+        || text.split('\n').any(looks_like_command);
+    if !needs {
+        return Cow::Borrowed(text);
     }
     let lines: Vec<String> = text
         .split('\n')
         .map(|l| {
-            if l.trim_start().starts_with("::") {
+            let l = one_line(l);
+            if looks_like_command(&l) {
                 format!("| {l}")
             } else {
-                l.to_string()
+                l.into_owned()
             }
         })
         .collect();
-    std::borrow::Cow::Owned(lines.join("\n"))
+    Cow::Owned(lines.join("\n"))
+}
+
+/// Text for stdout (`list`, `plan`, `diff`), through [`safe_lines`].
+pub(crate) fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", safe_lines(text));
+    let _ = out.flush();
 }
 
 #[cfg(test)]
@@ -410,6 +474,7 @@ mod tests {
     #[test]
     fn workflow_command_values_are_escaped() {
         assert_eq!(escape_data("a%b\nc"), "a%25b%0Ac");
+        assert_eq!(escape_data("a\r\u{2028}::x"), "a%0D\\u{2028}::x");
         assert_eq!(escape_property("x:y,z"), "x%3Ay%2Cz");
     }
 
@@ -429,11 +494,42 @@ mod tests {
 
     #[test]
     fn lines_that_look_like_workflow_commands_are_neutralised() {
-        assert_eq!(neutralise("::add-mask::x"), "| ::add-mask::x");
+        assert_eq!(safe_lines("::add-mask::x"), "| ::add-mask::x");
         assert_eq!(
-            neutralise("reason:\n  ::error::x"),
+            safe_lines("reason:\n  ::error::x"),
             "reason:\n|   ::error::x"
         );
-        assert_eq!(neutralise("CREATE_COMPLETE a::b"), "CREATE_COMPLETE a::b");
+        assert_eq!(safe_lines("CREATE_COMPLETE a::b"), "CREATE_COMPLETE a::b");
+        assert!(matches!(safe_lines("plain\ntext"), Cow::Borrowed(_)));
+    }
+
+    /// Split the way the runner splits (`\n`, `\r`, `\r\n`), and the way viewers also split.
+    fn runner_lines(text: &str) -> Vec<&str> {
+        text.split([
+            '\n', '\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}',
+        ])
+        .collect()
+    }
+
+    #[test]
+    fn no_line_break_a_runner_honours_survives_in_untrusted_text() {
+        for attack in [
+            "x\r::stop-commands::tok",
+            "x\u{2028}::add-mask::",
+            "x\n::error::boom",
+            "x\r\n  ::warning::w",
+            "x\u{85}::add-mask::",
+            "x\u{2029}\u{b}\u{c}::group::g",
+        ] {
+            let safe = safe_lines(attack);
+            for l in runner_lines(&safe) {
+                assert!(!looks_like_command(l), "{attack:?} gave line {l:?}");
+            }
+            let one = one_line(attack);
+            assert_eq!(runner_lines(&one).len(), 1, "{attack:?} -> {one:?}");
+        }
+        assert_eq!(one_line("a\rb\u{2028}c\nd"), "a\\rb\\u{2028}c\\nd");
+        assert_eq!(one_line("esc\u{1b}[31m"), "esc\\u{001b}[31m");
+        assert_eq!(one_line("tab\tok"), "tab\tok");
     }
 }

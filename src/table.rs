@@ -2,10 +2,17 @@
 
 use std::fmt::Write as _;
 
+use crate::progress::one_line;
+
 /// Columns padded to their widest cell, two spaces apart, trailing space trimmed.
+/// Cells are untrusted text (names, values, reasons): each is shown on one line.
 pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|r| r.clone().map(|c| one_line(&c).into_owned()))
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.chars().count());
         }
@@ -20,7 +27,7 @@ pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) ->
         let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     };
     line(header.to_vec(), &mut out);
-    for r in rows {
+    for r in &rows {
         line(r.iter().map(String::as_str).collect(), &mut out);
     }
     out

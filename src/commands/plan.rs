@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, print_out};
 use crate::report::ci::{compact_json, github_plan_outputs};
 use crate::report::listing::{Matrix, Waves, waves_text};
 
@@ -13,7 +13,7 @@ use super::shared::load_plan;
 pub(super) fn plan(g: &GlobalArgs, args: PlanArgs, reporter: &Reporter) -> Result<i32> {
     let plan = load_plan(g, reporter)?;
     match args.format {
-        PlanFormat::Text => print!("{}", waves_text(&plan)),
+        PlanFormat::Text => print_out(&waves_text(&plan)),
         PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&Waves::of(&plan))?),
         PlanFormat::GithubMatrix => {
             let matrix = Matrix::of(&plan);

@@ -107,6 +107,9 @@ pub(crate) struct Stage {
     /// Indices of the stages this one waits for (explicit `depends_on` plus references).
     pub(crate) depends_on: Vec<usize>,
     pub(crate) publish_outputs: BTreeMap<String, String>,
+    /// Outputs whose values are secrets (stage-file `secret_outputs:`): masked as soon as they
+    /// are read, redacted from every report, published as `SecureString`.
+    pub(crate) secret_outputs: BTreeSet<String>,
     pub(crate) termination_protection: bool,
     pub(crate) line: Option<usize>,
     /// Published before the stack deploys (stage-file `assets:`, or a cloud assembly's files).
@@ -139,6 +142,7 @@ impl Stage {
             tags: BTreeMap::new(),
             depends_on: Vec::new(),
             publish_outputs: BTreeMap::new(),
+            secret_outputs: BTreeSet::new(),
             termination_protection: false,
             line: None,
             assets: Vec::new(),

@@ -16,6 +16,8 @@ pub(crate) struct Template {
     pub(crate) body: String,
     /// Parameter name → whether it has a default.
     pub(crate) parameters: BTreeMap<String, bool>,
+    /// Parameters declared `NoEcho: true`: their values are secrets.
+    pub(crate) no_echo_parameters: BTreeSet<String>,
     pub(crate) outputs: BTreeSet<String>,
     /// Outputs whose value is `!Ref` of an `AWS::EC2::Instance` without the verification tag
     /// (`pipeline-run:verify` = `true`) → the instance's logical id. A tag value or a `Tags` list
@@ -137,11 +139,15 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
         .and_then(|r| r.as_mapping())
         .ok_or(TemplateError::NoResources)?;
     let mut parameters = BTreeMap::new();
+    let mut no_echo_parameters = BTreeSet::new();
     if let Some(params) = section("Parameters").and_then(|p| p.as_mapping()) {
         for (name, spec) in params {
             if let Some(name) = name.as_str() {
                 let has_default = spec.as_mapping().is_some_and(|m| m.contains_key("Default"));
                 parameters.insert(name.to_string(), has_default);
+                if spec.get("NoEcho").is_some_and(is_true) {
+                    no_echo_parameters.insert(name.to_string());
+                }
             }
         }
     }
@@ -160,9 +166,15 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
         path: path.to_path_buf(),
         body,
         parameters,
+        no_echo_parameters,
         outputs,
         untagged_instance_outputs,
     })
+}
+
+/// CloudFormation reads `NoEcho` as a boolean or the strings `true`/`false`.
+fn is_true(v: &serde_yaml::Value) -> bool {
+    v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
 }
 
 /// Output → logical id, for the outputs that `Ref` an instance lacking the verification tag.
@@ -261,6 +273,16 @@ mod tests {
         assert_eq!(t.parameters.get("Cidr"), Some(&false));
         assert_eq!(t.parameters.get("Name"), Some(&true));
         assert!(t.outputs.contains("VpcId"));
+        assert!(t.no_echo_parameters.is_empty());
+        let secret = "Parameters:\n  A:\n    Type: String\n    NoEcho: true\n  B:\n    Type: String\n    NoEcho: 'true'\n  C:\n    Type: String\n    NoEcho: false\nResources:\n  V:\n    Type: AWS::EC2::VPC\n";
+        let t = parse(Path::new("t.yml"), secret.to_string()).unwrap();
+        assert_eq!(
+            t.no_echo_parameters
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["A", "B"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! - the result JSON at `PIPELINE_RUN_RESULT_FILE` (any CI);
 //! - under GitHub Actions: step outputs in `$GITHUB_OUTPUT` (`ok`, `changes`, `outputs`,
 //!   `result-json`, one `<stage>-<output>` per stack output), a Markdown step summary appended to
-//!   `$GITHUB_STEP_SUMMARY`, and `::add-mask::` for outputs whose names suggest a secret;
+//!   `$GITHUB_STEP_SUMMARY` (secret outputs redacted), and `::add-mask::` for secret values;
 //! - with `--export-env FILE`: a shell file of `export <Stage>_<Output>='value'` lines, for
 //!   CodeBuild's `exported-variables` and any later shell step.
 //!
@@ -14,10 +14,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::progress::Reporter;
+use crate::progress::{Reporter, one_line, safe_lines};
 use crate::report::listing::Matrix;
 use crate::report::{FailureReport, RunReport};
 use crate::run::outcome::DiffMethod;
+use crate::run::secrets::looks_sensitive;
 use crate::verify::VerifyReport;
 
 /// Environment variable naming where the result JSON is written (the action sets it).
@@ -64,23 +65,9 @@ pub(crate) fn env_name(stage: &str, output: &str) -> String {
     output_name(stage, output).replace('-', "_")
 }
 
-/// Output keys that suggest a secret: masked in the log and never shown in the summary.
-pub(crate) fn looks_sensitive(key: &str) -> bool {
-    let k = key.to_ascii_lowercase().replace(['-', '_', '.'], "");
-    [
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "credential",
-        "privatekey",
-        "apikey",
-        "accesskey",
-        "connectionstring",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
-}
+/// Set to `true`, `$GITHUB_OUTPUT` carries the values of secret outputs (`secret_outputs:`) in
+/// clear, for a later step that needs them; they stay masked in the log.
+pub(crate) const SECRETS_TO_OUTPUT_VAR: &str = "PIPELINE_RUN_GITHUB_OUTPUT_SECRETS";
 
 /// One `$GITHUB_OUTPUT` entry; multi-line values use a delimiter that does not occur in them.
 fn write_output(file: &mut impl Write, name: &str, value: &str) {
@@ -113,14 +100,23 @@ pub(crate) fn publish(
     report: &RunReport,
     export_env: Option<&Path>,
 ) -> Result<(), String> {
-    // Masks first: nothing below may print a value before the runner knows to hide it.
+    // Masks first (again: a stage masks its secrets as soon as it reads them): nothing below
+    // may print a value before the runner knows to hide it.
     for s in &report.stages {
         for (k, v) in &s.outputs {
-            if looks_sensitive(k) {
+            if looks_sensitive(k) || s.secret_outputs.contains(k) {
                 reporter.mask(v);
             }
         }
     }
+    // Secret outputs are redacted from every file, `$GITHUB_OUTPUT` unless asked.
+    let shown = report.redacted();
+    let to_output = if std::env::var(SECRETS_TO_OUTPUT_VAR).ok().as_deref() == Some("true") {
+        report
+    } else {
+        &shown
+    };
+    let report = &shown;
     let mut problems = Vec::new();
     let result_file = write_result_file(&report.to_json()).unwrap_or_else(|e| {
         problems.push(e);
@@ -129,8 +125,8 @@ pub(crate) fn publish(
     if let Some(mut out) = github_file("GITHUB_OUTPUT") {
         write_output(&mut out, "ok", if report.ok { "true" } else { "false" });
         write_output(&mut out, "changes", &report.changes().to_string());
-        write_output(&mut out, "outputs", &outputs_json(report));
-        for s in &report.stages {
+        write_output(&mut out, "outputs", &outputs_json(to_output));
+        for s in &to_output.stages {
             for (k, v) in &s.outputs {
                 write_output(&mut out, &output_name(&s.stage, k), v);
             }
@@ -140,7 +136,7 @@ pub(crate) fn publish(
         }
     }
     if let Some(mut summary) = github_file("GITHUB_STEP_SUMMARY") {
-        let _ = summary.write_all(step_summary(report).as_bytes());
+        let _ = summary.write_all(safe_lines(&step_summary(report)).as_bytes());
     }
     if let Some(path) = export_env
         && let Err(e) = std::fs::write(path, export_env_file(report))
@@ -189,7 +185,7 @@ pub(crate) fn publish_failure(
             "## pipeline-run {command} — ❌ failed (exit code {exit_code})\n\n```text\n{}\n```\n",
             message.replace("```", "'''")
         );
-        let _ = summary.write_all(md.as_bytes());
+        let _ = summary.write_all(safe_lines(&md).as_bytes());
     }
     if let Some(path) = export_env {
         let _ = std::fs::write(
@@ -260,13 +256,16 @@ pub(crate) fn github_plan_outputs(matrix: &Matrix<'_>) {
     }
 }
 
-/// A table cell: pipes, line breaks and HTML cannot break the table.
+/// A table cell: pipes, line breaks and HTML cannot break the table. `\n` is read as a space,
+/// the other breaks and control characters are made visible.
 fn cell(s: &str) -> String {
-    s.replace('&', "&amp;")
+    let s = s
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
+        .replace('\n', " ");
+    one_line(&s).into_owned()
 }
 
 fn code_cell(s: &str) -> String {

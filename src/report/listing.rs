@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::model::env::{AccountId, Region};
 use crate::model::plan::{Plan, Stage};
 use crate::model::roles::BootstrapRole;
+use crate::progress::one_line;
 use crate::table::table;
 
 /// `list --output json`.
@@ -176,7 +177,11 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
     if !plan.checks.is_empty() {
         out.push_str("\nVerification:\n");
         for c in &plan.checks {
-            out.push_str(&format!("  {} (expect {:?})\n", c.name, c.expect));
+            out.push_str(&format!(
+                "  {} (expect {:?})\n",
+                one_line(&c.name),
+                c.expect
+            ));
         }
     }
     out

@@ -81,8 +81,17 @@ impl RunReport {
         self.stages.iter().map(|s| s.changes).sum()
     }
 
+    /// The result JSON (stdout with `--output json`, the result file): secret outputs redacted.
     pub(crate) fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+        serde_json::to_string_pretty(&self.redacted()).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The report with the values of secret outputs redacted (see `StageReport::redacted`).
+    pub(crate) fn redacted(&self) -> RunReport {
+        RunReport {
+            stages: self.stages.iter().map(StageReport::redacted).collect(),
+            ..self.clone()
+        }
     }
 
     /// The last line of the log: "deploy succeeded in 3.2s — no changes".

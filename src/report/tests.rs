@@ -18,6 +18,7 @@ pub(super) fn stage(name: &str, account: &str, outputs: &[(&str, &str)]) -> Stag
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        secret_outputs: Default::default(),
         duration_seconds: 1.25,
         error: None,
         assets: None,
@@ -142,4 +143,23 @@ fn a_failure_report_keeps_its_keys_in_alphabetical_order() {
         serde_json::to_string_pretty(&doc).unwrap(),
         "{\n  \"command\": \"deploy\",\n  \"duration_seconds\": 0.5,\n  \"error\": \"no stage file\",\n  \"exit_code\": 2,\n  \"ok\": false,\n  \"stages\": []\n}"
     );
+}
+
+#[test]
+fn declared_secret_outputs_are_redacted_from_the_result_json() {
+    let mut s = stage(
+        "Db",
+        "111111111111",
+        &[("DatabaseUrl", "postgres://u:pw@h"), ("VpcId", "vpc-1")],
+    );
+    s.secret_outputs.insert("DatabaseUrl".into());
+    let report = RunReport::new("deploy", vec![s], false, None, 1.0);
+    let json = report.to_json();
+    assert!(!json.contains("pw@h"), "{json}");
+    assert!(
+        json.contains("\"DatabaseUrl\": \"***\"") && json.contains("vpc-1"),
+        "{json}"
+    );
+    // The report itself keeps the value (GITHUB_OUTPUT may ask for it).
+    assert_eq!(report.stages[0].outputs["DatabaseUrl"], "postgres://u:pw@h");
 }

@@ -72,7 +72,9 @@ impl Context {
                 if !stack::status_of(&s).starts_with("ROLLBACK")
                     && !stack::status_of(&s).ends_with("_FAILED") =>
             {
-                stack::outputs_of(&s)
+                let outputs = stack::outputs_of(&s);
+                crate::run::secrets::mask_secret_outputs(&self.reporter, stage, &outputs);
+                outputs
             }
             Some(s) => {
                 return Err(fail_fix(

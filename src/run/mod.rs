@@ -13,6 +13,7 @@ pub(crate) mod outcome;
 pub(crate) mod outputs;
 pub(crate) mod peering;
 pub(crate) mod schedule;
+pub(crate) mod secrets;
 pub(crate) mod stack;
 pub(crate) mod stage;
 pub(crate) mod stages;

@@ -1,7 +1,7 @@
 //! What running a stage came to: its state and the facts a report shows (change list, outputs,
 //! assets, timing). Built by the scheduler, deploys, destroys and bootstrap; rendered by `report`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -66,6 +66,9 @@ pub(crate) struct StageReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) change_list: Vec<StackChange>,
     pub(crate) outputs: BTreeMap<String, String>,
+    /// The outputs declared secret (`secret_outputs`): redacted from every report.
+    #[serde(skip)]
+    pub(crate) secret_outputs: BTreeSet<String>,
     pub(crate) duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
@@ -131,7 +134,22 @@ impl StageReport {
             StackChange::Resource(_) => None,
         })
     }
+
+    /// The report as files and logs show it: the values of secret outputs replaced by
+    /// [`REDACTED`].
+    pub(crate) fn redacted(&self) -> StageReport {
+        let mut shown = self.clone();
+        for (k, v) in shown.outputs.iter_mut() {
+            if self.secret_outputs.contains(k) {
+                *v = REDACTED.to_string();
+            }
+        }
+        shown
+    }
 }
+
+/// What a secret output's value is shown as.
+pub(crate) const REDACTED: &str = "***";
 
 #[cfg(test)]
 mod tests {
@@ -169,6 +187,7 @@ mod tests {
             change_set_executed: true,
             change_list,
             outputs: BTreeMap::new(),
+            secret_outputs: BTreeSet::new(),
             duration_seconds: 1.0,
             error: None,
             assets: None,

@@ -1,14 +1,17 @@
-//! Outputs published as SSM parameters in the stage's account.
+//! Outputs published as SSM parameters in the stage's account (`SecureString` for secret ones).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Result;
 
+use aws_sdk_ssm::types::ParameterType;
+
 use crate::aws::errors::describe_sdk_error;
 use crate::error::{ExitKind, fail};
 use crate::model::plan::Stage;
 use crate::run::context::Context;
+use crate::run::secrets::is_secret_output;
 
 pub(crate) async fn publish_outputs(
     ctx: &Arc<Context>,
@@ -28,20 +31,32 @@ pub(crate) async fn publish_outputs(
                 ),
             )
         })?;
+        let secret = is_secret_output(stage, output);
+        let kind = if secret {
+            ParameterType::SecureString
+        } else {
+            ParameterType::String
+        };
         let current = ssm
             .get_parameter()
             .name(name)
+            .with_decryption(secret)
             .send()
             .await
             .ok()
-            .and_then(|o| o.parameter().and_then(|p| p.value().map(str::to_string)));
-        if current.as_deref() == Some(value.as_str()) {
+            .and_then(|o| o.parameter().cloned());
+        if current
+            .as_ref()
+            .is_some_and(|p| p.value() == Some(value.as_str()) && p.r#type() == Some(&kind))
+        {
             continue;
         }
+        // SecureString without a key id: the account's AWS managed key `aws/ssm`, whose key
+        // policy lets the account's principals use it through Parameter Store.
         ssm.put_parameter()
             .name(name)
             .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .r#type(kind)
             .overwrite(true)
             .send()
             .await
@@ -54,7 +69,8 @@ pub(crate) async fn publish_outputs(
                     ),
                 )
             })?;
-        progress.line(&format!("published {output} as SSM parameter {name}"));
+        let how = if secret { " (SecureString)" } else { "" };
+        progress.line(&format!("published {output} as SSM parameter {name}{how}"));
     }
     Ok(())
 }

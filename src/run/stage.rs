@@ -20,6 +20,7 @@ use crate::run::outcome::{DiffInfo, StageReport, StageState};
 use crate::run::outputs::publish_outputs;
 use crate::run::peering;
 use crate::run::schedule::Scheduled;
+use crate::run::secrets::{mask_no_echo_parameters, mask_secret_outputs};
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
 use crate::run::stages::{self, skipped};
 
@@ -210,7 +211,10 @@ async fn deploy_stage(
             let reason = summary_of(&e);
             return lookup_diff::diff_stage(ctx, stage, &lookup, &outputs, reason, progress)
                 .await
-                .map(Done::Template);
+                .map(|o| {
+                    mask_secret_outputs(&ctx.reporter, stage, &o.outputs);
+                    Done::Template(o)
+                });
         }
         Err(e) => return Err(e),
     };
@@ -220,6 +224,7 @@ async fn deploy_stage(
     // diff, whose change set may read the template from S3 (content-addressed, so harmless).
     let locations = publish_assets(ctx, stage, progress, asset_counts).await?;
     let parameters = resolve_parameters(stage, &outputs, &locations)?;
+    mask_no_echo_parameters(&ctx.reporter, stage, &parameters);
     let spec = StackSpec {
         stack_name: stage.stack_name.clone(),
         template: template_source(ctx, stage, progress).await?,
@@ -231,6 +236,7 @@ async fn deploy_stage(
     };
     let cfn = ctx.aws.cloudformation(&cfg);
     let outcome = stack::deploy(&cfn, &spec, mode, approval, progress).await?;
+    mask_secret_outputs(&ctx.reporter, stage, &outcome.outputs);
     if mode == Mode::Deploy {
         after_deploy(ctx, stage, &cfg, &outcome, progress).await?;
     }

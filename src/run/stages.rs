@@ -148,6 +148,7 @@ pub(crate) fn skipped(stage: &Stage, why: String) -> StageReport {
         change_set_executed: false,
         change_list: Vec::new(),
         outputs: BTreeMap::new(),
+        secret_outputs: stage.secret_outputs.iter().cloned().collect(),
         duration_seconds: 0.0,
         error: Some(why),
         assets: None,

@@ -83,6 +83,10 @@ pub(crate) struct StageEntry {
     /// Output name → SSM parameter name to publish it under, in the stage's account.
     #[serde(default)]
     pub(crate) publish_outputs: BTreeMap<String, String>,
+    /// Outputs whose values are secrets: masked, redacted from reports, published as
+    /// `SecureString`.
+    #[serde(default)]
+    pub(crate) secret_outputs: Vec<String>,
     #[serde(default)]
     pub(crate) termination_protection: bool,
     /// Files and directories published to the staging bucket before the stack is deployed,

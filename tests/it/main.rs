@@ -25,6 +25,9 @@ mod ci_install;
 mod ci_roles;
 /// Throttling, expiring sessions, Ctrl-C, concurrent runs, outages, a missing staging bucket.
 mod faults;
+/// Untrusted text (stage files, templates, outputs, failure reasons) never becomes a workflow
+/// command, in any mode.
+mod injection;
 /// Least privilege of the bootstrap roles, on the emulator's IAM: the deploy role of account B,
 /// assumed from account A, does its job and is refused what is dangerous next to it (Parameter
 /// Store, PassRole, the ping document and its instance tag).

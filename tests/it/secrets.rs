@@ -390,3 +390,154 @@ fn sdk_traces_at_vv_are_produced_and_hold_no_credential() {
         sessions.len()
     );
 }
+
+/// Secret values of the declared kinds: an output listed under `secret_outputs`, a literal
+/// passed to a `NoEcho` parameter, and an earlier stage's secret output resolved into a later
+/// stage's `NoEcho` parameter.
+const DECLARED_SECRET: &str = "sk-declared-7d1e9a4b2c";
+const NO_ECHO_VALUE: &str = "pw-noecho-3f8c2e6a91";
+
+/// A template with a `NoEcho` parameter, and outputs: the secret ones carry the values.
+const DB_TEMPLATE: &str = "Parameters:\n  MasterPassword:\n    Type: String\n    NoEcho: true\nResources:\n  Vpc:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.5.0.0/16\nOutputs:\n  SigningKey:\n    Value: sk-declared-7d1e9a4b2c\n  DatabaseUrl:\n    Value: !Sub 'postgres://app:${MasterPassword}@db'\n  VpcId:\n    Value: !Ref Vpc\n";
+const CONSUMER_TEMPLATE: &str = "Parameters:\n  Key:\n    Type: String\n    NoEcho: 'true'\nResources:\n  Vpc:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.6.0.0/16\nOutputs:\n  Plain:\n    Value: !Ref Vpc\n";
+
+#[tokio::test]
+async fn declared_secrets_and_no_echo_values_appear_in_nothing_a_run_prints_or_writes() {
+    let aws = aws();
+    aws.bootstrap_both();
+    let dir = Scratch::new("declared-secrets");
+    let github_output = dir.path("github_output");
+    let summary = dir.path("step_summary");
+    let result = dir.path("result.json");
+    let export = dir.path("export.env");
+    let github: Vec<(&str, &str)> = vec![
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_OUTPUT", &github_output),
+        ("GITHUB_STEP_SUMMARY", &summary),
+        ("PIPELINE_RUN_RESULT_FILE", &result),
+    ];
+    dir.write("db.yml", DB_TEMPLATE);
+    dir.write("consumer.yml", CONSUMER_TEMPLATE);
+    let file = dir
+        .write(
+            "pipeline.yml",
+            &format!(
+                "version: 1\naccounts:\n  B:\n    id: \"{ACCOUNT_B}\"\n    region: {REGION}\nstages:\n  - name: Db\n    account: B\n    template: db.yml\n    parameters:\n      MasterPassword: {NO_ECHO_VALUE}\n    secret_outputs: [SigningKey, DatabaseUrl]\n    publish_outputs:\n      SigningKey: /pipeline-run/hnb659fds/db/signing-key\n      VpcId: /pipeline-run/hnb659fds/db/vpc-id\n  - name: Consumer\n    account: B\n    template: consumer.yml\n    parameters:\n      Key: ${{Db.SigningKey}}\n"
+            ),
+        )
+        .display()
+        .to_string();
+    let base = [
+        "deploy",
+        "--all",
+        "-f",
+        file.as_str(),
+        "-v",
+        "--output",
+        "json",
+    ];
+    let first: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--export-env", export.as_str()])
+        .collect();
+    let deploy = aws.run_as("ci", &first, &github);
+    assert_eq!(deploy.code, 0, "{}", deploy.stderr);
+    // A re-run prints everything again, the outputs read back from AWS.
+    let rerun = aws.run_as("ci", &base, &github);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+
+    // The values exist in AWS, so the scan below can fail: the stack outputs in clear, the
+    // published secret as a SecureString.
+    let cfn = aws_sdk_cloudformation::Client::new(&aws.sdk("admin-b").await);
+    let stacks = cfn.describe_stacks().stack_name("Db").send().await.unwrap();
+    let outputs: Vec<(String, String)> = stacks.stacks()[0]
+        .outputs()
+        .iter()
+        .map(|o| {
+            (
+                o.output_key().unwrap_or_default().to_string(),
+                o.output_value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let url = format!("postgres://app:{NO_ECHO_VALUE}@db");
+    assert!(
+        outputs.contains(&("SigningKey".into(), DECLARED_SECRET.into()))
+            && outputs.contains(&("DatabaseUrl".into(), url.clone())),
+        "{outputs:?}"
+    );
+    let ssm = aws_sdk_ssm::Client::new(&aws.sdk("admin-b").await);
+    let p = ssm
+        .get_parameter()
+        .name("/pipeline-run/hnb659fds/db/signing-key")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let p = p.parameter().unwrap();
+    assert_eq!(
+        p.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::SecureString)
+    );
+    assert_eq!(p.value(), Some(DECLARED_SECRET));
+    let plain = ssm
+        .get_parameter()
+        .name("/pipeline-run/hnb659fds/db/vpc-id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.parameter().unwrap().r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::String)
+    );
+
+    let mut printed: Vec<(String, String)> = Vec::new();
+    for (what, r) in [("deploy", &deploy), ("re-run", &rerun)] {
+        printed.push((format!("{what} stdout"), r.stdout.clone()));
+        printed.push((format!("{what} stderr"), r.stderr.clone()));
+    }
+    for path in [&github_output, &summary, &result, &export] {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        printed.push((path.to_string(), text));
+    }
+    // Masked before the first line that could hold them: the runner hides a value from the
+    // `::add-mask::` line on, so each mask comes before anything of its stage's outcome.
+    for value in [DECLARED_SECRET, NO_ECHO_VALUE, url.as_str()] {
+        let mask = format!("::add-mask::{value}");
+        let at = deploy
+            .stderr
+            .find(&mask)
+            .unwrap_or_else(|| panic!("{value} never masked:\n{}", deploy.stderr));
+        let group = deploy.stderr.find("::group::Db").expect("the Db group");
+        assert!(
+            at < group,
+            "{value} masked after the stage's lines:\n{}",
+            deploy.stderr
+        );
+    }
+    // The reports are complete otherwise: the secret outputs are there, redacted.
+    let json = deploy.json();
+    assert_eq!(stage(&json, "Db")["outputs"]["SigningKey"], "***");
+    assert!(
+        stage(&json, "Db")["outputs"]["VpcId"]
+            .as_str()
+            .unwrap()
+            .starts_with("vpc-")
+    );
+    let mut found = Vec::new();
+    for (source, text) in &printed {
+        for line in text.lines().filter(|l| !l.starts_with("::add-mask::")) {
+            for value in [DECLARED_SECRET, NO_ECHO_VALUE] {
+                if line.contains(value) {
+                    found.push(format!("{source}: {line}"));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "secrets printed or written:\n{}",
+        found.join("\n")
+    );
+}

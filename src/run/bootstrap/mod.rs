@@ -151,6 +151,7 @@ fn failed_report(opts: &BootstrapOptions, env: &Environment, seconds: f64) -> St
         change_set_executed: false,
         change_list: Vec::new(),
         outputs: BTreeMap::new(),
+        secret_outputs: Default::default(),
         duration_seconds: seconds,
         error: None,
         assets: None,

@@ -79,6 +79,7 @@ pub(super) fn stage(
     let parameters = parameters::values(cx, known, i, s, &mut depends_on);
     parameters::required(cx, known, sourced, i, s);
     publish_outputs(cx, known, i, s);
+    secret_outputs(cx, known, i, s);
     let from_source = sourced.remove(&s.name);
     let stack_name = stack_name(cx, s, from_source.as_ref());
     let assets = assets::assets(cx, &known.dir, known.asset_root.as_ref(), s);
@@ -110,6 +111,7 @@ pub(super) fn stage(
             template,
             depends_on: depends_on.into_iter().collect(),
             publish_outputs: s.publish_outputs.clone(),
+            secret_outputs: s.secret_outputs.iter().cloned().collect(),
             termination_protection: base.termination_protection || s.termination_protection,
             line,
             ..base
@@ -147,6 +149,24 @@ fn depends_on(cx: &mut Cx, known: &Known, i: usize, s: &StageEntry) -> BTreeSet<
         }
     }
     deps
+}
+
+/// `secret_outputs`: outputs the template declares.
+fn secret_outputs(cx: &mut Cx, known: &Known, i: usize, s: &StageEntry) {
+    let Some(Some(t)) = known.templates.get(i) else {
+        return;
+    };
+    for output in s.secret_outputs.iter().filter(|o| !t.outputs.contains(*o)) {
+        cx.in_stage(&s.name, "secret_outputs")
+            .field("secret_outputs")
+            .report(
+                format!("template {} declares no output '{output}'", s.template),
+                format!(
+                    "list outputs the template declares: {}",
+                    refs::outputs_listed(t)
+                ),
+            );
+    }
 }
 
 /// `publish_outputs`: outputs the template declares, under Parameter Store names.
