@@ -109,16 +109,20 @@ async fn refuse_protected(ctx: &Arc<Context>, selected: &[usize]) -> Option<Sche
     })
 }
 
+/// The stage's deploy role, for destroying it.
+async fn deploy_role(ctx: &Context, stage: &Stage) -> Result<aws_config::SdkConfig> {
+    ctx.stage_role(
+        stage,
+        BootstrapRole::Deploy,
+        &format!("destroy stage {}", stage.name),
+    )
+    .await
+}
+
 /// Ok when the stage's stack may be deleted: it does not exist, or neither it nor the stage is
 /// protected.
 async fn may_delete(ctx: &Context, stage: &Stage) -> Result<()> {
-    let cfg = ctx
-        .stage_role(
-            stage,
-            BootstrapRole::Deploy,
-            &format!("destroy stage {}", stage.name),
-        )
-        .await?;
+    let cfg = deploy_role(ctx, stage).await?;
     let cfn = ctx.aws.cloudformation(&cfg);
     match stack::describe(&cfn, &stage.stack_name).await? {
         Some(existing) => unprotected(ctx, stage, stack::protected(Some(&existing))),
@@ -215,13 +219,7 @@ async fn destroy_stack(
     stage: &Stage,
     progress: &StageProgress,
 ) -> Result<StageState> {
-    let cfg = ctx
-        .stage_role(
-            stage,
-            BootstrapRole::Deploy,
-            &format!("destroy stage {}", stage.name),
-        )
-        .await?;
+    let cfg = deploy_role(ctx, stage).await?;
     let cfn = ctx.aws.cloudformation(&cfg);
     let Some(existing) = stack::describe(&cfn, &stage.stack_name).await? else {
         return Ok(StageState::Absent);
