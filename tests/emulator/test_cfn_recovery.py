@@ -337,3 +337,89 @@ def test_an_alarm_during_the_monitoring_window_rolls_back_and_a_quiet_window_com
     cs = create_cs(cfn, "app", TWO_NEW)  # no RollbackConfiguration: the stack's is used
     cfn.execute_change_set(StackName="app", ChangeSetName=cs["ChangeSetName"])
     assert settled(cfn, "app")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+
+
+# ------------------------------------------------------------------ nested stacks
+
+def put_template(server, key, resources, **sections):
+    s3 = client(server, "s3")
+    if not s3.list_buckets()["Buckets"]:
+        s3.create_bucket(Bucket="templates", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="templates", Key=key, Body=template(resources, **sections).encode())
+    return f"https://s3.amazonaws.com/templates/{key}"
+
+
+def nested(url, **props):
+    return {"Type": "AWS::CloudFormation::Stack", "Properties": dict(TemplateURL=url, **props)}
+
+
+@pytest.mark.raw_moto(at='execute(cfn, "app", template({"Child": nested(url)}), kind="CREATE")', raises='ClientError',
+                      match='ParameterAlreadyExists')
+def test_a_failing_child_resource_fails_the_parent_with_the_embedded_stack_reason(both_servers):
+    cfn = client(both_servers, "cloudformation")
+    client(both_servers, "ssm").put_parameter(Name="/taken", Value="x", Type="String")
+    url = put_template(both_servers, "child.json", {"Ok": ssm_param("/child/ok", "a"),
+                                                    "Clash": ssm_param("/taken", "b", DependsOn="Ok")})
+    stack = execute(cfn, "app", template({"Child": nested(url)}), kind="CREATE")
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    seq, raw = events(cfn, "app")
+    reason = reason_of(raw, "Child", "CREATE_FAILED")
+    child_arn = next(e["PhysicalResourceId"] for e in raw if e["ResourceStatus"] == "CREATE_FAILED")
+    assert child_arn.startswith(f"arn:aws:cloudformation:{REGION}:{ACCOUNT_A}:stack/app-Child-")
+    assert reason == (f"Embedded stack {child_arn} was not successfully created: "
+                      "The following resource(s) failed to create: [Clash].")
+    assert seq[seq.index(("Child", "CREATE_FAILED")):] == [
+        ("Child", "CREATE_FAILED"), ("app", "ROLLBACK_IN_PROGRESS"), ("Child", "DELETE_IN_PROGRESS"),
+        ("Child", "DELETE_COMPLETE"), ("app", "ROLLBACK_COMPLETE")]
+    child_seq, child_raw = events(cfn, child_arn)  # the child's own events: its first failure and why
+    assert ("Clash", "CREATE_FAILED") in child_seq and child_seq[-1][1] == "DELETE_COMPLETE"
+    assert "ParameterAlreadyExists" in reason_of(child_raw, "Clash", "CREATE_FAILED")
+    assert ssm_value(both_servers, "/child/ok") is None
+
+
+@pytest.mark.raw_moto(at='execute(cfn, "app", parent(child_v1), kind="CREATE")', raises='ResponseParserError',
+                      match="500 Internal Server Error")
+def test_nested_stack_outputs_updates_and_a_child_rollback_continued_from_the_parent(both_servers):
+    cfn = client(both_servers, "cloudformation")
+    child_v1 = put_template(both_servers, "v1.json", {"P": ssm_param("/p", "1"), "Q": ssm_param("/q", "1")},
+                            Outputs={"Value": {"Value": {"Fn::GetAtt": ["P", "Value"]}}})
+    parent = lambda url: template({"Child": nested(url), "Copy": ssm_param(  # noqa: E731
+        "/copy", {"Fn::GetAtt": ["Child", "Outputs.Value"]})})
+    execute(cfn, "app", parent(child_v1), kind="CREATE")
+    child_arn = cfn.describe_stack_resource(StackName="app", LogicalResourceId="Child")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    assert child_arn.startswith("arn:aws:cloudformation:")
+    child = cfn.describe_stacks(StackName=child_arn)["Stacks"][0]
+    app_id = cfn.describe_stacks(StackName="app")["Stacks"][0]["StackId"]
+    assert (child["StackStatus"], child["ParentId"], child["RootId"]) == ("CREATE_COMPLETE", app_id, app_id)
+    assert ssm_value(both_servers, "/copy") == "1"
+
+    # the child's update fails: the child rolls back, the parent's resource fails, the parent rolls back
+    child_v2 = put_template(both_servers, "v2.json", {"P": ssm_param("/p", "2"), "Q": ssm_param("/q", "2")},
+                            Outputs={"Value": {"Value": {"Fn::GetAtt": ["P", "Value"]}}})
+    faults(both_servers, "POST", {"fail": {"stack": "app.Child", "logical_id": "Q", "on": "update"}})
+    assert execute(cfn, "app", parent(child_v2))["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    _, raw = events(cfn, "app")
+    assert reason_of(raw, "Child", "UPDATE_FAILED") == (
+        f"Embedded stack {child_arn} was not successfully updated. Currently in UPDATE_ROLLBACK_IN_PROGRESS "
+        "with reason: The following resource(s) failed to update: [Q].")
+    assert cfn.describe_stacks(StackName=child_arn)["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert ssm_value(both_servers, "/p") == "1"
+
+    # now the child's rollback fails too: the parent is UPDATE_ROLLBACK_FAILED; skipping Child.P recovers both
+    faults(both_servers, "POST", {"fail": [{"stack": "app.Child", "logical_id": "Q", "on": "update"},
+                                           {"stack": "app.Child", "logical_id": "P", "on": "rollback", "count": 9}]})
+    stack = execute(cfn, "app", parent(child_v2))
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
+    assert cfn.describe_stacks(StackName=child_arn)["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
+    assert error(lambda: cfn.continue_update_rollback(StackName="app", ResourcesToSkip=["Child.Q"]))[0] == \
+        "ValidationError"
+    cfn.continue_update_rollback(StackName="app", ResourcesToSkip=["Child.P"])
+    assert settled(cfn, "app")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert cfn.describe_stacks(StackName=child_arn)["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    faults(both_servers, "DELETE")
+    assert execute(cfn, "app", parent(child_v2))["StackStatus"] == "UPDATE_COMPLETE"  # converges
+    assert (ssm_value(both_servers, "/p"), ssm_value(both_servers, "/q")) == ("2", "2")
+    cfn.delete_stack(StackName="app")
+    wait(lambda: cfn.describe_stacks()["Stacks"], lambda s: s == [])  # the child is deleted with its parent
+    assert ssm_value(both_servers, "/p") is None

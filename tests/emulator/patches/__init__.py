@@ -14,6 +14,8 @@ PATCH_MODULES = [
     # CloudFormation: ContinueUpdateRollback, RollbackStack, rollback triggers, Replacement (after the
     # IAM patch, whose RoleARN check and CreateChangeSet wrappers it builds on)
     "cfn_recovery",
+    # CloudFormation: nested stacks (AWS::CloudFormation::Stack) with their own events and failures
+    "cfn_nested",
     # fault injection (throttling bursts) and expiry of assumed-role sessions
     "faults",
 ]

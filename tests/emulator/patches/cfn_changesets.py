@@ -711,6 +711,12 @@ def _failure_event(stack, rmap, actions, failure):
     return f"The following resource(s) failed to {what}: [{failure.logical_id}]. "
 
 
+def _half_made(rmap, actions, failure):
+    """The failed resource, when its failed create left something to delete (a nested stack)."""
+    name = failure.logical_id
+    return [name] if name and actions.get(name) == "Add" and name in rmap._parsed_resources else []
+
+
 def _stop_failed(change_set, verb, prior, before, old, done, actions, failure):
     """DisableRollback: the stack stops in CREATE_FAILED / UPDATE_FAILED with what was done kept. The
     stack shows the new template; RollbackStack returns it to `old`, its last stable state."""
@@ -721,7 +727,9 @@ def _stop_failed(change_set, verb, prior, before, old, done, actions, failure):
     # What exists now: each resource as last applied (done: the new template; others: as before).
     rmap._resource_json_map = dict({n: before["jsons"][n] for n in before["deployed"]},
                                    **{n: new_jsons[n] for n in done})
-    stack._emu_live = set(before["deployed"]) | set(done)
+    stack._emu_live = set(before["deployed"]) | set(done) | set(_half_made(rmap, actions, failure))
+    for name in _half_made(rmap, actions, failure):
+        rmap._resource_json_map[name] = new_jsons[name]
     touched = set(prior["touched"]) if prior else set()
     touched |= {n for n in done if actions.get(n) == "Modify"}
     if failure.logical_id and actions.get(failure.logical_id) == "Modify":
@@ -738,7 +746,7 @@ def _rollback(backend, change_set, verb, old, done, actions, failure):
     reason = _failure_event(stack, rmap, actions, failure)
     change_set.execution_status = "EXECUTE_FAILED"
     new_jsons = dict(rmap._resource_json_map)
-    added = [n for n in done if actions[n] == "Add"]
+    added = [n for n in done if actions[n] == "Add"] + _half_made(rmap, actions, failure)
     if verb == "CREATE":
         yield from _roll_back_create(stack, rmap, added, new_jsons, reason + "Rollback requested by user.",
                                      change_set.template, change_set.template_dict.get("Description"))
@@ -762,12 +770,13 @@ def _roll_back_create(stack, rmap, created, jsons, reason, body, description):
     _stack_status(stack, "ROLLBACK_FAILED" if failed else "ROLLBACK_COMPLETE")
 
 
-def _roll_back_update(stack, rmap, old, modified, added, new_jsons, reason, skipped=()):
+def _roll_back_update(stack, rmap, old, modified, added, new_jsons, reason, skipped=(), announce=True):
     """UPDATE_ROLLBACK_IN_PROGRESS: restore `modified` to `old`, then delete `added` in the cleanup.
     A resource that cannot be restored leaves the stack UPDATE_ROLLBACK_FAILED, from which
     ContinueUpdateRollback (cfn_recovery) resumes with the same arguments."""
-    _stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
-    yield
+    if announce:
+        _stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
+        yield
     _load(rmap, old["template"], old["params"])
     for name in skipped:  # ContinueUpdateRollback ResourcesToSkip: marked UPDATE_COMPLETE, left as they are
         _event(stack, name, rmap._resource_json_map[name]["Type"], "UPDATE_COMPLETE", _physical_id(rmap, name))
@@ -1077,3 +1086,8 @@ def apply():
     Stack.capabilities = None
     Parameter.get_cfn_attribute = _ssm_parameter_get_cfn_attribute
     Parameter.has_cfn_attr = classmethod(lambda cls, attr: attr in ("Type", "Value"))
+
+
+# The engine's jobs as defined here, before iam_cfn wraps them to act as the request's caller: a
+# nested stack (cfn_nested) acts as its parent does.
+ENGINE_JOBS = {"execute": _execute_job, "delete": _delete_stack_job}

@@ -123,7 +123,20 @@ def _principal(stack, role_arn):
     stack.resource_map._emu_iam_principal = iam_cfn.operation_principal(stack.role_arn) or iam_cfn._NO_PRINCIPAL
 
 
+def _continue_job(stack, skip):
+    from . import cfn_nested
+    state = stack._emu_rollback
+    engine._stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "User Initiated")
+    yield
+    yield from cfn_nested.continue_children(stack, skip)
+    retry = [n for n in state["failed"] if n not in skip]
+    yield from engine._roll_back_update(stack, stack.resource_map, state["old"], retry, state["added"],
+                                        state["new_jsons"], None, [n for n in state["failed"] if n in skip],
+                                        announce=False)
+
+
 def continue_update_rollback(self):
+    from . import cfn_nested
     backend = self.cloudformation_backend
     name = self._get_param("StackName")
     stack = engine._live_stack(backend, name)
@@ -132,16 +145,13 @@ def continue_update_rollback(self):
     if stack.status != "UPDATE_ROLLBACK_FAILED":
         raise ValidationError(message=f"Stack {stack.stack_id} is in {stack.status} state and can not "
                                       "continue to update rollback.")
-    state = stack._emu_rollback
     skip = list(self._get_param("ResourcesToSkip", []) or [])
-    wrong = [s for s in skip if s not in state["failed"]]
+    wrong = [s for s in skip if s not in stack._emu_rollback["failed"] and not cfn_nested.skippable(stack, s)]
     if wrong:
         raise ValidationError(message=f"Resources to skip [{', '.join(wrong)}] are not in the UPDATE_FAILED "
                                       "state because of a failed rollback.")
     _principal(stack, self._get_param("RoleARN"))
-    retry = [n for n in state["failed"] if n not in skip]
-    engine._run(engine._roll_back_update(stack, stack.resource_map, state["old"], retry, state["added"],
-                                         state["new_jsons"], "User Initiated", [n for n in state["failed"] if n in skip]))
+    engine._run(_continue_job(stack, skip))
     return ActionResult({})
 
 
