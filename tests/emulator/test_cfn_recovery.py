@@ -149,6 +149,31 @@ def test_continue_update_rollback_recovers_a_failed_rollback(both_servers):
     assert (ssm_value(both_servers, "/a"), ssm_value(both_servers, "/b")) == ("3", "3")
 
 
+def test_continue_update_rollback_acts_with_its_role_arn_through_iam(harness):
+    from test_iam import ADMIN, CFN_TRUST, allow, role
+    cfn = client(harness, "cloudformation")
+    execute(cfn, "app", TWO, kind="CREATE")
+    faults(harness, "POST", {"fail": [{"stack": "app", "logical_id": "B", "on": "update"},
+                                      {"stack": "app", "logical_id": "A", "on": "rollback"}]})
+    assert execute(cfn, "app", TWO_NEW)["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
+    missing = f"arn:aws:iam::{ACCOUNT_A}:role/absent"
+    assert error(lambda: cfn.continue_update_rollback(StackName="app", RoleARN=missing)) == (
+        "ValidationError", f"Role {missing} is invalid or cannot be assumed")
+
+    # a role that may not write parameters cannot restore A: the rollback fails again, with the denial
+    reader = role(harness, "reader", allow("ssm:GetParameters"), trust=CFN_TRUST)
+    cfn.continue_update_rollback(StackName="app", RoleARN=reader)
+    stack = settled(cfn, "app")
+    assert (stack["StackStatus"], stack["RoleARN"]) == ("UPDATE_ROLLBACK_FAILED", reader)
+    _, raw = events(cfn, "app")
+    last = [e for e in raw if e["LogicalResourceId"] == "A" and e["ResourceStatus"] == "UPDATE_FAILED"][-1]
+    assert "ssm:PutParameter" in last["ResourceStatusReason"]
+
+    cfn.continue_update_rollback(StackName="app", RoleARN=role(harness, "admin", trust=CFN_TRUST, managed=[ADMIN]))
+    assert settled(cfn, "app")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert ssm_value(harness, "/a") == "1"
+
+
 # ------------------------------------------------------------------ DisableRollback and RollbackStack
 
 @pytest.mark.raw_moto(at='stack = execute(cfn, "app", body, kind="CREATE", DisableRollback=True)', raises='ClientError',
