@@ -438,7 +438,11 @@ def test_nested_stack_outputs_updates_and_a_child_rollback_continued_from_the_pa
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
     assert cfn.describe_stacks(StackName=child_arn)["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
     assert error(lambda: cfn.continue_update_rollback(StackName="app", ResourcesToSkip=["Child.Q"]))[0] == \
-        "ValidationError"
+        "ValidationError"  # Q did not fail to roll back
+    assert error(lambda: cfn.continue_update_rollback(StackName="app", ResourcesToSkip=["Child"]))[0] == \
+        "ValidationError"  # a nested stack resource is skipped only once its child is deleted
+    assert error(lambda: cfn.continue_update_rollback(StackName=child_arn)) == (
+        "ValidationError", "Failed to rollback: RollbackUpdatedStack cannot be invoked on child stacks")
     cfn.continue_update_rollback(StackName="app", ResourcesToSkip=["Child.P"])
     assert settled(cfn, "app")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     assert cfn.describe_stacks(StackName=child_arn)["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"

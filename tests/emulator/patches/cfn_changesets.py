@@ -75,8 +75,7 @@ class InvalidChangeSetStatus(CloudFormationError):
     code = "InvalidChangeSetStatusException"
 
 
-# ---------------------------------------------------------------- template helpers
-
+# ---------------------------------------------------------------- stack state (template helpers: cfn_template.py)
 
 def _deployed(stack):
     """Logical ids the stack currently has deployed, in dependency order."""
@@ -341,8 +340,7 @@ def _try_delete(rmap, name, res_json):
     return None
 
 
-# ---------------------------------------------------------------- outputs and exports
-
+# ---------------------------------------------------------------- exports
 
 def _check_exports(backend, stack, outputs):
     for _, _, _, name in outputs:

@@ -142,11 +142,21 @@ def continue_update_rollback(self):
     stack = engine._live_stack(backend, name)
     if stack is None:
         raise ValidationError(message=f"Stack [{name}] does not exist")
+    if getattr(stack, "parent_id", None):
+        # AWS: use the operation on the parent stack, never on a nested one
+        raise ValidationError(message="Failed to rollback: RollbackUpdatedStack cannot be invoked on child stacks")
     if stack.status != "UPDATE_ROLLBACK_FAILED":
         raise ValidationError(message=f"Stack {stack.stack_id} is in {stack.status} state and can not "
                                       "continue to update rollback.")
     skip = list(self._get_param("ResourcesToSkip", []) or [])
-    wrong = [s for s in skip if s not in stack._emu_rollback["failed"] and not cfn_nested.skippable(stack, s)]
+
+    def skippable(entry):
+        if entry in stack._emu_rollback["failed"]:
+            # a nested stack resource only once its child is being or has been deleted
+            child = getattr(stack.resource_map._parsed_resources.get(entry), "child", None)
+            return child is None or child.status.startswith("DELETE_")
+        return cfn_nested.skippable(stack, entry)
+    wrong = [s for s in skip if not skippable(s)]
     if wrong:
         raise ValidationError(message=f"Resources to skip [{', '.join(wrong)}] are not in the UPDATE_FAILED "
                                       "state because of a failed rollback.")
