@@ -11,6 +11,11 @@ PATCH_MODULES = [
     # CloudFormation resource handler step (before faults, which wraps it: throttling and expired
     # sessions answer first, as on AWS)
     "iam_policies",
+    # CloudFormation: ContinueUpdateRollback, RollbackStack, rollback triggers, Replacement (after the
+    # IAM patch, whose RoleARN check and CreateChangeSet wrappers it builds on)
+    "cfn_recovery",
+    # CloudFormation: nested stacks (AWS::CloudFormation::Stack) with their own events and failures
+    "cfn_nested",
     # fault injection (throttling bursts) and expiry of assumed-role sessions
     "faults",
 ]
