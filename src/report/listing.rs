@@ -86,7 +86,12 @@ impl<'p> Listing<'p> {
     pub(crate) fn of(plan: &'p Plan) -> Self {
         let stage = |s: &'p Stage| StageListing {
             account: &s.env.account,
-            assets: s.assets.iter().map(|a| a.name.as_str()).collect(),
+            assets: s
+                .assets
+                .iter()
+                .map(|a| a.name.as_str())
+                .chain(s.legacy_assets.iter().map(|a| a.name.as_str()))
+                .collect(),
             depends_on: names(plan, &s.depends_on),
             deploy_role: assumed(s, BootstrapRole::Deploy),
             execution_role: assumed(s, BootstrapRole::CfnExec),

@@ -49,6 +49,7 @@ impl Found {
         AssemblyProblems {
             directory: directory.to_path_buf(),
             problems: self.problems,
+            warnings: self.warnings,
         }
     }
 
@@ -63,6 +64,8 @@ impl Found {
 pub(crate) struct AssemblyProblems {
     pub(crate) directory: PathBuf,
     pub(crate) problems: Vec<String>,
+    /// Shown after the problems: they may explain them (a newer schema).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl fmt::Display for AssemblyProblems {
@@ -76,6 +79,9 @@ impl fmt::Display for AssemblyProblems {
         )?;
         for p in &self.problems {
             write!(f, "\n- {p}")?;
+        }
+        for w in &self.warnings {
+            write!(f, "\nwarning: {w}")?;
         }
         Ok(())
     }
