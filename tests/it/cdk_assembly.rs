@@ -14,9 +14,10 @@ const BETA_ASSET: &str = "2fc449e185700395c31327b62676534daaaae82dc35fea0783d019
 async fn stack_exists(aws: &Aws, profile: &str, name: &str) -> bool {
     let cfn = aws_sdk_cloudformation::Client::new(&aws.sdk(profile).await);
     match cfn.describe_stacks().stack_name(name).send().await {
-        Ok(out) => out.stacks().iter().any(|s| {
-            s.stack_status().map(|s| s.as_str()) != Some("DELETE_COMPLETE")
-        }),
+        Ok(out) => out
+            .stacks()
+            .iter()
+            .any(|s| s.stack_status().map(|s| s.as_str()) != Some("DELETE_COMPLETE")),
         Err(_) => false,
     }
 }
@@ -32,7 +33,7 @@ async fn object_keys(aws: &Aws, profile: &str, bucket: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_staged_assembly_deploys_its_nested_stacks_and_skips_or_deletes_stacks_without_resources()
- {
+{
     let aws = aws();
     aws.bootstrap_both();
     // An earlier version of the app had a resource in the stack that is empty now: the CDK

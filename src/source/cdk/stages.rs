@@ -21,9 +21,28 @@ use crate::source::template;
 /// Reads `dir` and turns it into a plan. Everything pipeline-run cannot deploy is refused here,
 /// before any AWS call, every problem at once.
 pub(crate) fn load_plan(dir: &Path) -> Result<Plan> {
+    load(dir, Parameters::FromManifest)
+}
+
+/// As `load_plan`, for the stacks a stage file deploys (`source:`): their parameter values may
+/// come from the stage file, which checks them itself.
+pub(crate) fn load_for_stage_file(dir: &Path) -> Result<Plan> {
+    load(dir, Parameters::FromStageFile)
+}
+
+/// Where the values of a template's parameters come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parameters {
+    /// The manifest only (`--app`): a parameter without Default needs a value there.
+    FromManifest,
+    /// A stage file may add some.
+    FromStageFile,
+}
+
+fn load(dir: &Path, parameters: Parameters) -> Result<Plan> {
     let mut found = Found::default();
     let plan = CloudAssembly::load(dir, &mut found)
-        .map(|assembly| plan_from_assembly(&assembly, &mut found));
+        .map(|assembly| plan_from_assembly(&assembly, parameters, &mut found));
     let invalid = |problems: AssemblyProblems| fail(ExitKind::Validation, problems.to_string());
     match plan {
         Some(plan) => {
@@ -35,7 +54,7 @@ pub(crate) fn load_plan(dir: &Path) -> Result<Plan> {
     }
 }
 
-fn plan_from_assembly(assembly: &CloudAssembly, found: &mut Found) -> Plan {
+fn plan_from_assembly(assembly: &CloudAssembly, parameters: Parameters, found: &mut Found) -> Plan {
     for d in &assembly.docker_assets {
         found.problem(format!(
             "docker image asset {} (from {}) is not supported yet\n  fix: deploy stacks with container images with `cdk deploy`, or build the image in CI and reference it by URI",
@@ -101,7 +120,9 @@ fn plan_from_assembly(assembly: &CloudAssembly, found: &mut Found) -> Plan {
             legacy_assets: stack.legacy_assets.clone(),
             ..Stage::new(&stack.id, stack.env.clone(), template, roles)
         };
-        required_parameters(&stage, found);
+        if parameters == Parameters::FromManifest {
+            required_parameters(&stage, found);
+        }
         stages.push(stage);
     }
     let depends_on: Vec<Vec<usize>> = stages.iter().map(|s| s.depends_on.clone()).collect();
@@ -149,6 +170,15 @@ fn required_parameters(stage: &Stage, found: &mut Found) {
             stage.template.path.display()
         ));
     }
+}
+
+/// Whether one of the stage's legacy assets gives parameter `name` its value.
+pub(crate) fn fills_parameter(stage: &Stage, name: &str) -> bool {
+    stage.legacy_assets.iter().any(|a| {
+        [&a.bucket_parameter, &a.key_parameter, &a.hash_parameter]
+            .iter()
+            .any(|p| p.as_str() == name)
+    })
 }
 
 /// The roles the manifest names for the stack, the bootstrap convention for the others. The
@@ -338,13 +368,75 @@ mod tests {
                 stack_id: "AppStack".into(),
             });
         let mut found = Found::default();
-        plan_from_assembly(&assembly, &mut found);
+        plan_from_assembly(&assembly, Parameters::FromManifest, &mut found);
         assert_eq!(
             found.problems,
             [
                 "docker image asset abc123 (from AppStack) is not supported yet\n  fix: deploy stacks with container images with `cdk deploy`, or build the image in CI and reference it by URI"
             ]
         );
+    }
+
+    fn repo_fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn nested_stacks_carry_their_hierarchical_id_and_empty_stacks_their_flag() {
+        let plan = load_plan(&repo_fixture("assembly-staged")).unwrap();
+        let by_name = |n: &str| plan.stages.iter().find(|s| s.name == n).unwrap();
+        let api = by_name("BetaApiE5F6A7B8");
+        assert_eq!(api.hierarchical_id.as_deref(), Some("Beta/Api"));
+        assert_eq!(api.stack_name, "Beta-Api");
+        assert_eq!(
+            api.depends_on,
+            [plan.stage_index("BetaDbA1B2C3D4").unwrap()]
+        );
+        assert!(!api.no_resources && !api.overrides.caller_credentials);
+        for empty in ["Empty", "OutputsOnly"] {
+            assert!(by_name(empty).no_resources, "{empty}");
+        }
+        assert!(plan.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_legacy_stack_uses_the_credentials_in_use_and_fills_its_asset_parameters() {
+        let plan = load_plan(&repo_fixture("assembly-legacy")).unwrap();
+        let legacy = &plan.stages[0];
+        assert!(legacy.overrides.caller_credentials);
+        assert!(legacy.overrides.no_execution_role);
+        assert_eq!(legacy.overrides.bootstrap_version, None);
+        assert_eq!(legacy.legacy_assets.len(), 1);
+        let asset = &legacy.legacy_assets[0];
+        assert_eq!(asset.object_key(), "assets/5f1c0e2d.zip");
+        for parameter in legacy.template.parameters.keys() {
+            assert!(fills_parameter(legacy, parameter), "{parameter}");
+        }
+    }
+
+    #[test]
+    fn a_parameter_without_default_or_value_is_refused_for_app_but_left_to_stage_files() {
+        let dir = crate::testutil::TempDir::new("required-parameter");
+        let fixture = repo_fixture("assembly-legacy");
+        for file in ["manifest.json", "LegacyStack.metadata.json"] {
+            dir.write(file, &std::fs::read_to_string(fixture.join(file)).unwrap());
+        }
+        dir.write("asset.5f1c0e2d/index.html", "x");
+        let template = std::fs::read_to_string(fixture.join("LegacyStack.template.json")).unwrap();
+        let mut template: serde_json::Value = serde_json::from_str(&template).unwrap();
+        template["Parameters"]["Size"] = serde_json::json!({"Type": "Number"});
+        template["Parameters"]["Named"] = serde_json::json!({"Type": "String", "Default": "x"});
+        dir.write("LegacyStack.template.json", &template.to_string());
+        let err = load_plan(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("has 1 problem; nothing was deployed"), "{err}");
+        assert!(
+            err.contains("stack LegacyStack: template ")
+                && err.contains("requires parameter 'Size' (it has no Default), and the manifest gives it no value"),
+            "{err}"
+        );
+        assert!(load_for_stage_file(dir.path()).is_ok());
     }
 
     #[test]
