@@ -421,14 +421,14 @@ mod tests {
         let dir = crate::testutil::TempDir::new("required-parameter");
         let fixture = repo_fixture("assembly-legacy");
         for file in ["manifest.json", "LegacyStack.metadata.json"] {
-            dir.write(file, &std::fs::read_to_string(fixture.join(file)).unwrap());
+            dir.write(file, std::fs::read_to_string(fixture.join(file)).unwrap());
         }
         dir.write("asset.5f1c0e2d/index.html", "x");
         let template = std::fs::read_to_string(fixture.join("LegacyStack.template.json")).unwrap();
         let mut template: serde_json::Value = serde_json::from_str(&template).unwrap();
         template["Parameters"]["Size"] = serde_json::json!({"Type": "Number"});
         template["Parameters"]["Named"] = serde_json::json!({"Type": "String", "Default": "x"});
-        dir.write("LegacyStack.template.json", &template.to_string());
+        dir.write("LegacyStack.template.json", template.to_string());
         let err = load_plan(dir.path()).unwrap_err().to_string();
         assert!(err.contains("has 1 problem; nothing was deployed"), "{err}");
         assert!(
