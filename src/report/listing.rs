@@ -286,4 +286,37 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn a_stack_that_names_no_role_is_listed_with_the_credentials_in_use() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let legacy = crate::source::cdk::stages::load_plan(&dir.join("assembly-legacy")).unwrap();
+        let json = serde_json::to_value(Listing::of(&legacy)).unwrap();
+        let stage = &json["stages"][0];
+        assert_eq!(stage["deploy_role"], serde_json::Value::Null);
+        assert_eq!(stage["execution_role"], serde_json::Value::Null);
+        assert_eq!(stage["lookup_role"], serde_json::Value::Null);
+        assert_eq!(stage["assets"], serde_json::json!(["LegacyStack"]));
+        let text = listing_text(&legacy);
+        assert!(!text.contains("arn:"), "{text}");
+
+        let staged = crate::source::cdk::stages::load_plan(&dir.join("assembly-staged")).unwrap();
+        let json = serde_json::to_value(Listing::of(&staged)).unwrap();
+        let api = json["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == "BetaApiE5F6A7B8")
+            .unwrap();
+        assert_eq!(api["hierarchical_id"], "Beta/Api");
+        assert!(
+            api["deploy_role"]
+                .as_str()
+                .unwrap()
+                .contains("deploy-role-222222222222")
+        );
+        // Stage files have no hierarchical ids: the key is left out.
+        let file = serde_json::to_string(&Listing::of(&reference())).unwrap();
+        assert!(!file.contains("hierarchical_id"), "{file}");
+    }
 }

@@ -48,6 +48,21 @@ async fn a_staged_assembly_deploys_its_nested_stacks_and_skips_or_deletes_stacks
     let r = aws.run(&["deploy", "--app", &before, "Empty"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(stack_exists(&aws, "ci", "staged-empty").await);
+    // `diff` says what a deploy would do, and does nothing.
+    let r = aws.run(&["diff", "--app", STAGED, "Empty", "--output", "json"]);
+    assert_eq!(
+        stage(&r.json(), "Empty")["status"],
+        "changes",
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("has no resources: a deploy deletes the existing stack"),
+        "{}",
+        r.stderr
+    );
+    assert!(stack_exists(&aws, "ci", "staged-empty").await);
 
     let r = aws.run(&["deploy", "--app", STAGED, "--all", "--output", "json"]);
     assert_eq!(r.code, 0, "deploy failed:\n{}", r.stderr);
