@@ -289,7 +289,7 @@ async fn deploy_stage(
     mask_no_echo_parameters(&ctx.reporter, stage, &parameters);
     let spec = StackSpec {
         stack_name: stage.stack_name.clone(),
-        template: template_source(ctx, stage, progress).await?,
+        template: template_source(ctx, stage, &cfg, progress).await?,
         parameters,
         keep_parameters: Default::default(),
         tags: stage.tags.clone(),
@@ -380,6 +380,7 @@ fn resolve_parameters(
 async fn template_source(
     ctx: &Context,
     stage: &Stage,
+    cfg: &SdkConfig,
     progress: &StageProgress,
 ) -> Result<TemplateSource> {
     let body = stage.template.body.clone();
@@ -393,6 +394,10 @@ async fn template_source(
         return Ok(TemplateSource::Body(body));
     }
     progress.phase("uploading template");
+    if stage.overrides.caller_credentials {
+        let url = assets::legacy::publish_template(&ctx.aws, cfg, stage, &body).await?;
+        return Ok(TemplateSource::Url { url, body });
+    }
     let url = assets::publish_template(
         &ctx.aws,
         &stage.env,

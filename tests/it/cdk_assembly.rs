@@ -5,6 +5,7 @@
 //! asset; and assemblies refused before any AWS call with every problem named.
 
 use crate::common::*;
+use sha2::Digest;
 
 const STAGED: &str = "tests/fixtures/assembly-staged";
 const LEGACY: &str = "tests/fixtures/assembly-legacy";
@@ -118,7 +119,7 @@ async fn a_legacy_stack_deploys_with_the_credentials_in_use_and_its_asset_parame
     let r = deploy_as_admin_b(&[]);
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(
-        r.stderr.contains("stack LegacyStack uses assets (legacy stack synthesizer), so the toolkit stack CDKToolkit with an output BucketName must be deployed to aws://222222222222/ap-northeast-1; there is no such stack"),
+        r.stderr.contains("stack LegacyStack has assets or a template over 51,200 bytes (legacy stack synthesizer), so the toolkit stack CDKToolkit with an output BucketName must be deployed to aws://222222222222/ap-northeast-1; there is no such stack"),
         "{}",
         r.stderr
     );
@@ -150,6 +151,28 @@ async fn a_legacy_stack_deploys_with_the_credentials_in_use_and_its_asset_parame
         format!("s3://{bucket}/assets/5f1c0e2d.zip").as_str()
     );
     assert_eq!(s["outputs"]["SiteHash"], "5f1c0e2d");
+
+    // A template over the TemplateBody limit goes to the toolkit bucket too, as the CDK CLI puts
+    // it there (`cdk/<stack>/<hash>.yml`), with the same credentials.
+    let scratch = Scratch::new("legacy-large");
+    let large = edited(&scratch, LEGACY, "LegacyStack.template.json", |t| {
+        t["Description"] = serde_json::json!("x".repeat(60_000));
+    });
+    let r = aws.run_as("admin-b", &["deploy", "--app", &large, "--all"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let body =
+        std::fs::read(std::path::Path::new(&large).join("LegacyStack.template.json")).unwrap();
+    let digest: String = sha2::Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        object_keys(&aws, "admin-b", &bucket)
+            .await
+            .contains(&format!("cdk/LegacyStack/{digest}.yml")),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use aws_config::SdkConfig;
 
+use super::package;
+use super::publish::{publish_bytes, template_url};
 use crate::aws::Aws;
 use crate::error::{ExitKind, fail_fix};
 use crate::model::assets::{AssetSpec, AssetTarget, Destination};
@@ -50,6 +52,25 @@ pub(crate) async fn prepare(
     Ok((specs, parameters))
 }
 
+/// Puts a template too large for TemplateBody of a stack deployed with the credentials in use
+/// into the toolkit bucket, under `cdk/<stack id>/<hash>.yml` as the CDK CLI does, and returns the
+/// URL CloudFormation reads it from.
+pub(crate) async fn publish_template(
+    aws: &Aws,
+    cfg: &SdkConfig,
+    stage: &Stage,
+    body: &str,
+) -> Result<String> {
+    let bucket = toolkit_bucket(aws, cfg, stage).await?;
+    let key = format!(
+        "cdk/{}/{}.yml",
+        stage.name,
+        package::sha256_hex(body.as_bytes())
+    );
+    publish_bytes(&aws.s3(cfg), &bucket, &key, body.as_bytes().to_vec()).await?;
+    Ok(template_url(&bucket, &key, &stage.env.region))
+}
+
 /// The bucket of the toolkit stack of the stage's environment, as the CDK CLI finds it.
 async fn toolkit_bucket(aws: &Aws, cfg: &SdkConfig, stage: &Stage) -> Result<String> {
     let cfn = aws.cloudformation(cfg);
@@ -62,7 +83,7 @@ async fn toolkit_bucket(aws: &Aws, cfg: &SdkConfig, stage: &Stage) -> Result<Str
         fail_fix(
             ExitKind::Credentials,
             format!(
-                "stack {} uses assets (legacy stack synthesizer), so the toolkit stack {DEFAULT_TOOLKIT_STACK} with an output {BUCKET_OUTPUT} must be deployed to {}; there is {}",
+                "stack {} has assets or a template over 51,200 bytes (legacy stack synthesizer), so the toolkit stack {DEFAULT_TOOLKIT_STACK} with an output {BUCKET_OUTPUT} must be deployed to {}; there is {}",
                 stage.stack_name,
                 stage.env,
                 if toolkit.is_some() {
