@@ -116,7 +116,7 @@ fn no_resources(
 }
 
 /// `cdk deploy` of a stack without resources: skipped, and its stack deleted if there is one
-/// (`diff` only says so). Returns whether a stack existed.
+/// (`diff` only says so).
 async fn deploy_no_resources(
     ctx: &Context,
     stage: &Stage,
