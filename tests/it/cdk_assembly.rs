@@ -256,3 +256,22 @@ fn broken_assemblies_are_refused_with_every_problem_and_no_aws_call() {
         r.stderr
     );
 }
+
+#[test]
+fn a_newer_schema_without_unknown_fields_is_listed_with_a_warning_naming_its_version() {
+    let s = Scratch::new("assembly-newer-schema");
+    let app = edited(&s, STAGED, "manifest.json", |m| {
+        m["version"] = serde_json::json!("56.0.0");
+    });
+    let (r, calls) = run_offline(&["--app", &app, "list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(calls, 0);
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("warning: ") && l.ends_with("manifest.json: cloud assembly schema version 56.0.0 is newer than this pipeline-run knows (55.x); it is read with the fields of 55.x, and a field it does not know is refused")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("BetaApiE5F6A7B8"), "{}", r.stdout);
+}
