@@ -8,6 +8,7 @@ mod destroy;
 mod diff;
 mod list;
 mod plan;
+mod select;
 mod shared;
 mod verify;
 

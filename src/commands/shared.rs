@@ -7,19 +7,20 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::aws::{Aws, AwsOptions};
-use crate::cli::{GlobalArgs, OutputFormat, SelectionArgs};
-use crate::error::{ExitKind, fail};
-use crate::model::env;
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::error::{ExitKind, fail, fail_fix};
+use crate::model::env::{self, AccountId, Region, RunDefaults, StackEnv};
 use crate::model::plan::{Plan, Stage};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, one_line};
 use crate::report::{RunReport, ci, stage_table};
 use crate::run::context::Context;
 use crate::source::validate::{self, ProcessEnv};
 use crate::verify::{OutputsFuture, StageOutputs, VerifyInput};
 
-/// The plan of the stage file (`-f`) or the cloud assembly (`--app`); every problem of the
-/// stage file is reported as an annotation.
-pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
+/// The plan of the stage file (`-f`) or the cloud assembly (`--app`, whose stacks may leave
+/// their account or region to the run: `context` places them); every problem of the stage file
+/// is reported as an annotation.
+pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan<StackEnv>> {
     if let Some(app) = &g.app {
         let plan = crate::source::cdk::stages::load_plan(app)?;
         warn_unknown_regions(g, &plan, reporter);
@@ -53,18 +54,21 @@ pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
             problems.to_string().trim_end().to_string(),
         )
     })?;
+    let plan = Plan::from_pinned(plan);
     warn_unknown_regions(g, &plan, reporter);
     Ok(plan)
 }
 
 /// A region pipeline-run does not know is warned about, with the nearest known names (a typo
 /// would otherwise surface as an unreachable endpoint); with a custom endpoint it is expected.
-fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan, reporter: &Reporter) {
+fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan<StackEnv>, reporter: &Reporter) {
     let custom_endpoint = g.endpoint_url.is_some()
         || std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
     let mut seen = std::collections::BTreeSet::new();
     for stage in &plan.stages {
-        let region = stage.env.region.as_ref();
+        let Some(region) = stage.env.region.as_deref() else {
+            continue;
+        };
         if env::is_known_region(region) || !seen.insert(region) {
             continue;
         }
@@ -84,55 +88,70 @@ fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan, reporter: &Reporter) {
     }
 }
 
-/// The indices of the selected stages, in the order they were named.
-pub(super) fn select(plan: &Plan, selection: &SelectionArgs) -> Result<Vec<usize>> {
-    if selection.all {
-        return Ok((0..plan.stages.len()).collect());
-    }
-    if selection.stages.is_empty() {
-        return Err(fail(
-            ExitKind::Validation,
-            "name the stages to run, or pass --all",
-        ));
-    }
-    selection
-        .stages
-        .iter()
-        .map(|name| {
-            plan.stage_index(name).ok_or_else(|| {
-                let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
-                fail(
-                    ExitKind::Validation,
-                    format!(
-                        "no stage named '{name}' in {}\n  fix: use one of: {}",
-                        plan.file.display(),
-                        names.join(", ")
-                    ),
-                )
-            })
-        })
-        .collect()
-}
-
 /// AWS access with the command line's endpoint, profile and session lifetime.
 pub(super) async fn load_aws(g: &GlobalArgs, fallback_region: Option<String>) -> Result<Aws> {
     Aws::load(AwsOptions {
         endpoint_url: g.endpoint_url.clone(),
         profile: g.profile.clone(),
+        region: g.region.clone(),
         fallback_region,
         session_duration: g.session_seconds.map(Duration::from_secs),
     })
     .await
 }
 
-/// The run context of `plan`, once the credentials are known to work (their identity is logged).
+/// The run context of `plan`, once the credentials are known to work (their identity is logged),
+/// with its environment-agnostic stacks placed (`placed`).
 pub(super) async fn context(
     g: &GlobalArgs,
     reporter: &Arc<Reporter>,
-    plan: Arc<Plan>,
+    plan: Plan<StackEnv>,
 ) -> Result<Arc<Context>> {
-    let fallback = plan.stages.first().map(|s| s.env.region.to_string());
-    let aws = Arc::new(load_aws(g, fallback).await?);
+    let fallback = plan.stages.iter().find_map(|s| s.env.region.as_ref());
+    let aws = Arc::new(load_aws(g, fallback.map(|r| r.to_string())).await?);
+    let plan = Arc::new(placed(plan, &aws, reporter).await?);
+    Ok(Context::new(plan, aws, reporter.clone()))
+}
+
+/// `plan` placed where it runs, after the identity check of the credentials (logged): stacks
+/// leaving their account to the run deploy to the caller's account, those leaving their region
+/// to the configured region (checked before any AWS call).
+pub(super) async fn placed(plan: Plan<StackEnv>, aws: &Aws, reporter: &Reporter) -> Result<Plan> {
+    let open_region: Vec<&str> = plan
+        .stages
+        .iter()
+        .filter(|s| s.env.region.is_none())
+        .map(|s| s.name.as_str())
+        .collect();
+    let region = match aws.configured_region() {
+        Some(name) => Some(Region::new(name).map_err(|_| {
+            fail_fix(
+                ExitKind::Validation,
+                format!(
+                    "the configured region '{}' is not an AWS region name, and environment-agnostic stacks {} deploy there",
+                    one_line(name),
+                    open_region.join(", ")
+                ),
+                "pass --region (e.g. --region ap-northeast-1), or fix AWS_REGION or the profile's region",
+            )
+        })),
+        None => None,
+    };
+    let region = match region {
+        Some(Err(e)) if !open_region.is_empty() => return Err(e),
+        Some(r) => r.ok(),
+        None if !open_region.is_empty() => {
+            return Err(fail_fix(
+                ExitKind::Validation,
+                format!(
+                    "stacks {} are environment-agnostic (no region of their own) and no region is configured; nothing was sent to AWS",
+                    open_region.join(", ")
+                ),
+                NO_REGION_FIX,
+            ));
+        }
+        None => None,
+    };
     let caller = aws.caller().await?;
     reporter.info(&format!(
         "pipeline-run {}: identity {} (account {})",
@@ -140,8 +159,45 @@ pub(super) async fn context(
         caller.arn,
         caller.account
     ));
-    Ok(Context::new(plan, aws, reporter.clone()))
+    let account = AccountId::new(&caller.account).ok();
+    if account.is_none() && plan.stages.iter().any(|s| s.env.account.is_none()) {
+        return Err(fail_fix(
+            ExitKind::Credentials,
+            format!(
+                "the credentials' account '{}' is not a 12-digit account id, and environment-agnostic stacks deploy there",
+                one_line(&caller.account)
+            ),
+            "use credentials of an AWS account, or set env.account on the stacks and synthesize again",
+        ));
+    }
+    let agnostic: Vec<String> = plan
+        .stages
+        .iter()
+        .filter(|s| s.env.is_agnostic())
+        .map(|s| s.name.clone())
+        .collect();
+    let plan = plan
+        .resolve(&RunDefaults { account, region })
+        .map_err(|e| {
+            fail_fix(
+                ExitKind::Validation,
+                format!(
+                    "stacks {} cannot be placed: no region is configured",
+                    e.stages.join(", ")
+                ),
+                NO_REGION_FIX,
+            )
+        })?;
+    for s in plan.stages.iter().filter(|s| agnostic.contains(&s.name)) {
+        reporter.info(&format!(
+            "stack {} is environment-agnostic: deploying to {} (account of the credentials, region of the configuration)",
+            s.name, s.env
+        ));
+    }
+    Ok(plan)
 }
+
+const NO_REGION_FIX: &str = "pass --region REGION, set AWS_REGION or the profile's `region`, or set env.region on the stacks and synthesize again";
 
 /// Verification within a run: the stage outputs come from its context (those it deployed, the
 /// others read from CloudFormation).

@@ -4,8 +4,8 @@
 //! Everything is resolved up front: environments are checked, the
 //! `${AWS::AccountId}`, `${AWS::Region}` and `${AWS::Partition}` placeholders are
 //! substituted, relative paths are made absolute, and stacks come out in
-//! dependency order. Features pipeline-run cannot honour (nested assemblies,
-//! environment-agnostic stacks, custom asset build commands, extra AssumeRole
+//! dependency order (placeholders of parts left to the run are kept for it). Features pipeline-run
+//! cannot honour (nested assemblies, custom asset build commands, extra AssumeRole
 //! options) are rejected here with an error that names the file, the artifact
 //! and the fix, rather than failing obscurely halfway through a deployment.
 //! Docker image assets are listed, not rejected, so the caller decides.
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use serde::de::DeserializeOwned;
 
-use crate::model::env::Environment;
+use crate::model::env::StackEnv;
 use crate::source::limits::{ASSEMBLY_JSON_LIMIT, read_limited};
 
 mod artifacts;
@@ -53,8 +53,9 @@ pub(crate) struct AssemblyStack {
     pub(crate) display_name: String,
     /// CloudFormation stack name.
     pub(crate) stack_name: String,
-    /// The stack's `environment`, validated.
-    pub(crate) env: Environment,
+    /// The stack's `environment`, validated; a part may be left to the run
+    /// (`unknown-account` / `unknown-region`), its placeholders then kept.
+    pub(crate) env: StackEnv,
     /// Absolute path of the synthesized template.
     pub(crate) template_path: PathBuf,
     pub(crate) parameters: BTreeMap<String, String>,

@@ -7,7 +7,7 @@ use anyhow::bail;
 
 use super::AssemblyStack;
 use super::artifacts::{ArtifactKind, UnresolvedStack};
-use super::environment::{self, substitute};
+use super::environment;
 use crate::model::graph;
 
 /// A stack with its environment checked, placeholders substituted and paths made absolute.
@@ -57,7 +57,7 @@ pub(super) fn resolve(
         }
     }
 
-    let resolve = |value: Option<String>| value.map(|v| substitute(&v, &env.account, &env.region));
+    let resolve = |value: Option<String>| value.map(|v| env.fill(&v));
     Ok(AssemblyStack {
         display_name: artifact.display_name.unwrap_or_else(|| id.clone()),
         stack_name: properties.stack_name.unwrap_or_else(|| id.clone()),
