@@ -123,24 +123,25 @@ pub(super) async fn placed(plan: Plan<StackEnv>, aws: &Aws, reporter: &Reporter)
         .filter(|s| s.env.region.is_none())
         .map(|s| s.name.as_str())
         .collect();
-    let region = match aws.configured_region() {
-        Some(name) => Some(Region::new(name).map_err(|_| {
-            fail_fix(
-                ExitKind::Validation,
-                format!(
-                    "the configured region '{}' is not an AWS region name, and environment-agnostic stacks {} deploy there",
-                    one_line(name),
-                    open_region.join(", ")
-                ),
-                "pass --region (e.g. --region ap-northeast-1), or fix AWS_REGION or the profile's region",
-            )
-        })),
-        None => None,
-    };
-    let region = match region {
-        Some(Err(e)) if !open_region.is_empty() => return Err(e),
-        Some(r) => r.ok(),
-        None if !open_region.is_empty() => {
+    // Only stacks leaving their region open need one configured (and a valid one).
+    let region = match (aws.configured_region(), open_region.is_empty()) {
+        (Some(name), open_ok) => match Region::new(name) {
+            Ok(region) => Some(region),
+            Err(_) if open_ok => None,
+            Err(_) => {
+                return Err(fail_fix(
+                    ExitKind::Validation,
+                    format!(
+                        "the configured region '{}' is not an AWS region name, and environment-agnostic stacks {} deploy there",
+                        one_line(name),
+                        open_region.join(", ")
+                    ),
+                    "pass --region (e.g. --region ap-northeast-1), or fix AWS_REGION or the profile's region",
+                ));
+            }
+        },
+        (None, true) => None,
+        (None, false) => {
             return Err(fail_fix(
                 ExitKind::Validation,
                 format!(
@@ -150,7 +151,6 @@ pub(super) async fn placed(plan: Plan<StackEnv>, aws: &Aws, reporter: &Reporter)
                 NO_REGION_FIX,
             ));
         }
-        None => None,
     };
     let caller = aws.caller().await?;
     reporter.info(&format!(

@@ -70,7 +70,30 @@ async fn stack_exists(aws: &Aws, name: &str) -> bool {
 async fn an_agnostic_app_deploys_to_the_callers_account_and_region_with_its_cross_stack_reference()
 {
     let aws = aws();
-    aws.bootstrap(&[ACCOUNT_A]);
+    // `bootstrap --app` bootstraps where the stacks go: the caller's account in the configured
+    // region (Producer, Consumer) and in us-east-1 (Edge).
+    let b = aws.run(&[
+        "bootstrap",
+        "--app",
+        FIXTURE,
+        "--trust",
+        ACCOUNT_A,
+        "--cloudformation-execution-policies",
+        ADMIN_POLICY,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(b.code, 0, "bootstrap failed:\n{}", b.stderr);
+    for env in [
+        format!("aws://{ACCOUNT_A}/{REGION}"),
+        format!("aws://{ACCOUNT_A}/us-east-1"),
+    ] {
+        assert!(
+            b.stdout.contains(&env),
+            "{env} not bootstrapped: {}",
+            b.stdout
+        );
+    }
     // Consumer by its id: Producer, its dependency, comes along; Edge (us-east-1) does not.
     let r = aws.run(&["deploy", "--app", FIXTURE, "Consumer", "--output", "json"]);
     assert_eq!(r.code, 0, "deploy failed:\n{}", r.stderr);
@@ -122,6 +145,20 @@ async fn an_agnostic_app_deploys_to_the_callers_account_and_region_with_its_cros
         "{keys:?}"
     );
     assert!(stack_exists(&aws, "agnostic-consumer").await);
+
+    // Edge fixes its region: the caller's account in us-east-1, whatever the profile says.
+    let e = aws.run(&["deploy", "--app", FIXTURE, "-e", "Edge", "--output", "json"]);
+    assert_eq!(e.code, 0, "deploy failed:\n{}", e.stderr);
+    let edge = stage(&e.json(), "Edge").clone();
+    assert_eq!(
+        (
+            edge["status"].as_str(),
+            edge["account"].as_str(),
+            edge["region"].as_str()
+        ),
+        (Some("deployed"), Some(ACCOUNT_A), Some("us-east-1")),
+        "{edge}"
+    );
 
     // destroy Producer takes what depends on it (Consumer) first, as `cdk destroy` does; with no
     // region in the profile, `--region` is the configured region.
