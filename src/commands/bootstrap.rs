@@ -15,7 +15,8 @@ use crate::progress::Reporter;
 use crate::report::RunReport;
 use crate::run::bootstrap::{self, BootstrapOptions};
 
-use super::shared::{finish, load_aws, load_plan, placed};
+use super::place::placed;
+use super::shared::{finish, load_aws, load_plan};
 
 pub(super) async fn bootstrap(
     g: &GlobalArgs,

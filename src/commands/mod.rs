@@ -7,6 +7,7 @@ mod deploy;
 mod destroy;
 mod diff;
 mod list;
+mod place;
 mod plan;
 mod select;
 mod shared;
