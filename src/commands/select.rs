@@ -62,8 +62,10 @@ pub(super) fn select(
     Ok(chosen.stages)
 }
 
-/// The ids a stack is selected by: its hierarchical id as `cdk deploy` matches it (the artifact
-/// id, until the plan carries the hierarchical id of nested assemblies).
+/// The ids a stack is selected by: its hierarchical id, the only id `cdk deploy` matches. Until
+/// the plan carries the hierarchical id of nested assemblies, the artifact id (the same for
+/// top-level stacks). Once it does, it must be that id alone (an artifact id such as
+/// `BetaApi1A2B` would let `*` reach into a stage).
 fn selection_ids(stage: &Stage<StackEnv>) -> Vec<&str> {
     vec![stage.name.as_str()]
 }
