@@ -41,6 +41,8 @@ const PROBE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(7);
 pub(crate) struct AwsOptions {
     pub(crate) endpoint_url: Option<String>,
     pub(crate) profile: Option<String>,
+    /// `--region`: the base configuration's region, before `AWS_REGION` and the profile.
+    pub(crate) region: Option<String>,
     /// Used when neither the environment nor the profile names a region.
     pub(crate) fallback_region: Option<String>,
     /// Lifetime of assumed-role sessions (AWS default 1 h; short values exercise refreshing).
@@ -58,6 +60,8 @@ type SessionKey = (String, String);
 
 pub(crate) struct Aws {
     base: SdkConfig,
+    /// The region `--region`, the environment or the profile named (before the fallback).
+    configured_region: Option<String>,
     endpoint: Option<String>,
     session_duration: Option<Duration>,
     caller: OnceCell<Caller>,
@@ -87,7 +91,11 @@ impl Aws {
         if let Some(profile) = &opts.profile {
             loader = loader.profile_name(profile);
         }
+        if let Some(region) = &opts.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
         let mut base = loader.load().await;
+        let configured_region = base.region().map(|r| r.to_string());
         if base.region().is_none()
             && let Some(region) = &opts.fallback_region
         {
@@ -103,12 +111,19 @@ impl Aws {
         });
         Ok(Aws {
             base,
+            configured_region,
             endpoint,
             session_duration: opts.session_duration,
             caller: OnceCell::new(),
             sessions: Mutex::new(HashMap::new()),
             session_tag: session_tag(),
         })
+    }
+
+    /// The region of the configuration (`--region`, `AWS_REGION`, the profile), where an
+    /// environment-agnostic stack deploys; None when none is configured.
+    pub(crate) fn configured_region(&self) -> Option<&str> {
+        self.configured_region.as_deref()
     }
 
     /// The custom endpoint (emulator, VPC endpoint), when one is set.

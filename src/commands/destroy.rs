@@ -9,20 +9,22 @@ use anyhow::Result;
 
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::error::{ExitKind, fail};
+use crate::model::env::StackEnv;
 use crate::model::plan::Plan;
 use crate::progress::{Reporter, confirm};
 use crate::report::RunReport;
 use crate::run::destroy;
 
-use super::shared::{context, finish, load_plan, select};
+use super::select::{Direction, select};
+use super::shared::{context, finish, load_plan};
 
 pub(super) async fn destroy(
     g: &GlobalArgs,
     args: DestroyArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
-    let plan = Arc::new(load_plan(g, reporter)?);
-    let selected = select(&plan, &args.selection)?;
+    let plan = load_plan(g, reporter)?;
+    let selected = select(g, &plan, &args.selection, Direction::Downstream, reporter)?;
     if !args.force {
         confirmed(&plan, &selected).await?;
     }
@@ -46,7 +48,7 @@ pub(super) async fn destroy(
 }
 
 /// Asks on the terminal before anything is deleted; without one, `--force` is required.
-async fn confirmed(plan: &Plan, selected: &[usize]) -> Result<()> {
+async fn confirmed(plan: &Plan<StackEnv>, selected: &[usize]) -> Result<()> {
     let names: Vec<&str> = selected
         .iter()
         .map(|&i| plan.stages[i].name.as_str())

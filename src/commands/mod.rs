@@ -7,7 +7,9 @@ mod deploy;
 mod destroy;
 mod diff;
 mod list;
+mod place;
 mod plan;
+mod select;
 mod shared;
 mod verify;
 

@@ -18,7 +18,7 @@ pub(super) async fn verify(
     args: VerifyArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
-    let plan = Arc::new(load_plan(g, reporter)?);
+    let plan = load_plan(g, reporter)?;
     if plan.checks.is_empty() {
         return Err(fail(
             ExitKind::Validation,

@@ -1,9 +1,15 @@
 //! What `list` and `plan` show of a plan (no AWS call): typed views for their JSON, and the
 //! text for people. View fields are in alphabetical order, the order of the keys in the JSON.
+//!
+//! A cloud assembly stack that leaves its account or region to the run shows it as such:
+//! `"account": null, "account_from": "credentials"` and `"region": null, "region_from":
+//! "configuration"` in JSON (the `_from` keys only then), "account of the credentials" and
+//! "region of the configuration" in text, and its roles with the CDK's `${AWS::AccountId}` /
+//! `${AWS::Region}` placeholders.
 
 use serde::Serialize;
 
-use crate::model::env::{AccountId, Region};
+use crate::model::env::{AccountId, Region, StackEnv};
 use crate::model::plan::{Plan, Stage};
 use crate::model::roles::BootstrapRole;
 use crate::progress::one_line;
@@ -20,7 +26,9 @@ pub(crate) struct Listing<'p> {
 
 #[derive(Debug, Serialize)]
 struct StageListing<'p> {
-    account: &'p AccountId,
+    account: Option<&'p AccountId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_from: Option<&'static str>,
     assets: Vec<&'p str>,
     depends_on: Vec<&'p str>,
     /// None: the credentials in use (a cloud assembly stack that names no role).
@@ -30,7 +38,9 @@ struct StageListing<'p> {
     #[serde(skip_serializing_if = "Option::is_none")]
     hierarchical_id: Option<&'p str>,
     lookup_role: Option<&'p str>,
-    region: &'p Region,
+    region: Option<&'p Region>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_from: Option<&'static str>,
     stack: &'p str,
     stage: &'p str,
     template: String,
@@ -39,8 +49,12 @@ struct StageListing<'p> {
 /// One stage of a wave, as `plan --format json|github-matrix` shows it (a matrix entry).
 #[derive(Debug, Serialize)]
 pub(crate) struct WaveStage<'p> {
-    account: &'p AccountId,
-    region: &'p Region,
+    account: Option<&'p AccountId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_from: Option<&'static str>,
+    region: Option<&'p Region>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_from: Option<&'static str>,
     stack: &'p str,
     stage: &'p str,
 }
@@ -66,7 +80,7 @@ pub(crate) struct WaveMatrix<'p> {
 
 /// The role of `kind` the stage acts through; None when it uses the credentials in use (or, for
 /// the execution role, when CloudFormation gets none).
-fn assumed(s: &Stage, kind: BootstrapRole) -> Option<&str> {
+fn assumed(s: &Stage<StackEnv>, kind: BootstrapRole) -> Option<&str> {
     let overrides = &s.overrides;
     let none = match kind {
         BootstrapRole::CfnExec => overrides.no_execution_role,
@@ -75,7 +89,16 @@ fn assumed(s: &Stage, kind: BootstrapRole) -> Option<&str> {
     (!none).then(|| s.roles.get(kind).arn.as_str())
 }
 
-fn names<'p>(plan: &'p Plan, stages: &[usize]) -> Vec<&'p str> {
+/// Where a part left to the run comes from (None when the stack fixes it).
+fn account_from(env: &StackEnv) -> Option<&'static str> {
+    env.account.is_none().then_some("credentials")
+}
+
+fn region_from(env: &StackEnv) -> Option<&'static str> {
+    env.region.is_none().then_some("configuration")
+}
+
+fn names<'p>(plan: &'p Plan<StackEnv>, stages: &[usize]) -> Vec<&'p str> {
     stages
         .iter()
         .map(|&i| plan.stages[i].name.as_str())
@@ -83,9 +106,10 @@ fn names<'p>(plan: &'p Plan, stages: &[usize]) -> Vec<&'p str> {
 }
 
 impl<'p> Listing<'p> {
-    pub(crate) fn of(plan: &'p Plan) -> Self {
-        let stage = |s: &'p Stage| StageListing {
-            account: &s.env.account,
+    pub(crate) fn of(plan: &'p Plan<StackEnv>) -> Self {
+        let stage = |s: &'p Stage<StackEnv>| StageListing {
+            account: s.env.account.as_ref(),
+            account_from: account_from(&s.env),
             assets: s
                 .assets
                 .iter()
@@ -97,7 +121,8 @@ impl<'p> Listing<'p> {
             execution_role: assumed(s, BootstrapRole::CfnExec),
             hierarchical_id: s.hierarchical_id.as_deref(),
             lookup_role: assumed(s, BootstrapRole::Lookup),
-            region: &s.env.region,
+            region: s.env.region.as_ref(),
+            region_from: region_from(&s.env),
             stack: &s.stack_name,
             stage: &s.name,
             template: s.template.path.display().to_string(),
@@ -111,13 +136,15 @@ impl<'p> Listing<'p> {
     }
 }
 
-fn wave_stages<'p>(plan: &'p Plan, wave: &[usize]) -> Vec<WaveStage<'p>> {
+fn wave_stages<'p>(plan: &'p Plan<StackEnv>, wave: &[usize]) -> Vec<WaveStage<'p>> {
     wave.iter()
         .map(|&i| {
             let s = &plan.stages[i];
             WaveStage {
-                account: &s.env.account,
-                region: &s.env.region,
+                account: s.env.account.as_ref(),
+                account_from: account_from(&s.env),
+                region: s.env.region.as_ref(),
+                region_from: region_from(&s.env),
                 stack: &s.stack_name,
                 stage: &s.name,
             }
@@ -126,7 +153,7 @@ fn wave_stages<'p>(plan: &'p Plan, wave: &[usize]) -> Vec<WaveStage<'p>> {
 }
 
 impl<'p> Waves<'p> {
-    pub(crate) fn of(plan: &'p Plan) -> Self {
+    pub(crate) fn of(plan: &'p Plan<StackEnv>) -> Self {
         Waves {
             waves: plan.waves.iter().map(|w| wave_stages(plan, w)).collect(),
         }
@@ -134,7 +161,7 @@ impl<'p> Waves<'p> {
 }
 
 impl<'p> Matrix<'p> {
-    pub(crate) fn of(plan: &'p Plan) -> Self {
+    pub(crate) fn of(plan: &'p Plan<StackEnv>) -> Self {
         let waves: Vec<WaveMatrix<'p>> = plan
             .waves
             .iter()
@@ -150,7 +177,7 @@ impl<'p> Matrix<'p> {
 }
 
 /// `plan` as text: "wave 1: VpcA, VpcC", one line per wave.
-pub(crate) fn waves_text(plan: &Plan) -> String {
+pub(crate) fn waves_text(plan: &Plan<StackEnv>) -> String {
     plan.waves
         .iter()
         .enumerate()
@@ -160,7 +187,7 @@ pub(crate) fn waves_text(plan: &Plan) -> String {
 
 /// The stages that assume no role (cloud assembly stacks whose manifest names none: the legacy
 /// synthesizer), which the role list above leaves out.
-fn credentials_in_use(plan: &Plan) -> String {
+fn credentials_in_use(plan: &Plan<StackEnv>) -> String {
     let stages: Vec<&str> = plan
         .stages
         .iter()
@@ -177,7 +204,7 @@ fn credentials_in_use(plan: &Plan) -> String {
 }
 
 /// `list` as text: the stages by wave, the roles of every environment, and the checks.
-pub(crate) fn listing_text(plan: &Plan) -> String {
+pub(crate) fn listing_text(plan: &Plan<StackEnv>) -> String {
     let rows: Vec<[String; 6]> = plan
         .stages
         .iter()
@@ -192,8 +219,14 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
             [
                 wave.to_string(),
                 s.name.clone(),
-                format!("{} ({})", s.env.account, s.account_alias),
-                s.env.region.to_string(),
+                match &s.env.account {
+                    Some(id) => format!("{id} ({})", s.account_alias),
+                    None => "account of the credentials".to_string(),
+                },
+                s.env.region.as_ref().map_or_else(
+                    || "region of the configuration".to_string(),
+                    |r| r.to_string(),
+                ),
                 s.stack_name.clone(),
                 names(plan, &s.depends_on).join(", "),
             ]
@@ -202,12 +235,14 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
     let header = ["WAVE", "STAGE", "ACCOUNT", "REGION", "STACK", "DEPENDS ON"];
     let mut out = format!("{}\n", table(&header, &rows).trim_end());
     out.push_str(&format!("\nRoles (qualifier {}):\n", plan.qualifier));
-    for env in plan.environments() {
-        let in_env = || plan.stages.iter().filter(|s| s.env == env);
-        if in_env().all(|s| s.overrides.caller_credentials) {
-            continue;
+    // The roles of each environment: those of its first stage that assumes roles.
+    let mut by_env = std::collections::BTreeMap::new();
+    for stage in &plan.stages {
+        if !stage.overrides.caller_credentials {
+            by_env.entry(&stage.env).or_insert(&stage.roles);
         }
-        let roles = plan.roles_in(&env);
+    }
+    for roles in by_env.into_values() {
         for role in [
             BootstrapRole::Deploy,
             BootstrapRole::FilePublishing,
@@ -236,10 +271,10 @@ mod tests {
     use super::*;
     use crate::source::validate::{self, ProcessEnv};
 
-    fn reference() -> Plan {
+    fn reference() -> Plan<StackEnv> {
         let file =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/vpc-peering.yml");
-        validate::load(&file, &ProcessEnv).unwrap()
+        Plan::from_pinned(validate::load(&file, &ProcessEnv).unwrap())
     }
 
     #[test]
@@ -257,6 +292,37 @@ mod tests {
         assert_eq!(
             waves_text(&plan),
             "wave 1: VpcA, VpcC\nwave 2: CrossAccountPeering\nwave 3: VpcCRoutes\n"
+        );
+    }
+
+    #[test]
+    fn agnostic_stacks_are_shown_as_taken_from_the_credentials_and_the_configuration() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/assembly-agnostic");
+        let plan = crate::source::cdk::stages::load_plan(&dir).unwrap();
+        let matrix = serde_json::to_string(&Matrix::of(&plan)).unwrap();
+        assert!(
+            matrix.starts_with(r#"{"wave_count":2,"waves":[{"include":[{"account":null,"account_from":"credentials","region":null,"region_from":"configuration","stack":"Producer","stage":"Producer"},{"account":null,"account_from":"credentials","region":"us-east-1","stack":"Edge","stage":"Edge"}]}"#),
+            "{matrix}"
+        );
+        let json = serde_json::to_value(Listing::of(&plan)).unwrap();
+        assert_eq!(json["stages"][1]["stack"], "agnostic-consumer");
+        assert_eq!(json["stages"][1]["account"], serde_json::Value::Null);
+        assert!(json["stages"][2].get("region_from").is_none());
+        let text = listing_text(&plan);
+        assert!(
+            text.contains(
+                "Producer  account of the credentials  region of the configuration  Producer"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-hnb659fds-deploy-role-${AWS::AccountId}-${AWS::Region}\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("account of the credentials  us-east-1"),
+            "{text}"
         );
     }
 

@@ -6,6 +6,9 @@
 
 mod common;
 
+/// Environment-agnostic cloud assemblies deployed to the caller's account and region; stack
+/// selection as `cdk deploy` selects (ids, patterns, dependencies, `--exclusively`).
+mod agnostic;
 /// Cloud assemblies and stage-file assets: publishing, multipart uploads, oversized templates.
 mod assets;
 /// Bad input refused before any AWS call: the corpus (tests/corpus) and other broken input.

@@ -10,23 +10,25 @@ use anyhow::Result;
 use super::manifest::{AssemblyProblems, AssemblyStack, AssetPackaging, CloudAssembly, Found};
 use crate::error::{ExitKind, fail};
 use crate::model::assets::{AssetSpec, AssetTarget, Destination, Packaging};
-use crate::model::env::Environment;
+use crate::model::env::StackEnv;
 use crate::model::graph;
 use crate::model::plan::{Plan, Stage, StageOverrides, ValueExpr};
+use crate::model::resolve::placeholder_roles;
 use crate::model::roles::{
     BootstrapRole, DEFAULT_QUALIFIER, StageRoles, bootstrap_version_parameter,
 };
 use crate::source::template;
 
 /// Reads `dir` and turns it into a plan. Everything pipeline-run cannot deploy is refused here,
-/// before any AWS call, every problem at once.
-pub(crate) fn load_plan(dir: &Path) -> Result<Plan> {
+/// before any AWS call, every problem at once. A stack may leave its account or region to the
+/// run (`model::resolve` places it once the run knows them).
+pub(crate) fn load_plan(dir: &Path) -> Result<Plan<StackEnv>> {
     load(dir, Parameters::FromManifest)
 }
 
 /// As `load_plan`, for the stacks a stage file deploys (`source:`): their parameter values may
 /// come from the stage file, which checks them itself.
-pub(crate) fn load_for_stage_file(dir: &Path) -> Result<Plan> {
+pub(crate) fn load_for_stage_file(dir: &Path) -> Result<Plan<StackEnv>> {
     load(dir, Parameters::FromStageFile)
 }
 
@@ -39,7 +41,7 @@ enum Parameters {
     FromStageFile,
 }
 
-fn load(dir: &Path, parameters: Parameters) -> Result<Plan> {
+fn load(dir: &Path, parameters: Parameters) -> Result<Plan<StackEnv>> {
     let mut found = Found::default();
     let plan = CloudAssembly::load(dir, &mut found)
         .map(|assembly| plan_from_assembly(&assembly, parameters, &mut found));
@@ -54,7 +56,11 @@ fn load(dir: &Path, parameters: Parameters) -> Result<Plan> {
     }
 }
 
-fn plan_from_assembly(assembly: &CloudAssembly, parameters: Parameters, found: &mut Found) -> Plan {
+fn plan_from_assembly(
+    assembly: &CloudAssembly,
+    parameters: Parameters,
+    found: &mut Found,
+) -> Plan<StackEnv> {
     for d in &assembly.docker_assets {
         found.problem(format!(
             "docker image asset {} (from {}) is not supported yet\n  fix: deploy stacks with container images with `cdk deploy`, or build the image in CI and reference it by URI",
@@ -142,7 +148,7 @@ fn plan_from_assembly(assembly: &CloudAssembly, parameters: Parameters, found: &
 
 /// Every template parameter without a Default needs a value: from the manifest, or from a legacy
 /// asset (as stage files are checked).
-fn required_parameters(stage: &Stage, found: &mut Found) {
+fn required_parameters(stage: &Stage<StackEnv>, found: &mut Found) {
     if stage.no_resources {
         return;
     }
@@ -173,7 +179,7 @@ fn required_parameters(stage: &Stage, found: &mut Found) {
 }
 
 /// Whether one of the stage's legacy assets gives parameter `name` its value.
-pub(crate) fn fills_parameter(stage: &Stage, name: &str) -> bool {
+pub(crate) fn fills_parameter<E>(stage: &Stage<E>, name: &str) -> bool {
     stage.legacy_assets.iter().any(|a| {
         [&a.bucket_parameter, &a.key_parameter, &a.hash_parameter]
             .iter()
@@ -181,12 +187,13 @@ pub(crate) fn fills_parameter(stage: &Stage, name: &str) -> bool {
     })
 }
 
-/// The roles the manifest names for the stack, the bootstrap convention for the others. The
-/// file-publishing role is the one its asset destinations name (the first, as all of a stack's
-/// destinations are in its environment).
+/// The roles the manifest names for the stack, the bootstrap convention for the others (with
+/// placeholders for the parts of the environment left to the run). The file-publishing role is
+/// the one its asset destinations name (the first, as all of a stack's destinations are in its
+/// environment).
 fn stack_roles(
     qualifier: &str,
-    env: &Environment,
+    env: &StackEnv,
     stack: &AssemblyStack,
     assets: &[AssetSpec],
 ) -> StageRoles {
@@ -194,7 +201,7 @@ fn stack_roles(
         AssetTarget::Destinations(d) => d.iter().find_map(|d| d.role_arn.as_deref()),
         AssetTarget::Staging => None,
     });
-    StageRoles::conventional(qualifier, env)
+    placeholder_roles(qualifier, env)
         .with(BootstrapRole::Deploy, stack.assume_role_arn.as_deref())
         .with(BootstrapRole::CfnExec, stack.cfn_exec_role_arn.as_deref())
         .with(BootstrapRole::Lookup, stack.lookup_role_arn.as_deref())
@@ -295,7 +302,7 @@ mod tests {
         assert_eq!(plan.waves, vec![vec![0], vec![1]]);
         assert_eq!(plan.qualifier, "hnb659fds");
         let app = &plan.stages[1];
-        assert_eq!(app.env.account, "222222222222");
+        assert_eq!(app.env.account.as_deref(), Some("222222222222"));
         assert_eq!(app.depends_on, vec![0]);
         assert_eq!(
             app.roles.deploy.arn,
@@ -437,6 +444,72 @@ mod tests {
             "{err}"
         );
         assert!(load_for_stage_file(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn agnostic_stacks_keep_the_placeholders_of_what_the_run_gives() {
+        use crate::model::env::{AccountId, Region, RunDefaults};
+        let dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assembly-agnostic");
+        let plan = load_plan(&dir).unwrap();
+        let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Producer", "Consumer", "Edge"]);
+        let producer = &plan.stages[0];
+        assert_eq!(
+            producer.env.to_string(),
+            "aws://unknown-account/unknown-region"
+        );
+        assert_eq!(
+            producer.roles.deploy.arn,
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-hnb659fds-deploy-role-${AWS::AccountId}-${AWS::Region}"
+        );
+        let edge = &plan.stages[2];
+        assert_eq!(edge.env.to_string(), "aws://unknown-account/us-east-1");
+        assert_eq!(
+            edge.roles.deploy.arn,
+            "arn:aws:iam::${AWS::AccountId}:role/cdk-hnb659fds-deploy-role-${AWS::AccountId}-us-east-1"
+        );
+        assert_eq!(plan.stages[1].stack_name, "agnostic-consumer");
+        assert_eq!(plan.stages[1].depends_on, [0]);
+        let placed = plan
+            .resolve(&RunDefaults {
+                account: Some(AccountId::new("111111111111").unwrap()),
+                region: Some(Region::new("ap-northeast-1").unwrap()),
+            })
+            .unwrap();
+        let producer = &placed.stages[0];
+        assert_eq!(
+            producer.env.to_string(),
+            "aws://111111111111/ap-northeast-1"
+        );
+        assert!(producer.roles.deploy.conventional && producer.roles.lookup.conventional);
+        assert_eq!(
+            producer.roles.deploy.arn,
+            "arn:aws:iam::111111111111:role/cdk-hnb659fds-deploy-role-111111111111-ap-northeast-1"
+        );
+        let AssetTarget::Destinations(d) = &producer.assets[0].target else {
+            panic!("assembly assets have fixed destinations")
+        };
+        assert_eq!(
+            d[0].bucket,
+            "cdk-hnb659fds-assets-111111111111-ap-northeast-1"
+        );
+        assert_eq!(d[0].region, "ap-northeast-1");
+        assert!(
+            producer
+                .overrides
+                .template_url
+                .as_deref()
+                .unwrap()
+                .starts_with("s3://cdk-hnb659fds-assets-111111111111-ap-northeast-1/")
+        );
+        let edge = &placed.stages[2];
+        assert_eq!(edge.env.to_string(), "aws://111111111111/us-east-1");
+        let AssetTarget::Destinations(d) = &edge.assets[0].target else {
+            panic!("assembly assets have fixed destinations")
+        };
+        assert_eq!(d[0].bucket, "cdk-hnb659fds-assets-111111111111-us-east-1");
+        assert_eq!(d[0].region, "us-east-1");
     }
 
     #[test]

@@ -129,7 +129,7 @@ pub(super) fn load(
             requires_bootstrap_version: properties.requires_bootstrap_stack_version,
             bootstrap_version_parameter: properties
                 .bootstrap_stack_version_ssm_parameter
-                .map(|name| substitute(&name, &env.account, &env.region)),
+                .map(|name| env.fill(&name)),
             id: manifest_id,
             file: path,
         },
@@ -265,13 +265,21 @@ fn destination(
             manifest.path.display()
         );
     }
+    // An environment-agnostic owner leaves `${AWS::AccountId}` / `${AWS::Region}` for the run.
     let owner = &manifest.owner.env;
-    let account = owner.account.to_string();
+    let account = owner
+        .account
+        .as_ref()
+        .map_or_else(|| "${AWS::AccountId}".to_string(), |a| a.to_string());
     let region = destination
         .region
-        .map(|region| substitute(&region, &owner.account, &owner.region))
-        .unwrap_or_else(|| owner.region.to_string());
-    let resolve = |value: &str| substitute(value, &account, &region);
+        .map(|region| owner.fill(&region))
+        .or_else(|| owner.region.as_ref().map(|r| r.to_string()))
+        .unwrap_or_else(|| "${AWS::Region}".to_string());
+    let resolve = |value: &str| {
+        let known_region = (!region.contains("${")).then_some(region.as_str());
+        substitute(value, owner.account.as_deref(), known_region)
+    };
     Ok(AssetDestination {
         bucket: resolve(&destination.bucket_name),
         object_key: resolve(&destination.object_key),

@@ -4,10 +4,11 @@
 //! Everything is resolved up front: environments are checked, the
 //! `${AWS::AccountId}`, `${AWS::Region}` and `${AWS::Partition}` placeholders are
 //! substituted, relative paths are made absolute, and stacks come out in
-//! dependency order. Features pipeline-run cannot honour (environment-agnostic stacks, custom
-//! asset build commands, extra AssumeRole options, fields of a newer schema it does not know)
-//! are refused here, every problem at once (`problems::Found`), each naming the file, the
-//! artifact and the fix, rather than failing obscurely halfway through a deployment.
+//! dependency order (placeholders of parts left to the run are kept for it). Features
+//! pipeline-run cannot honour (custom asset build commands, extra AssumeRole options, fields of a
+//! newer schema it does not know) are refused here, every problem at once (`problems::Found`),
+//! each naming the file, the artifact and the fix, rather than failing obscurely halfway through
+//! a deployment.
 //! Docker image assets are listed, not rejected, so the caller decides.
 //!
 //! `schema` checks the version of every file, `fields` the fields of a newer schema, `raw` is
@@ -22,7 +23,7 @@ use anyhow::anyhow;
 use serde::de::DeserializeOwned;
 
 use crate::model::assets::LegacyAsset;
-use crate::model::env::Environment;
+use crate::model::env::StackEnv;
 use crate::source::limits::{ASSEMBLY_JSON_LIMIT, read_limited};
 
 mod artifacts;
@@ -68,8 +69,9 @@ pub(crate) struct AssemblyStack {
     pub(crate) assembly_directory: PathBuf,
     /// CloudFormation stack name.
     pub(crate) stack_name: String,
-    /// The stack's `environment`, validated.
-    pub(crate) env: Environment,
+    /// The stack's `environment`, validated; a part may be left to the run
+    /// (`unknown-account` / `unknown-region`), its placeholders then kept.
+    pub(crate) env: StackEnv,
     /// Absolute path of the synthesized template.
     pub(crate) template_path: PathBuf,
     pub(crate) parameters: BTreeMap<String, String>,

@@ -137,18 +137,6 @@ fn executable_file_asset_is_unsupported() {
 }
 
 #[test]
-fn environment_agnostic_stack_asks_for_env() {
-    let dir = two_account_assembly();
-    rewrite_manifest(&dir, |m| {
-        m["artifacts"]["StackA"]["environment"] = json!("aws://unknown-account/unknown-region");
-    });
-    let error = dir.load_error();
-    assert!(error.contains("manifest.json"), "{error}");
-    assert!(error.contains("stack 'StackA'"), "{error}");
-    assert!(error.contains("set env on the stack"), "{error}");
-}
-
-#[test]
 fn missing_template_file_is_reported() {
     let dir = two_account_assembly();
     fs::remove_file(dir.0.join("StackB.template.json")).unwrap();

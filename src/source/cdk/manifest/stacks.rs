@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::AssemblyStack;
 use super::artifacts::{ArtifactKind, NestedAssembly, UnresolvedStack};
-use super::environment::{self, substitute};
+use super::environment;
 use super::legacy;
 use super::problems::Found;
 use crate::model::graph;
@@ -111,7 +111,7 @@ pub(super) fn resolve(
         return None;
     }
 
-    let resolve = |value: Option<String>| value.map(|v| substitute(&v, &env.account, &env.region));
+    let resolve = |value: Option<String>| value.map(|v| env.fill(&v));
     let display_name = artifact.display_name.unwrap_or_else(|| id.clone());
     Some(AssemblyStack {
         // The CDK CLI's `hierarchicalId`: the manifest's displayName (the construct path through
