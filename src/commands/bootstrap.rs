@@ -23,7 +23,7 @@ pub(super) async fn bootstrap(
         print!("{}", bootstrap::TEMPLATE);
         return Ok(0);
     }
-    let opts = options(g, args, reporter)?;
+    let opts = options(g, args, reporter).await?;
     bootstrap::validate(&opts)?;
     let fallback = opts.environments.first().map(|e| e.region.to_string());
     let aws = Arc::new(load_aws(g, fallback).await?);
@@ -41,10 +41,10 @@ pub(super) async fn bootstrap(
 
 /// The environments named on the command line, else every environment of the stage file
 /// (whose qualifier is then the default one).
-fn options(g: &GlobalArgs, args: BootstrapArgs, reporter: &Reporter) -> Result<BootstrapOptions> {
+async fn options(g: &GlobalArgs, args: BootstrapArgs, reporter: &Reporter) -> Result<BootstrapOptions> {
     let mut plan_qualifier = None;
     let (environments, bad_environments) = if args.environments.is_empty() {
-        let plan = load_plan(g, reporter)?;
+        let plan = load_plan(g, reporter).await?;
         plan_qualifier = Some(plan.qualifier.clone());
         (plan.environments(), Vec::new())
     } else {

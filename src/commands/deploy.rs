@@ -20,7 +20,8 @@ pub(super) async fn deploy(
     args: DeployArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
-    let plan = Arc::new(load_plan(g, reporter)?);
+    crate::run::interrupt::watch();
+    let plan = Arc::new(load_plan(g, reporter).await?);
     let selected = select(&plan, &args.selection)?;
     let ctx = context(g, reporter, plan.clone()).await?;
     let started = Instant::now();

@@ -16,7 +16,8 @@ use crate::run::stage;
 use super::shared::{context, finish, load_plan, select};
 
 pub(super) async fn diff(g: &GlobalArgs, args: DiffArgs, reporter: &Arc<Reporter>) -> Result<i32> {
-    let plan = Arc::new(load_plan(g, reporter)?);
+    crate::run::interrupt::watch();
+    let plan = Arc::new(load_plan(g, reporter).await?);
     let selected = select(&plan, &args.selection)?;
     let ctx = context(g, reporter, plan).await?;
     let started = Instant::now();

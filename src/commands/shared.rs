@@ -14,18 +14,19 @@ use crate::model::plan::{Plan, Stage};
 use crate::progress::Reporter;
 use crate::report::{RunReport, ci, stage_table};
 use crate::run::context::Context;
+use crate::run::interrupt;
 use crate::source::validate::{self, ProcessEnv};
 use crate::verify::{OutputsFuture, StageOutputs, VerifyInput};
 
 /// The plan of the stage file (`-f`) or the cloud assembly (`--app`); every problem of the
 /// stage file is reported as an annotation.
-pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
+pub(super) async fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
     if let Some(app) = &g.app {
         let plan = crate::source::cdk::stages::load_plan(app)?;
         for warning in &plan.warnings {
             reporter.warn(warning);
         }
-        warn_unknown_regions(g, &plan, reporter);
+        warn_unknown_regions(g, &plan, reporter).await;
         return Ok(plan);
     }
     if !g.file.exists() && g.file.as_os_str() == "pipeline-run.yml" {
@@ -56,25 +57,31 @@ pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
             problems.to_string().trim_end().to_string(),
         )
     })?;
-    warn_unknown_regions(g, &plan, reporter);
+    warn_unknown_regions(g, &plan, reporter).await;
     Ok(plan)
 }
 
 /// A region pipeline-run does not know is warned about, with the nearest known names (a typo
-/// would otherwise surface as an unreachable endpoint); with a custom endpoint it is expected.
-fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan, reporter: &Reporter) {
-    let custom_endpoint = g.endpoint_url.is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
+/// would otherwise surface as an unreachable endpoint); with a custom endpoint (`--endpoint-url`,
+/// `AWS_ENDPOINT_URL`, the profile's `endpoint_url` or `services`, as the SDK resolves them) it is
+/// expected.
+async fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan, reporter: &Reporter) {
+    let unknown = |s: &&Stage| !env::is_known_region(s.env.region.as_ref());
+    if !plan.stages.iter().any(|s| unknown(&s)) {
+        return;
+    }
+    let custom_endpoint =
+        crate::aws::custom_endpoint(g.endpoint_url.as_deref(), g.profile.as_deref()).await;
     let mut seen = std::collections::BTreeSet::new();
-    for stage in &plan.stages {
+    for stage in plan.stages.iter().filter(unknown) {
         let region = stage.env.region.as_ref();
-        if env::is_known_region(region) || !seen.insert(region) {
+        if !seen.insert(region) {
             continue;
         }
         let closest = env::closest_regions(region).join(", ");
-        let message = if custom_endpoint {
+        let message = if let Some(url) = &custom_endpoint {
             format!(
-                "region '{region}' (stage {}) is not a known AWS region; allowed because a custom endpoint is used (AWS_ENDPOINT_URL / --endpoint-url)",
+                "region '{region}' (stage {}) is not a known AWS region; allowed because a custom endpoint is used ({url})",
                 stage.name
             )
         } else {
@@ -129,14 +136,17 @@ pub(super) async fn load_aws(g: &GlobalArgs, fallback_region: Option<String>) ->
 }
 
 /// The run context of `plan`, once the credentials are known to work (their identity is logged).
+/// An interrupt (`interrupt::watch` runs first) during plan loading or the identity check ends
+/// the run as interrupted, naming that nothing was started.
 pub(super) async fn context(
     g: &GlobalArgs,
     reporter: &Arc<Reporter>,
     plan: Arc<Plan>,
 ) -> Result<Arc<Context>> {
     let fallback = plan.stages.first().map(|s| s.env.region.to_string());
-    let aws = Arc::new(load_aws(g, fallback).await?);
-    let caller = aws.caller().await?;
+    let aws = interrupt::before_stages("loading the plan and the AWS configuration", load_aws(g, fallback)).await?;
+    let aws = Arc::new(aws);
+    let caller = interrupt::before_stages("checking the AWS credentials", aws.caller()).await?;
     reporter.info(&format!(
         "pipeline-run {}: identity {} (account {})",
         env!("CARGO_PKG_VERSION"),
