@@ -477,7 +477,10 @@ impl RoleProfile {
         let source = p
             .get("source_profile")
             .map(|s| format!("source_profile {s}"))
-            .or_else(|| p.get("credential_source").map(|s| format!("credential_source {s}")));
+            .or_else(|| {
+                p.get("credential_source")
+                    .map(|s| format!("credential_source {s}"))
+            });
         Some(RoleProfile {
             profile: name.to_string(),
             role_arn: p.get("role_arn")?.to_string(),

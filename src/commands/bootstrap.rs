@@ -41,7 +41,11 @@ pub(super) async fn bootstrap(
 
 /// The environments named on the command line, else every environment of the stage file
 /// (whose qualifier is then the default one).
-async fn options(g: &GlobalArgs, args: BootstrapArgs, reporter: &Reporter) -> Result<BootstrapOptions> {
+async fn options(
+    g: &GlobalArgs,
+    args: BootstrapArgs,
+    reporter: &Reporter,
+) -> Result<BootstrapOptions> {
     let mut plan_qualifier = None;
     let (environments, bad_environments) = if args.environments.is_empty() {
         let plan = load_plan(g, reporter).await?;

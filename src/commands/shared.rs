@@ -144,7 +144,11 @@ pub(super) async fn context(
     plan: Arc<Plan>,
 ) -> Result<Arc<Context>> {
     let fallback = plan.stages.first().map(|s| s.env.region.to_string());
-    let aws = interrupt::before_stages("loading the plan and the AWS configuration", load_aws(g, fallback)).await?;
+    let aws = interrupt::before_stages(
+        "loading the plan and the AWS configuration",
+        load_aws(g, fallback),
+    )
+    .await?;
     let aws = Arc::new(aws);
     let caller = interrupt::before_stages("checking the AWS credentials", aws.caller()).await?;
     reporter.info(&format!(

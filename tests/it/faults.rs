@@ -28,7 +28,11 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    pub(crate) fn start(args: &[&str], env: &[(String, String)], extra: &[(&str, &str)]) -> Running {
+    pub(crate) fn start(
+        args: &[&str],
+        env: &[(String, String)],
+        extra: &[(&str, &str)],
+    ) -> Running {
         let mut child = pipeline_run_command(args, env, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -70,7 +70,8 @@ fn sigterm_during_the_identity_check_exits_130_with_a_result_file_naming_that_no
     let (r, _) = run.finish();
     let after_signal = signalled.elapsed();
     assert_eq!(r.code, 130, "{}", r.stderr);
-    let message = "interrupted (SIGTERM) while checking the AWS credentials, before anything was started";
+    let message =
+        "interrupted (SIGTERM) while checking the AWS credentials, before anything was started";
     assert!(r.stderr.contains(message), "{}", r.stderr);
     // Ended by the signal, not by the identity check's own timeout (7 s).
     assert!(!r.stderr.contains("cannot reach"), "{}", r.stderr);
@@ -157,7 +158,8 @@ fn an_unreachable_endpoint_url_of_the_profile_is_named() {
         );
         assert!(
             r.stderr.contains("fix: check AWS_ENDPOINT_URL")
-                && r.stderr.contains("the profile's endpoint_url or services section"),
+                && r.stderr
+                    .contains("the profile's endpoint_url or services section"),
             "{}",
             r.stderr
         );
@@ -174,11 +176,7 @@ fn an_unreachable_assume_role_of_the_profile_names_the_role_and_profile() {
         "[profile ci]\nregion = ap-northeast-1\n[profile via-role]\nregion = ap-northeast-1\nrole_arn = arn:aws:iam::111111111111:role/ci-deployer\nsource_profile = ci\nendpoint_url = {endpoint}\n"
     );
     let started = Instant::now();
-    let r = run_binary(
-        &deploy_all(&[]),
-        &profile_env(&s, &config, "via-role"),
-        &[],
-    );
+    let r = run_binary(&deploy_all(&[]), &profile_env(&s, &config, "via-role"), &[]);
     let took = started.elapsed();
     assert_eq!(r.code, 6, "{}", r.stderr);
     assert!(took < Duration::from_secs(10), "took {took:?}");
