@@ -33,7 +33,7 @@ pub(super) async fn bootstrap(
     let plan = match args.environments.is_empty() {
         false => None,
         true => {
-            let plan = load_plan(g, reporter)?;
+            let plan = load_plan(g, reporter).await?;
             if plan.has_agnostic_stages() {
                 let fallback = plan.stages.iter().find_map(|s| s.env.region.as_ref());
                 let loaded = load_aws(g, fallback.map(|r| r.to_string())).await?;

@@ -21,7 +21,8 @@ pub(super) async fn deploy(
     args: DeployArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
-    let plan = load_plan(g, reporter)?;
+    crate::run::interrupt::watch();
+    let plan = load_plan(g, reporter).await?;
     let selected = select(g, &plan, &args.selection, Direction::Upstream, reporter)?;
     let ctx = context(g, reporter, plan).await?;
     let plan = ctx.plan.clone();

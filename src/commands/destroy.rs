@@ -13,7 +13,7 @@ use crate::model::env::StackEnv;
 use crate::model::plan::Plan;
 use crate::progress::{Reporter, confirm};
 use crate::report::RunReport;
-use crate::run::destroy;
+use crate::run::{destroy, interrupt};
 
 use super::select::{Direction, select};
 use super::shared::{context, finish, load_plan};
@@ -23,10 +23,16 @@ pub(super) async fn destroy(
     args: DestroyArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
-    let plan = load_plan(g, reporter)?;
+    // A question on the terminal keeps Ctrl-C's default (it ends the process: nothing was
+    // done); from the answer on, interrupts end the run with its report.
+    if args.force {
+        interrupt::watch();
+    }
+    let plan = load_plan(g, reporter).await?;
     let selected = select(g, &plan, &args.selection, Direction::Downstream, reporter)?;
     if !args.force {
         confirmed(&plan, &selected).await?;
+        interrupt::watch();
     }
     let ctx = context(g, reporter, plan).await?;
     let started = Instant::now();

@@ -17,7 +17,8 @@ use super::select::{Direction, select};
 use super::shared::{context, finish, load_plan};
 
 pub(super) async fn diff(g: &GlobalArgs, args: DiffArgs, reporter: &Arc<Reporter>) -> Result<i32> {
-    let plan = load_plan(g, reporter)?;
+    crate::run::interrupt::watch();
+    let plan = load_plan(g, reporter).await?;
     let selected = select(g, &plan, &args.selection, Direction::Upstream, reporter)?;
     let ctx = context(g, reporter, plan).await?;
     let started = Instant::now();

@@ -49,7 +49,8 @@ pub(super) async fn placed(plan: Plan<StackEnv>, aws: &Aws, reporter: &Reporter)
             ));
         }
     };
-    let caller = aws.caller().await?;
+    let caller =
+        crate::run::interrupt::before_stages("checking the AWS credentials", aws.caller()).await?;
     reporter.info(&format!(
         "pipeline-run {}: identity {} (account {})",
         env!("CARGO_PKG_VERSION"),

@@ -72,7 +72,10 @@ fn selection_ids(stage: &Stage<StackEnv>) -> Vec<&str> {
 /// A stack of the top-level assembly, not of a nested one (a `Stage`): what `--all` and the
 /// one-stack default select, as the CDK's `allTopLevel`.
 fn is_top_level(stage: &Stage<StackEnv>) -> bool {
-    stage.hierarchical_id.as_deref().is_none_or(|id| !id.contains('/'))
+    stage
+        .hierarchical_id
+        .as_deref()
+        .is_none_or(|id| !id.contains('/'))
 }
 
 fn refusal(plan: &Plan<StackEnv>, candidates: &[Candidate], e: SelectError) -> anyhow::Error {

@@ -14,6 +14,7 @@ use crate::model::plan::{Plan, Stage};
 use crate::progress::Reporter;
 use crate::report::{RunReport, ci, stage_table};
 use crate::run::context::Context;
+use crate::run::interrupt;
 use crate::source::validate::{self, ProcessEnv};
 use crate::verify::{OutputsFuture, StageOutputs, VerifyInput};
 
@@ -22,13 +23,13 @@ use super::place::placed;
 /// The plan of the stage file (`-f`) or the cloud assembly (`--app`, whose stacks may leave
 /// their account or region to the run: `context` places them); every problem of the stage file
 /// is reported as an annotation.
-pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan<StackEnv>> {
+pub(super) async fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan<StackEnv>> {
     if let Some(app) = &g.app {
         let plan = crate::source::cdk::stages::load_plan(app)?;
         for warning in &plan.warnings {
             reporter.warn(warning);
         }
-        warn_unknown_regions(g, &plan, reporter);
+        warn_unknown_regions(g, &plan, reporter).await;
         return Ok(plan);
     }
     if !g.file.exists() && g.file.as_os_str() == "pipeline-run.yml" {
@@ -60,27 +61,38 @@ pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan<Stac
         )
     })?;
     let plan = Plan::from_pinned(plan);
-    warn_unknown_regions(g, &plan, reporter);
+    warn_unknown_regions(g, &plan, reporter).await;
     Ok(plan)
 }
 
 /// A region pipeline-run does not know is warned about, with the nearest known names (a typo
-/// would otherwise surface as an unreachable endpoint); with a custom endpoint it is expected.
-fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan<StackEnv>, reporter: &Reporter) {
-    let custom_endpoint = g.endpoint_url.is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
+/// would otherwise surface as an unreachable endpoint); with a custom endpoint (`--endpoint-url`,
+/// `AWS_ENDPOINT_URL`, the profile's `endpoint_url` or `services`, as the SDK resolves them) it is
+/// expected.
+async fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan<StackEnv>, reporter: &Reporter) {
+    let unknown = |s: &&Stage<StackEnv>| {
+        s.env
+            .region
+            .as_deref()
+            .is_some_and(|r| !env::is_known_region(r))
+    };
+    if !plan.stages.iter().any(|s| unknown(&s)) {
+        return;
+    }
+    let custom_endpoint =
+        crate::aws::custom_endpoint(g.endpoint_url.as_deref(), g.profile.as_deref()).await;
     let mut seen = std::collections::BTreeSet::new();
-    for stage in &plan.stages {
+    for stage in plan.stages.iter().filter(unknown) {
         let Some(region) = stage.env.region.as_deref() else {
             continue;
         };
-        if env::is_known_region(region) || !seen.insert(region) {
+        if !seen.insert(region) {
             continue;
         }
         let closest = env::closest_regions(region).join(", ");
-        let message = if custom_endpoint {
+        let message = if let Some(url) = &custom_endpoint {
             format!(
-                "region '{region}' (stage {}) is not a known AWS region; allowed because a custom endpoint is used (AWS_ENDPOINT_URL / --endpoint-url)",
+                "region '{region}' (stage {}) is not a known AWS region; allowed because a custom endpoint is used ({url})",
                 stage.name
             )
         } else {
@@ -106,14 +118,21 @@ pub(super) async fn load_aws(g: &GlobalArgs, fallback_region: Option<String>) ->
 }
 
 /// The run context of `plan`, once the credentials are known to work (their identity is logged),
-/// with its environment-agnostic stacks placed (`placed`).
+/// with its environment-agnostic stacks placed (`placed`). An interrupt (`interrupt::watch` runs
+/// first) during plan loading or the identity check ends the run as interrupted, naming that
+/// nothing was started.
 pub(super) async fn context(
     g: &GlobalArgs,
     reporter: &Arc<Reporter>,
     plan: Plan<StackEnv>,
 ) -> Result<Arc<Context>> {
     let fallback = plan.stages.iter().find_map(|s| s.env.region.as_ref());
-    let aws = Arc::new(load_aws(g, fallback.map(|r| r.to_string())).await?);
+    let aws = interrupt::before_stages(
+        "loading the plan and the AWS configuration",
+        load_aws(g, fallback.map(|r| r.to_string())),
+    )
+    .await?;
+    let aws = Arc::new(aws);
     let plan = Arc::new(placed(plan, &aws, reporter).await?);
     Ok(Context::new(plan, aws, reporter.clone()))
 }

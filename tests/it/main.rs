@@ -47,5 +47,8 @@ mod protection;
 mod roles;
 /// No credential in anything pipeline-run prints or writes.
 mod secrets;
+/// Before the first stage: SIGTERM during the identity check, the profile's endpoint URL, a role
+/// profile's AssumeRole failures named.
+mod startup;
 /// Network verification: static analysis and pings through SSM.
 mod verify_network;
