@@ -13,6 +13,9 @@ mod bad_input;
 /// Bootstrap next to the real AWS CDK CLI (tests/cdk): upgrades without loss, refusals, both
 /// CLIs deploying on each other's bootstrap.
 mod bootstrap;
+/// The CDK conformance corpus (tests/fixtures/cdk-corpus): assemblies of a current aws-cdk-lib
+/// deployed as `cdk deploy` deploys them, or refused offline for a documented reason.
+mod cdk_corpus;
 /// Credentials as CI hands them over: CodeBuild container credentials, GitHub OIDC.
 mod ci_credentials;
 /// action.yml run as a GitHub runner runs it.
