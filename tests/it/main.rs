@@ -19,6 +19,9 @@ mod bootstrap;
 /// Nested assemblies (CDK Pipelines stages), stacks without resources, legacy-synthesizer stacks
 /// and their assets, and assemblies refused with every problem before any AWS call.
 mod cdk_assembly;
+/// The CDK conformance corpus (tests/fixtures/cdk-corpus): assemblies of a current aws-cdk-lib
+/// deployed as `cdk deploy` deploys them, or refused offline for a documented reason.
+mod cdk_corpus;
 /// Credentials as CI hands them over: CodeBuild container credentials, GitHub OIDC.
 mod ci_credentials;
 /// action.yml run as a GitHub runner runs it.
