@@ -22,6 +22,12 @@ pub(super) fn parse(
         );
     };
     match StackEnv::parse_url(environment) {
+        Ok(StackEnv {
+            account: Some(account),
+            ..
+        }) if is_documentation_example(&account) => bail!(
+            "{file}: stack '{stack_id}' has account {account}, an example account id of the AWS documentation that is nobody's account; set env.account on the stack to the account to deploy to (or leave env out to deploy to the account of the credentials), and synthesize again"
+        ),
         Ok(env) => Ok(env),
         // (`StackEnv` reads `unknown-account` / `unknown-region` as left to the run: never Agnostic.)
         Err(EnvError::NotAnEnvironment | EnvError::NoRegion | EnvError::Agnostic) => bail!(
@@ -34,6 +40,19 @@ pub(super) fn parse(
             "{file}: stack '{stack_id}' has region \"{region}\" in environment \"{environment}\", which is not an AWS region name; set env.region on the stack"
         ),
     }
+}
+
+/// The account ids the AWS documentation uses in its examples (no one deploys there: an app
+/// that names one was copied from an example and never given its own account).
+const DOCUMENTATION_ACCOUNTS: [&str; 4] = [
+    "123456789012",
+    "111122223333",
+    "444455556666",
+    "777788889999",
+];
+
+fn is_documentation_example(account: &str) -> bool {
+    DOCUMENTATION_ACCOUNTS.contains(&account)
 }
 
 /// The substitution the CDK CLI and cdk-assets perform (`model::env::fill_placeholders`); a part
@@ -73,6 +92,14 @@ mod tests {
         .unwrap();
         assert!(agnostic.account.is_none() && agnostic.region.is_none());
         assert!(refusal(Some("aws://1234/unknown-region")).contains("has account \"1234\""));
+        for example in ["123456789012", "111122223333"] {
+            let error = refusal(Some(&format!("aws://{example}/eu-west-1")));
+            assert!(
+                error.contains("an example account id of the AWS documentation"),
+                "{error}"
+            );
+            assert!(error.contains("stack 'App'"), "{error}");
+        }
         assert!(
             refusal(Some("aws://1234/eu-west-1"))
                 .contains("has account \"1234\" in environment \"aws://1234/eu-west-1\"")
