@@ -8,4 +8,5 @@ pub(crate) mod env;
 pub(crate) mod graph;
 pub(crate) mod plan;
 pub(crate) mod roles;
+pub(crate) mod stack_refs;
 pub(crate) mod template;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use super::assets::{AssetLocation, AssetSpec};
 use super::env::Environment;
 use super::roles::StageRoles;
+use super::stack_refs::StackRefUse;
 use super::template::Template;
 
 /// A piece of a parameter value: literal text, or another stage's output read at deploy time.
@@ -119,6 +120,8 @@ pub(crate) struct Stage {
     pub(crate) roles: StageRoles,
     /// What a cloud assembly fixes instead of the qualifier's conventions.
     pub(crate) overrides: StageOverrides,
+    /// The template's `Fn::GetStackOutput` uses, linked to the plan (`stack_refs::link`).
+    pub(crate) stack_refs: Vec<StackRefUse>,
 }
 
 impl Stage {
@@ -148,6 +151,7 @@ impl Stage {
             assets: Vec::new(),
             roles,
             overrides: StageOverrides::default(),
+            stack_refs: Vec::new(),
         }
     }
 }

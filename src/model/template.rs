@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::roles::VERIFY_TAG;
+use super::stack_refs::{self, StackRef};
 
 /// CloudFormation's limit for an inline `TemplateBody`; larger templates go through S3.
 pub(crate) const TEMPLATE_BODY_LIMIT: usize = 51_200;
@@ -23,6 +24,8 @@ pub(crate) struct Template {
     /// (`pipeline-run:verify` = `true`) → the instance's logical id. A tag value or a `Tags` list
     /// that is not literal counts as tagged: only CloudFormation knows it.
     pub(crate) untagged_instance_outputs: BTreeMap<String, String>,
+    /// Every `Fn::GetStackOutput` of the template (weak references to other stacks' outputs).
+    pub(crate) stack_refs: Vec<StackRef>,
 }
 
 impl Template {
@@ -162,8 +165,10 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
     let untagged_instance_outputs = outputs_section
         .map(|o| untagged_instances(resources, o))
         .unwrap_or_default();
+    let stack_refs = stack_refs::find(&doc, &body);
     Ok(Template {
         path: path.to_path_buf(),
+        stack_refs,
         body,
         parameters,
         no_echo_parameters,

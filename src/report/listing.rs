@@ -28,6 +28,9 @@ struct StageListing<'p> {
     lookup_role: &'p str,
     region: &'p Region,
     stack: &'p str,
+    /// `Fn::GetStackOutput` uses of the template, each with the stage and role it reads through.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stack_refs: Vec<String>,
     stage: &'p str,
     template: String,
 }
@@ -78,6 +81,13 @@ impl<'p> Listing<'p> {
             lookup_role: &s.roles.lookup.arn,
             region: &s.env.region,
             stack: &s.stack_name,
+            stack_refs: s
+                .stack_refs
+                .iter()
+                .map(|r| {
+                    one_line(&format!("{}: {}", r.location, r.describe(&plan.stages))).into_owned()
+                })
+                .collect(),
             stage: &s.name,
             template: s.template.path.display().to_string(),
         };
@@ -173,6 +183,20 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
         ] {
             out.push_str(&format!("  {}\n", roles.get(role).arn));
         }
+    }
+    let refs: Vec<String> = plan
+        .stages
+        .iter()
+        .flat_map(|s| {
+            s.stack_refs.iter().map(|r| {
+                let what = format!("{}: {}", r.location, r.describe(&plan.stages));
+                format!("  {} {}\n", s.name, one_line(&what))
+            })
+        })
+        .collect();
+    if !refs.is_empty() {
+        out.push_str("\nFn::GetStackOutput references:\n");
+        out.extend(refs);
     }
     if !plan.checks.is_empty() {
         out.push_str("\nVerification:\n");

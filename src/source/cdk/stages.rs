@@ -16,6 +16,7 @@ use crate::model::plan::{Plan, Stage, StageOverrides, ValueExpr};
 use crate::model::roles::{
     BootstrapRole, DEFAULT_QUALIFIER, StageRoles, bootstrap_version_parameter,
 };
+use crate::model::stack_refs;
 use crate::source::template;
 
 /// Reads `dir` and turns it into a plan. Everything pipeline-run cannot deploy is refused here,
@@ -86,9 +87,21 @@ fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
             ..Stage::new(&stack.id, env, template, roles)
         });
     }
+    link_stack_refs(&mut stages, &qualifier)?;
     let depends_on: Vec<Vec<usize>> = stages.iter().map(|s| s.depends_on.clone()).collect();
-    // The assembly was already checked for cycles.
-    let waves = graph::waves(&depends_on).waves;
+    let order = graph::waves(&depends_on);
+    if let Some(cycle) = order.cycle {
+        let names: Vec<&str> = cycle
+            .nodes
+            .iter()
+            .map(|&i| stages[i].name.as_str())
+            .collect();
+        return Err(invalid(format!(
+            "stacks {} wait for each other (dependencies and Fn::GetStackOutput references); nothing was deployed\n  fix: remove one of the references",
+            names.join(" → ")
+        )));
+    }
+    let waves = order.waves;
     Ok(Plan {
         file: assembly.directory.join("manifest.json"),
         qualifier,
@@ -97,6 +110,31 @@ fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
         peerings: Vec::new(),
         checks: Vec::new(),
     })
+}
+
+/// Links the stacks' `Fn::GetStackOutput` references (dependencies, checks); every problem at once.
+pub(crate) fn link_stack_refs(stages: &mut [Stage], qualifier: &str) -> Result<()> {
+    let problems = stack_refs::link(stages, qualifier);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "- stack {}: {}\n  fix: {}",
+                stages[p.stage].name, p.message, p.fix
+            )
+        })
+        .collect();
+    Err(fail(
+        ExitKind::Validation,
+        format!(
+            "the cloud assembly has {} Fn::GetStackOutput problem(s); nothing was deployed:\n{}",
+            problems.len(),
+            lines.join("\n")
+        ),
+    ))
 }
 
 /// The roles the manifest names for the stack, the bootstrap convention for the others. The
