@@ -53,6 +53,7 @@ fn options(g: &GlobalArgs, args: BootstrapArgs, reporter: &Reporter) -> Result<B
     Ok(BootstrapOptions {
         trust: args.trust,
         trust_for_lookup: args.trust_for_lookup,
+        trust_for_stack_refs: args.trust_for_stack_refs,
         execution_policies: args.cloudformation_execution_policies,
         qualifier: args
             .qualifier

@@ -11,6 +11,9 @@ PATCH_MODULES = [
     # CloudFormation resource handler step (before faults, which wraps it: throttling and expired
     # sessions answer first, as on AWS)
     "iam_policies",
+    # CloudFormation: Fn::GetStackOutput resolved when a change set is created, through its RoleArn
+    # as IAM decides (after iam_policies: it wraps the IAM-aware execution)
+    "cfn_stack_outputs",
     # fault injection (throttling bursts) and expiry of assumed-role sessions
     "faults",
 ]
