@@ -41,5 +41,8 @@ mod protection;
 mod roles;
 /// No credential in anything pipeline-run prints or writes.
 mod secrets;
+/// `Fn::GetStackOutput` between stages of two accounts: implied order, redeploy on a new output
+/// value, a refused stack-ref role.
+mod stack_refs;
 /// Network verification: static analysis and pings through SSM.
 mod verify_network;
