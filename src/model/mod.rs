@@ -8,5 +8,6 @@ pub(crate) mod env;
 pub(crate) mod graph;
 pub(crate) mod plan;
 pub(crate) mod roles;
+pub(crate) mod stack_links;
 pub(crate) mod stack_refs;
 pub(crate) mod template;

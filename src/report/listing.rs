@@ -85,7 +85,12 @@ impl<'p> Listing<'p> {
                 .stack_refs
                 .iter()
                 .map(|r| {
-                    one_line(&format!("{}: {}", r.location, r.describe(&plan.stages))).into_owned()
+                    one_line(&format!(
+                        "{}: {}",
+                        r.location,
+                        crate::model::stack_links::describe(r, &plan.stages)
+                    ))
+                    .into_owned()
                 })
                 .collect(),
             stage: &s.name,
@@ -189,7 +194,11 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
         .iter()
         .flat_map(|s| {
             s.stack_refs.iter().map(|r| {
-                let what = format!("{}: {}", r.location, r.describe(&plan.stages));
+                let what = format!(
+                    "{}: {}",
+                    r.location,
+                    crate::model::stack_links::describe(r, &plan.stages)
+                );
                 format!("  {} {}\n", s.name, one_line(&what))
             })
         })

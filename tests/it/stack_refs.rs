@@ -108,7 +108,13 @@ async fn a_stage_reading_another_stages_output_is_ordered_after_it_and_redeploye
     let third = deploy(&aws, &file);
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert_eq!(status(&third, "Producer"), "no_changes");
-    assert_eq!(status(&third, "Consumer"), "no_changes", "{}\n{}", third.stdout, third.stderr);
+    assert_eq!(
+        status(&third, "Consumer"),
+        "no_changes",
+        "{}\n{}",
+        third.stdout,
+        third.stderr
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use crate::model::plan::{Plan, Stage, StageOverrides, ValueExpr};
 use crate::model::roles::{
     BootstrapRole, DEFAULT_QUALIFIER, StageRoles, bootstrap_version_parameter,
 };
-use crate::model::stack_refs;
+use crate::model::stack_links;
 use crate::source::template;
 
 /// Reads `dir` and turns it into a plan. Everything pipeline-run cannot deploy is refused here,
@@ -114,7 +114,7 @@ fn plan_from_assembly(assembly: &CloudAssembly) -> Result<Plan> {
 
 /// Links the stacks' `Fn::GetStackOutput` references (dependencies, checks); every problem at once.
 pub(crate) fn link_stack_refs(stages: &mut [Stage], qualifier: &str) -> Result<()> {
-    let problems = stack_refs::link(stages, qualifier);
+    let problems = stack_links::link(stages, qualifier);
     if problems.is_empty() {
         return Ok(());
     }

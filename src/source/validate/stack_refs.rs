@@ -4,12 +4,12 @@
 
 use super::problems::Cx;
 use crate::model::plan::Stage;
-use crate::model::stack_refs;
+use crate::model::stack_links;
 use crate::source::stagefile::StageEntry;
 
 /// Links the references of `stages` (built from `entries`, before the waves are ordered).
 pub(super) fn link(cx: &mut Cx, entries: &[StageEntry], stages: &mut [Stage], qualifier: &str) {
-    for p in stack_refs::link(stages, qualifier) {
+    for p in stack_links::link(stages, qualifier) {
         let name = &stages[p.stage].name;
         let sourced = entries
             .iter()
