@@ -281,11 +281,20 @@ fn known_role(stages: &[Stage], producer: &Stage, arn: &str, qualifier: &str) ->
     if arn == lookup {
         return Some(RefRole::Plan(BootstrapRole::Lookup, lookup));
     }
-    std::iter::once(producer)
-        .chain(stages.iter().filter(|s| &s.env.account == account))
+    let in_account = || stages.iter().filter(|s| &s.env.account == account);
+    if let Some(r) = std::iter::once(producer)
+        .chain(in_account())
         .flat_map(roles)
         .find(|r| r.arn == arn)
-        .map(|r| RefRole::Plan(r.kind, r.arn))
+    {
+        return Some(RefRole::Plan(r.kind, r.arn));
+    }
+    let declared = |s: &Stage, name: &String| {
+        format!("arn:{}:iam::{account}:role/{name}", s.env.partition()) == arn
+    };
+    in_account()
+        .find(|s| s.template.role_names.iter().any(|n| declared(s, n)))
+        .map(|s| RefRole::Declared(s.name.clone(), arn.to_string()))
 }
 
 #[cfg(test)]
@@ -326,6 +335,21 @@ mod tests {
             RefRole::StackRef(role.clone())
         );
         assert!(describe(&stages[0].stack_refs[0], &stages).contains("stage A"));
+    }
+
+    #[test]
+    fn the_cdks_form_reads_through_the_role_its_producer_declares() {
+        let producer = "Resources:\n  GetStackOutputRole:\n    Type: AWS::IAM::Role\n    Properties:\n      RoleName: producer-publish-getstackoutputrole-abc\nOutputs:\n  OutputX: {Value: x}\n";
+        let consumer = "{\"Resources\": {\"T\": {\"Type\": \"AWS::SSM::Parameter\", \"Properties\": {\"Value\": {\"Fn::GetStackOutput\": {\"StackName\": \"Producer\", \"OutputName\": \"OutputX\", \"Region\": \"eu-west-1\", \"RoleArn\": {\"Fn::Join\": [\"\", [\"arn:\", {\"Ref\": \"AWS::Partition\"}, \":iam::111111111111:role/producer-publish-getstackoutputrole-abc\"]]}}}}}}}";
+        let mut stages = vec![
+            stage("Producer", "111111111111", "eu-west-1", producer),
+            stage("Consumer", "222222222222", "us-east-1", consumer),
+        ];
+        assert_eq!(link(&mut stages, "hnb659fds"), vec![]);
+        assert_eq!(stages[1].depends_on, vec![0]);
+        assert!(
+            matches!(stages[1].stack_refs[0].role, RefRole::Declared(ref s, _) if s == "Producer")
+        );
     }
 
     #[test]

@@ -219,6 +219,8 @@ pub(crate) enum RefRole {
     StackRef(String),
     /// A role of the plan (the producer's lookup role, or another the plan names).
     Plan(BootstrapRole, String),
+    /// A role a template of the plan declares (`RoleName`), as the CDK's `GetStackOutputRole`.
+    Declared(String, String),
     /// A role pipeline-run cannot name statically.
     Unresolved,
 }
@@ -229,6 +231,7 @@ impl RefRole {
             RefRole::ExecutionRole => "the stage's execution role (no RoleArn)".to_string(),
             RefRole::StackRef(arn) => format!("stack-ref role {arn}"),
             RefRole::Plan(kind, arn) => format!("{} role {arn}", kind.short_name()),
+            RefRole::Declared(stage, arn) => format!("role {arn} of stage {stage}"),
             RefRole::Unresolved => "a RoleArn only CloudFormation resolves".to_string(),
         }
     }

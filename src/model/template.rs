@@ -26,6 +26,9 @@ pub(crate) struct Template {
     pub(crate) untagged_instance_outputs: BTreeMap<String, String>,
     /// Every `Fn::GetStackOutput` of the template (weak references to other stacks' outputs).
     pub(crate) stack_refs: Vec<StackRef>,
+    /// The literal `RoleName`s of the template's `AWS::IAM::Role` resources (a producer's role
+    /// for `Fn::GetStackOutput`, as the CDK declares it).
+    pub(crate) role_names: BTreeSet<String>,
 }
 
 impl Template {
@@ -166,9 +169,16 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
         .map(|o| untagged_instances(resources, o))
         .unwrap_or_default();
     let stack_refs = stack_refs::find(&doc, &body);
+    let role_names = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(|t| t.as_str()) == Some("AWS::IAM::Role"))
+        .filter_map(|r| r.get("Properties")?.get("RoleName")?.as_str())
+        .map(str::to_string)
+        .collect();
     Ok(Template {
         path: path.to_path_buf(),
         stack_refs,
+        role_names,
         body,
         parameters,
         no_echo_parameters,

@@ -56,7 +56,7 @@ fn deploy(aws: &Aws, file: &str) -> Run {
     ])
 }
 
-fn status<'a>(run: &'a Run, name: &str) -> String {
+fn status(run: &Run, name: &str) -> String {
     stage(&run.json(), name)["status"]
         .as_str()
         .unwrap_or_default()

@@ -335,6 +335,57 @@ mod tests {
     }
 
     #[test]
+    fn fn_get_stack_output_between_stacks_is_a_dependency_and_its_problems_are_listed_together() {
+        let mut plan = load_plan(&fixture()).unwrap();
+        let lookup = plan.stages[0].roles.lookup.arn.clone();
+        let net = plan.stages[0].stack_name.clone();
+        let output = plan.stages[0]
+            .template
+            .outputs
+            .iter()
+            .next()
+            .unwrap()
+            .clone();
+        let region = plan.stages[0].env.region.to_string();
+        let body = |o: &str| {
+            format!(
+                "Resources:\n  A:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Value: !GetStackOutput {{StackName: {net}, OutputName: {o}, Region: {region}, RoleArn: '{lookup}'}}\n"
+            )
+        };
+        let path = std::path::Path::new("app.template.json");
+        plan.stages[0].depends_on.clear();
+        plan.stages[1].depends_on.clear();
+        plan.stages[1].template = crate::model::template::parse(path, body(&output)).unwrap();
+        link_stack_refs(&mut plan.stages, &plan.qualifier).unwrap();
+        assert_eq!(plan.stages[1].depends_on, vec![0]);
+        let mut bad = load_plan(&fixture()).unwrap();
+        bad.stages[1].template = crate::model::template::parse(
+            path,
+            format!(
+                "{}{}",
+                body("Nope"),
+                body("Gone")
+                    .replace("  A:", "  B:")
+                    .split_once("Resources:\n")
+                    .unwrap()
+                    .1
+            ),
+        )
+        .unwrap();
+        let err = link_stack_refs(&mut bad.stages, &bad.qualifier).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("2 Fn::GetStackOutput problem(s)"), "{text}");
+        assert!(
+            text.contains("has no output 'Nope'") && text.contains("has no output 'Gone'"),
+            "{text}"
+        );
+        assert_eq!(
+            crate::error::exit_code_of(&err),
+            ExitKind::Validation as i32
+        );
+    }
+
+    #[test]
     fn qualifiers_come_from_the_bootstrap_parameter_name() {
         assert_eq!(
             qualifier_of("/cdk-bootstrap/abc/version").as_deref(),
