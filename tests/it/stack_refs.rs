@@ -143,3 +143,78 @@ async fn a_stack_ref_role_that_does_not_trust_the_consumers_account_fails_the_st
     );
     assert_eq!(consumer_value(&aws).await, None);
 }
+
+/// A session of the stack-ref role, assumed as `profile`; the refusal when it cannot be.
+async fn stack_ref_session(aws: &Aws, profile: &str) -> Result<aws_config::SdkConfig, String> {
+    let sts = aws_sdk_sts::Client::new(&aws.sdk(profile).await);
+    let out = sts
+        .assume_role()
+        .role_arn(ROLE)
+        .role_session_name("stack-refs")
+        .send()
+        .await
+        .map_err(|e| format!("{:?}", e.into_service_error()))?;
+    let c = out.credentials().expect("credentials");
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&aws.endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "stack-ref-role",
+        ))
+        .load()
+        .await)
+}
+
+#[tokio::test]
+async fn the_stack_ref_role_is_trusted_by_the_given_accounts_only_and_may_only_describe_stacks() {
+    let aws = aws();
+    aws.bootstrap_both();
+    let plain = bootstrap_run(&aws.endpoint, &[ACCOUNT_A], &[], &[]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    // Without --trust-for-stack-refs there is no such role.
+    let missing = stack_ref_session(&aws, "admin-b").await.unwrap_err();
+    assert!(missing.contains("AccessDenied"), "{missing}");
+    let trust = bootstrap_run(
+        &aws.endpoint,
+        &[ACCOUNT_A],
+        &["--trust-for-stack-refs", ACCOUNT_B],
+        &[],
+    );
+    assert_eq!(trust.code, 0, "{}", trust.stderr);
+    // Account A itself (the CI identity) is not among the trusted accounts.
+    let refused = stack_ref_session(&aws, "ci").await.unwrap_err();
+    assert!(
+        refused.contains("not authorized to perform: sts:AssumeRole"),
+        "{refused}"
+    );
+    let session = stack_ref_session(&aws, "admin-b")
+        .await
+        .expect("account B is trusted");
+    let cfn = aws_sdk_cloudformation::Client::new(&session);
+    let toolkit = cfn.describe_stacks().stack_name("CDKToolkit").send().await;
+    assert!(
+        toolkit.is_ok(),
+        "{:?}",
+        toolkit.err().map(|e| e.into_service_error())
+    );
+    let template = cfn.get_template().stack_name("CDKToolkit").send().await;
+    let denied = format!(
+        "{:?}",
+        template.expect_err("GetTemplate is not DescribeStacks")
+    );
+    assert!(
+        denied.contains("AccessDenied") && denied.contains("cloudformation:GetTemplate"),
+        "{denied}"
+    );
+    let ssm = aws_sdk_ssm::Client::new(&session);
+    let read = ssm
+        .get_parameter()
+        .name("/cdk-bootstrap/hnb659fds/version")
+        .send()
+        .await;
+    assert!(read.is_err(), "the role reads no parameter");
+}
