@@ -22,6 +22,9 @@ use crate::verify::{OutputsFuture, StageOutputs, VerifyInput};
 pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
     if let Some(app) = &g.app {
         let plan = crate::source::cdk::stages::load_plan(app)?;
+        for warning in &plan.warnings {
+            reporter.warn(warning);
+        }
         warn_unknown_regions(g, &plan, reporter);
         return Ok(plan);
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use super::assets::{AssetLocation, AssetSpec};
+use super::assets::{AssetLocation, AssetSpec, LegacyAsset};
 use super::env::Environment;
 use super::roles::StageRoles;
 use super::stack_refs::StackRefUse;
@@ -120,6 +120,15 @@ pub(crate) struct Stage {
     pub(crate) roles: StageRoles,
     /// What a cloud assembly fixes instead of the qualifier's conventions.
     pub(crate) overrides: StageOverrides,
+    /// A cloud assembly stack's hierarchical id (`Beta/Api`, as `cdk ls` prints it: its path
+    /// through nested assemblies); None for stage files.
+    pub(crate) hierarchical_id: Option<String>,
+    /// The template has no resources (a cloud assembly's `{}` or outputs-only stack): never
+    /// deployed, and deleted when the stack exists, as `cdk deploy` does.
+    pub(crate) no_resources: bool,
+    /// Legacy-synthesizer assets: published to the toolkit stack's bucket, their location passed
+    /// in the template parameters they name.
+    pub(crate) legacy_assets: Vec<LegacyAsset>,
     /// The template's `Fn::GetStackOutput` uses, linked to the plan (`stack_refs::link`).
     pub(crate) stack_refs: Vec<StackRefUse>,
 }
@@ -151,6 +160,9 @@ impl Stage {
             assets: Vec::new(),
             roles,
             overrides: StageOverrides::default(),
+            hierarchical_id: None,
+            no_resources: false,
+            legacy_assets: Vec::new(),
             stack_refs: Vec::new(),
         }
     }
@@ -164,6 +176,12 @@ pub(crate) struct StageOverrides {
     pub(crate) template_url: Option<String>,
     /// `bootstrapStackVersionSsmParameter` and `requiresBootstrapStackVersion`.
     pub(crate) bootstrap_version: Option<(String, u32)>,
+    /// The manifest names no deploy role (legacy synthesizer, `CliCredentialsStackSynthesizer`):
+    /// every call for the stage uses the credentials in use, which must be of its account, as the
+    /// CDK does; no role is assumed.
+    pub(crate) caller_credentials: bool,
+    /// The manifest names no CloudFormation execution role: the change set gets no RoleARN.
+    pub(crate) no_execution_role: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +225,9 @@ pub(crate) struct Plan {
     pub(crate) waves: Vec<Vec<usize>>,
     pub(crate) peerings: Vec<PeeringPlan>,
     pub(crate) checks: Vec<CheckPlan>,
+    /// What the source noticed but accepted (a cloud assembly schema newer than pipeline-run
+    /// knows), printed as warnings before anything runs.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Plan {

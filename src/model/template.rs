@@ -132,6 +132,23 @@ impl fmt::Display for TemplateError {
 }
 
 pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError> {
+    parse_template(path, body, false).map(|(template, _)| template)
+}
+
+/// As `parse`, for a template a CDK app synthesized: one without resources (`{}`, outputs only)
+/// is read too, as `cdk deploy` skips (or deletes) such a stack; the flag says it has resources.
+pub(crate) fn parse_synthesized(
+    path: &Path,
+    body: String,
+) -> Result<(Template, bool), TemplateError> {
+    parse_template(path, body, true)
+}
+
+fn parse_template(
+    path: &Path,
+    body: String,
+    may_be_empty: bool,
+) -> Result<(Template, bool), TemplateError> {
     // YAML is a superset of JSON, and serde_yaml keeps CloudFormation's short-form tags (!Ref, !Sub)
     // as tagged values, so one parser reads both template formats.
     let doc: serde_yaml::Value =
@@ -141,9 +158,13 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
         })?;
     let map = doc.as_mapping().ok_or(TemplateError::NotAMapping)?;
     let section = |name: &str| map.get(serde_yaml::Value::String(name.to_string()));
-    let resources = section("Resources")
-        .and_then(|r| r.as_mapping())
-        .ok_or(TemplateError::NoResources)?;
+    let no_resources = serde_yaml::Mapping::new();
+    let resources = match section("Resources").and_then(|r| r.as_mapping()) {
+        Some(resources) => resources,
+        None if may_be_empty && section("Resources").is_none() => &no_resources,
+        None => return Err(TemplateError::NoResources),
+    };
+    let has_resources = !resources.is_empty();
     let mut parameters = BTreeMap::new();
     let mut no_echo_parameters = BTreeSet::new();
     if let Some(params) = section("Parameters").and_then(|p| p.as_mapping()) {
@@ -175,7 +196,7 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
         .filter_map(|r| r.get("Properties")?.get("RoleName")?.as_str())
         .map(str::to_string)
         .collect();
-    Ok(Template {
+    let template = Template {
         path: path.to_path_buf(),
         stack_refs,
         role_names,
@@ -184,7 +205,8 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
         no_echo_parameters,
         outputs,
         untagged_instance_outputs,
-    })
+    };
+    Ok((template, has_resources))
 }
 
 /// CloudFormation reads `NoEcho` as a boolean or the strings `true`/`false`.
@@ -333,6 +355,24 @@ mod tests {
         let err = parse(Path::new("t.yml"), "Outputs: {}\n".to_string()).unwrap_err();
         assert_eq!(err, TemplateError::NoResources);
         assert!(err.to_string().contains("Resources"), "{err}");
+    }
+
+    #[test]
+    fn a_synthesized_template_may_have_no_resources() {
+        for body in ["{}", "Outputs:\n  O: {Value: x}\n", "Resources: {}\n"] {
+            let (t, has_resources) =
+                parse_synthesized(Path::new("t.json"), body.to_string()).unwrap();
+            assert!(!has_resources, "{body}");
+            assert_eq!(t.body, body);
+        }
+        let (_, has_resources) =
+            parse_synthesized(Path::new("t.yml"), "Resources:\n  A: {Type: X}\n".into()).unwrap();
+        assert!(has_resources);
+        // A Resources section that is not a mapping is still wrong.
+        assert_eq!(
+            parse_synthesized(Path::new("t.yml"), "Resources: 3\n".into()).unwrap_err(),
+            TemplateError::NoResources
+        );
     }
 
     #[test]

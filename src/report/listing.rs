@@ -23,9 +23,13 @@ struct StageListing<'p> {
     account: &'p AccountId,
     assets: Vec<&'p str>,
     depends_on: Vec<&'p str>,
-    deploy_role: &'p str,
-    execution_role: &'p str,
-    lookup_role: &'p str,
+    /// None: the credentials in use (a cloud assembly stack that names no role).
+    deploy_role: Option<&'p str>,
+    execution_role: Option<&'p str>,
+    /// `Beta/Api` for a stack of a nested cloud assembly (as `cdk ls` prints it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hierarchical_id: Option<&'p str>,
+    lookup_role: Option<&'p str>,
     region: &'p Region,
     stack: &'p str,
     /// `Fn::GetStackOutput` uses of the template, each with the stage and role it reads through.
@@ -63,6 +67,17 @@ pub(crate) struct WaveMatrix<'p> {
     include: Vec<WaveStage<'p>>,
 }
 
+/// The role of `kind` the stage acts through; None when it uses the credentials in use (or, for
+/// the execution role, when CloudFormation gets none).
+fn assumed(s: &Stage, kind: BootstrapRole) -> Option<&str> {
+    let overrides = &s.overrides;
+    let none = match kind {
+        BootstrapRole::CfnExec => overrides.no_execution_role,
+        _ => overrides.caller_credentials,
+    };
+    (!none).then(|| s.roles.get(kind).arn.as_str())
+}
+
 fn names<'p>(plan: &'p Plan, stages: &[usize]) -> Vec<&'p str> {
     stages
         .iter()
@@ -74,11 +89,17 @@ impl<'p> Listing<'p> {
     pub(crate) fn of(plan: &'p Plan) -> Self {
         let stage = |s: &'p Stage| StageListing {
             account: &s.env.account,
-            assets: s.assets.iter().map(|a| a.name.as_str()).collect(),
+            assets: s
+                .assets
+                .iter()
+                .map(|a| a.name.as_str())
+                .chain(s.legacy_assets.iter().map(|a| a.name.as_str()))
+                .collect(),
             depends_on: names(plan, &s.depends_on),
-            deploy_role: &s.roles.deploy.arn,
-            execution_role: &s.roles.cfn_exec.arn,
-            lookup_role: &s.roles.lookup.arn,
+            deploy_role: assumed(s, BootstrapRole::Deploy),
+            execution_role: assumed(s, BootstrapRole::CfnExec),
+            hierarchical_id: s.hierarchical_id.as_deref(),
+            lookup_role: assumed(s, BootstrapRole::Lookup),
             region: &s.env.region,
             stack: &s.stack_name,
             stack_refs: s
@@ -152,6 +173,24 @@ pub(crate) fn waves_text(plan: &Plan) -> String {
         .collect()
 }
 
+/// The stages that assume no role (cloud assembly stacks whose manifest names none: the legacy
+/// synthesizer), which the role list above leaves out.
+fn credentials_in_use(plan: &Plan) -> String {
+    let stages: Vec<&str> = plan
+        .stages
+        .iter()
+        .filter(|s| s.overrides.caller_credentials)
+        .map(|s| s.name.as_str())
+        .collect();
+    if stages.is_empty() {
+        return String::new();
+    }
+    format!(
+        "  credentials in use, no role assumed (the manifest names none): {}\n",
+        stages.join(", ")
+    )
+}
+
 /// `list` as text: the stages by wave, the roles of every environment, and the checks.
 pub(crate) fn listing_text(plan: &Plan) -> String {
     let rows: Vec<[String; 6]> = plan
@@ -179,6 +218,10 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
     let mut out = format!("{}\n", table(&header, &rows).trim_end());
     out.push_str(&format!("\nRoles (qualifier {}):\n", plan.qualifier));
     for env in plan.environments() {
+        let in_env = || plan.stages.iter().filter(|s| s.env == env);
+        if in_env().all(|s| s.overrides.caller_credentials) {
+            continue;
+        }
         let roles = plan.roles_in(&env);
         for role in [
             BootstrapRole::Deploy,
@@ -207,6 +250,7 @@ pub(crate) fn listing_text(plan: &Plan) -> String {
         out.push_str("\nFn::GetStackOutput references:\n");
         out.extend(refs);
     }
+    out.push_str(&credentials_in_use(plan));
     if !plan.checks.is_empty() {
         out.push_str("\nVerification:\n");
         for c in &plan.checks {
@@ -274,5 +318,38 @@ mod tests {
             text.contains("\nVerification:\n  A → B (expect Reachable)\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_stack_that_names_no_role_is_listed_with_the_credentials_in_use() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let legacy = crate::source::cdk::stages::load_plan(&dir.join("assembly-legacy")).unwrap();
+        let json = serde_json::to_value(Listing::of(&legacy)).unwrap();
+        let stage = &json["stages"][0];
+        assert_eq!(stage["deploy_role"], serde_json::Value::Null);
+        assert_eq!(stage["execution_role"], serde_json::Value::Null);
+        assert_eq!(stage["lookup_role"], serde_json::Value::Null);
+        assert_eq!(stage["assets"], serde_json::json!(["LegacyStack"]));
+        let text = listing_text(&legacy);
+        assert!(!text.contains("arn:"), "{text}");
+
+        let staged = crate::source::cdk::stages::load_plan(&dir.join("assembly-staged")).unwrap();
+        let json = serde_json::to_value(Listing::of(&staged)).unwrap();
+        let api = json["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == "BetaApiE5F6A7B8")
+            .unwrap();
+        assert_eq!(api["hierarchical_id"], "Beta/Api");
+        assert!(
+            api["deploy_role"]
+                .as_str()
+                .unwrap()
+                .contains("deploy-role-222222222222")
+        );
+        // Stage files have no hierarchical ids: the key is left out.
+        let file = serde_json::to_string(&Listing::of(&reference())).unwrap();
+        assert!(!file.contains("hierarchical_id"), "{file}");
     }
 }

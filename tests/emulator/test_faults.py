@@ -94,7 +94,7 @@ def test_sdk_retries_absorb_a_burst(both_servers):
 def test_delete_and_moto_reset_clear_rules_and_counters(both_servers):
     faults(both_servers, "POST", {"throttle": {"service": "cloudformation", "count": 5}})
     cleared = faults(both_servers, "DELETE")
-    assert cleared == {"throttle": [], "injected": {}, "expired": {}, "requests": {}}
+    assert cleared == {"throttle": [], "injected": {}, "expired": {}, "requests": {}, "resources": [], "held": []}
     client(both_servers, "cloudformation").list_stacks()
     faults(both_servers, "POST", {"throttle": {"service": "cloudformation", "count": 5}})
     both_servers.reset()

@@ -13,6 +13,9 @@ mod bad_input;
 /// Bootstrap next to the real AWS CDK CLI (tests/cdk): upgrades without loss, refusals, both
 /// CLIs deploying on each other's bootstrap.
 mod bootstrap;
+/// Nested assemblies (CDK Pipelines stages), stacks without resources, legacy-synthesizer stacks
+/// and their assets, and assemblies refused with every problem before any AWS call.
+mod cdk_assembly;
 /// Credentials as CI hands them over: CodeBuild container credentials, GitHub OIDC.
 mod ci_credentials;
 /// action.yml run as a GitHub runner runs it.

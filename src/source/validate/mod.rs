@@ -168,6 +168,7 @@ fn validate(mut cx: Cx, env: &dyn Env, mut raw: StageFile) -> Result<Plan, Probl
         waves,
         peerings,
         checks,
+        warnings: Vec::new(),
     })
 }
 

@@ -8,7 +8,7 @@ use super::accounts::Account;
 use super::problems::Cx;
 use crate::model::plan::Stage;
 use crate::model::template::{Template, TemplateError};
-use crate::source::cdk::stages::load_plan;
+use crate::source::cdk::stages::load_for_stage_file;
 use crate::source::stagefile::{SourceEntry, StageEntry};
 use crate::source::template;
 
@@ -93,7 +93,7 @@ fn source(
     s: &StageEntry,
     src: &SourceEntry,
 ) -> Option<Template> {
-    let plan = match load_plan(&dir.join(&src.app)) {
+    let plan = match load_for_stage_file(&dir.join(&src.app)) {
         Ok(plan) => plan,
         Err(e) => {
             cx.in_stage(&s.name, "source").field("source.app").report(

@@ -11,6 +11,11 @@ PATCH_MODULES = [
     # CloudFormation resource handler step (before faults, which wraps it: throttling and expired
     # sessions answer first, as on AWS)
     "iam_policies",
+    # CloudFormation: ContinueUpdateRollback, RollbackStack, rollback triggers, Replacement (after the
+    # IAM patch, whose RoleARN check and CreateChangeSet wrappers it builds on)
+    "cfn_recovery",
+    # CloudFormation: nested stacks (AWS::CloudFormation::Stack) with their own events and failures
+    "cfn_nested",
     # CloudFormation: Fn::GetStackOutput resolved when a change set is created, through its RoleArn
     # as IAM decides (after iam_policies: it wraps the IAM-aware execution)
     "cfn_stack_outputs",

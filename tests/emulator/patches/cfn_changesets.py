@@ -5,19 +5,21 @@ description for the stack, no resource events, no rollback, and change sets look
 all stacks. pipeline-run drives stacks only through change sets, so this module replaces the
 change-set and DeleteStack request handlers with an executor that processes one resource at a time
 (creating, updating and deleting through moto's own per-resource functions), emits the events AWS
-emits, rolls back on failure and can run in the background (async mode, see README "CloudFormation").
+emits, rolls back on failure (or stops *_FAILED with DisableRollback), injects the resource faults
+of faults.py, and can run in the background (async mode, see README "CloudFormation"). Recovery
+operations, rollback triggers and nested stacks plug in through HOOKS and NESTED (cfn_recovery.py,
+cfn_nested.py); the template helpers live in cfn_template.py.
 
 Every replaced handler keeps moto's request parsing and serialization; only the engine behind it
 changes. The patched internals (ResourceMap._parsed_resources, _resource_json_map, _template,
 load_*(), parse_and_update_resource, _delete_resource) are moto 5.2.5's: moto is pinned for this.
 """
-import json
 import os
-import re
 import sys
 import threading
 import time
 import traceback
+import uuid
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import responses as cfn_responses
@@ -28,14 +30,18 @@ from moto.cloudformation.exceptions import (
     ValidationError,
 )
 from moto.cloudformation.models import ChangeSet, Change, Event, Stack
-from moto.cloudformation.parsing import ResourceMap, clean_json, parse_and_update_resource
+from moto.cloudformation.parsing import ResourceMap, parse_and_update_resource
 from moto.cloudformation.utils import generate_changeset_id, generate_stack_id
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2 import models as ec2_models
 from moto.ec2.models.core import TaggedEC2Resource
-from moto.ssm.models import ssm_backends
 
-from . import config
+from . import config, faults
+from .cfn_template import (  # noqa: F401 (re-exported: iam_cfn and cfn_recovery use them from here)
+    _refs, _if_conditions, _condition_parameters, _dependency_order, _load,
+    _norm, _same_template, _wanted, _effective_params,
+    _resolve_ssm, _resolve_outputs, _outputs_property, _register_exports, _import_names,
+)
 
 # One lock for the CloudFormation engine: moto's server is threaded and the async executor mutates
 # stacks from a background thread; every CloudFormation request and every executor step hold it.
@@ -69,119 +75,7 @@ class InvalidChangeSetStatus(CloudFormationError):
     code = "InvalidChangeSetStatusException"
 
 
-# ---------------------------------------------------------------- template helpers
-
-def _refs(node):
-    """Logical ids a template fragment points at (Ref, Fn::GetAtt, ${X} / ${X.Attr} in Fn::Sub)."""
-    found = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                if isinstance(text, str):
-                    found.update(v.split(".")[0] for v in re.findall(r"\$\{([^!}][^}]*)\}", text))
-                found |= _refs(value)
-            else:
-                found |= _refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _refs(item)
-    return found
-
-
-def _if_conditions(node):
-    """Condition names a template fragment chooses by (the first argument of each Fn::If)."""
-    found = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Fn::If" and isinstance(value, list) and value and isinstance(value[0], str):
-                found.add(value[0])
-            found |= _if_conditions(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _if_conditions(item)
-    return found
-
-
-def _condition_parameters(template):
-    """Condition name -> the parameters it depends on, through the conditions it names too."""
-    conditions = (template or {}).get("Conditions") or {}
-
-    def named(node):
-        if isinstance(node, dict):
-            return {node["Condition"]} if isinstance(node.get("Condition"), str) and len(node) == 1 else \
-                set().union(*(named(v) for v in node.values())) if node else set()
-        if isinstance(node, list):
-            return set().union(*(named(v) for v in node)) if node else set()
-        return set()
-
-    resolved = {}
-
-    def params_of(name, seen=()):
-        if name not in resolved:
-            body = conditions.get(name)
-            found = set(_refs(body))
-            for other in named(body) - set(seen) - {name}:
-                found |= params_of(other, seen + (name,))
-            resolved[name] = found
-        return resolved[name]
-
-    return {name: params_of(name) for name in conditions}
-
-
-def _dependency_order(resources):
-    """Logical ids of `resources` (name -> json) with every dependency before its dependents."""
-    names = list(resources)
-    deps = {}
-    for name in names:
-        depends_on = resources[name].get("DependsOn", [])
-        depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
-        deps[name] = [n for n in names if n != name and (n in depends_on or n in _refs(resources[name]))]
-    order, seen = [], set()
-
-    def visit(name, path):
-        if name in seen or name in path:  # a cycle is an AWS template error; keep template order
-            return
-        for dep in deps[name]:
-            visit(dep, path | {name})
-        seen.add(name)
-        order.append(name)
-
-    for name in names:
-        visit(name, frozenset())
-    return order
-
-
-def _load(rmap, template, params):
-    """Point a ResourceMap at a template and parameter set, as moto's ResourceMap.load() does."""
-    rmap._template = template
-    rmap._resource_json_map = template.get("Resources", {})
-    rmap.input_parameters = dict(params)
-    rmap.resolved_parameters = {}
-    rmap.load_mapping()
-    rmap.transform_mapping()
-    rmap.load_parameters()
-    rmap.load_conditions()
-
-
-def _norm(resources):
-    # moto adds an empty "Properties" to template resources it parses; AWS sees no difference.
-    return {n: dict({"Properties": {}}, **r) if isinstance(r, dict) else r for n, r in (resources or {}).items()}
-
-
-def _same_template(a, b):
-    return dict(a, Resources=_norm(a.get("Resources"))) == dict(b, Resources=_norm(b.get("Resources")))
-
-
-def _wanted(rmap):
-    """Resources of the map's template whose Condition holds (AWS neither lists nor creates the others)."""
-    return {name: res for name, res in rmap._resource_json_map.items()
-            if not res.get("Condition") or rmap.lazy_condition_map[res["Condition"]]}
-
+# ---------------------------------------------------------------- stack state (template helpers: cfn_template.py)
 
 def _deployed(stack):
     """Logical ids the stack currently has deployed, in dependency order."""
@@ -190,61 +84,6 @@ def _deployed(stack):
     if live is None:  # a stack made by CreateStack: whatever moto created from its template
         live = rmap._parsed_resources
     return [n for n in _dependency_order(rmap._resource_json_map) if n in live]
-
-
-def _effective_params(template, passed, previous=None, strict=True):
-    """Every declared parameter's value: passed, UsePreviousValue, or Default (as AWS resolves them)."""
-    declared = (template or {}).get("Parameters") or {}
-    values = {}
-    given = {p["ParameterKey"]: p for p in passed}
-    unknown = [k for k in given if k not in declared]
-    if unknown and strict:
-        raise ValidationError(message=f"Parameters: [{', '.join(unknown)}] do not exist in the template")
-    missing = []
-    for key, spec in declared.items():
-        p = given.get(key)
-        if p is not None and p.get("UsePreviousValue"):
-            if previous is None or key not in previous:
-                raise ValidationError(message=f"Invalid input for parameter key {key}. "
-                                              "Cannot specify usePreviousValue as true for a parameter "
-                                              "key not in the previous template")
-            values[key] = previous[key]
-        elif p is not None and "ParameterValue" in p:
-            values[key] = p["ParameterValue"]
-        elif "Default" in spec:
-            default = spec["Default"]  # YAML may give a number or a boolean; AWS sees its text
-            values[key] = default if isinstance(default, str) else json.dumps(default)
-        else:
-            missing.append(key)
-    if missing and strict:
-        raise ValidationError(message=f"Parameters: [{', '.join(missing)}] must have values")
-    return values
-
-
-def _ssm_typed(template):
-    """Parameters of an SSM parameter type (`AWS::SSM::Parameter::Value<...>`): their value is a
-    Parameter Store name, and CloudFormation uses the value stored under it."""
-    declared = (template or {}).get("Parameters") or {}
-    return [k for k, spec in declared.items()
-            if str((spec or {}).get("Type", "")).startswith("AWS::SSM::Parameter::Value<")]
-
-
-def _resolve_ssm(backend, template, params):
-    """AWS: CreateChangeSet reads the current Parameter Store value of each SSM-typed parameter (the
-    `ResolvedValue` DescribeStacks shows); a parameter that does not exist fails the request.
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-supplied-parameter-types.html"""
-    store = ssm_backends[backend.account_id][backend.region_name]
-    resolved, missing = {}, []
-    for key in _ssm_typed(template):
-        found = store.get_parameter(params[key]) if key in params else None
-        if found is None:
-            missing.append(params.get(key, key))
-        else:
-            resolved[key] = found.value
-    if missing:
-        raise ValidationError(message=f"Unable to fetch parameters [{','.join(missing)}] "
-                                      "from parameter store for this account.")
-    return resolved
 
 
 def _stack_params(stack):
@@ -261,9 +100,11 @@ def _live_stack(backend, name_or_id):
 
 
 def _not_updatable(stack):
-    # AWS refuses to change a stack that is busy or that never came into being.
+    # AWS refuses to change a stack that is busy, that never came into being, or whose rollback
+    # failed. CREATE_FAILED / UPDATE_FAILED (left by DisableRollback) take a change set, executed
+    # with DisableRollback (see execute_change_set).
     return (stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS") or \
-        stack.status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED")
+        stack.status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED")
 
 
 def _refuse_update(stack):
@@ -284,32 +125,51 @@ def _stack_status(stack, status, reason=None):
     stack._add_stack_event(status, resource_status_reason=reason)
 
 
+class Wait:
+    """Yielded by a job that cannot go on before `done()` (called under LOCK) is true: a fault rule's
+    delay or hold, a rollback trigger's monitoring window. The job then continues in the background."""
+    def __init__(self, done):
+        self.done = done
+
+
 def _run(job):
     """Run a generator job: its first segment now (so callers see *_IN_PROGRESS at once), the rest
-    synchronously, or, in async mode, in a background thread sleeping the configured delay per step."""
-    if next(job, StopIteration) is StopIteration:
+    synchronously, or, in async mode, in a background thread sleeping the configured delay per step.
+    A job that yields a Wait continues in the background once the wait is over, in either mode."""
+    step = next(job, StopIteration)
+    if step is StopIteration:
         return
     delay = CONFIG["cfn_resource_delay_ms"] / 1000.0
-    if delay <= 0:
-        for _ in job:
-            pass
-        return
+    while delay <= 0 and not (isinstance(step, Wait) and not step.done()):
+        step = next(job, StopIteration)
+        if step is StopIteration:
+            return
     generation = _generation[0]
 
-    def worker():
+    def worker(step):
         while True:
-            time.sleep(delay)
+            if isinstance(step, Wait):
+                while True:
+                    time.sleep(0.02)
+                    with LOCK:
+                        if generation != _generation[0]:
+                            return
+                        if step.done():
+                            break
+            elif delay > 0:
+                time.sleep(delay)
             with LOCK:
                 if generation != _generation[0]:
                     return
                 try:
-                    if next(job, StopIteration) is StopIteration:
-                        return
+                    step = next(job, StopIteration)
                 except Exception:  # an emulator bug: keep the server alive and say so
                     traceback.print_exc(file=sys.stderr)
                     return
+                if step is StopIteration:
+                    return
 
-    threading.Thread(target=worker, name="cfn-executor", daemon=True).start()
+    threading.Thread(target=worker, args=(step,), name="cfn-executor", daemon=True).start()
 
 
 def _failure_reason(exc):
@@ -330,9 +190,46 @@ def _physical_id(rmap, name):
     return getattr(rmap._parsed_resources.get(name), "physical_resource_id", None)
 
 
-def _create(stack, rmap, name):
+def _stack_names(stack):
+    return {stack.name, stack.stack_id} | set(getattr(stack, "_emu_aliases", ()))
+
+
+def _pause(stack, name, on):
+    """The waits fault rules put on this resource step (delay, hold): see faults.py."""
+    delay = faults.take_resource_rule("delay", _stack_names(stack), name, on)
+    if delay is not None:
+        until = time.monotonic() + delay["seconds"]
+        yield Wait(lambda: time.monotonic() >= until)
+    hold = faults.take_resource_rule("hold", _stack_names(stack), name, on)
+    if hold is not None:
+        yield Wait(lambda: faults.released(hold))
+
+
+def _injected(stack, name, on):
+    """The failure a `fail` fault rule injects into this resource step, as a handler reports it."""
+    rule = faults.take_resource_rule("fail", _stack_names(stack), name, on)
+    if rule is None:
+        return None
+    message = rule.get("reason") or f"Injected fault: {on} of {name} failed"
+    return (f'Resource handler returned message: "{message}" (RequestToken: {uuid.uuid4()}, '
+            f'HandlerErrorCode: GeneralServiceException)')
+
+
+# Set by cfn_recovery: creates, updates and deletes AWS::CloudFormation::Stack resources (nested stacks).
+NESTED = {}
+
+
+def _create(stack, rmap, name, on="create"):
     rtype = rmap._resource_json_map[name]["Type"]
     _event(stack, name, rtype, "CREATE_IN_PROGRESS")
+    yield from _pause(stack, name, on)
+    injected = _injected(stack, name, on)
+    if injected:
+        raise _ResourceFailed(name, injected)
+    if rtype in NESTED:
+        yield from NESTED[rtype].create(stack, rmap, name)
+        _event(stack, name, rtype, "CREATE_COMPLETE", _physical_id(rmap, name))
+        return
     try:
         resource = rmap[name]  # moto's lazy map creates the resource on first access
         if isinstance(resource, TaggedEC2Resource):
@@ -346,9 +243,17 @@ def _create(stack, rmap, name):
     _event(stack, name, rtype, "CREATE_COMPLETE", _physical_id(rmap, name), reason)
 
 
-def _update(stack, rmap, name):
+def _update(stack, rmap, name, on="update"):
     res_json = rmap._resource_json_map[name]
     _event(stack, name, res_json["Type"], "UPDATE_IN_PROGRESS", _physical_id(rmap, name))
+    yield from _pause(stack, name, on)
+    injected = _injected(stack, name, on)
+    if injected:
+        raise _ResourceFailed(name, injected)
+    if res_json["Type"] in NESTED:
+        yield from NESTED[res_json["Type"]].update(stack, rmap, name, on)
+        _event(stack, name, res_json["Type"], "UPDATE_COMPLETE", _physical_id(rmap, name))
+        return
     try:
         updated = parse_and_update_resource(name, res_json, rmap, rmap._account_id, rmap._region_name)
     except Exception as exc:
@@ -385,23 +290,35 @@ def _delete_resource(rmap, resource, res_json):
         rmap._delete_resource(resource, res_json)
 
 
-def _delete_all(stack, rmap, names, jsons):
+def _delete_all(stack, rmap, names, jsons, on="delete", retain=()):
     """Delete in reverse dependency order, one step per resource, retrying once the deletions that
-    failed (AWS waits for dependents to go). Yields; returns the ids that could not be deleted."""
-    pending = []
+    failed (AWS waits for dependents to go). Yields; returns the ids that could not be deleted.
+    `retain`: ids kept (DeleteStack RetainResources), like a DeletionPolicy Retain."""
+    pending, failed = [], []
     for name in reversed(names):
         res_json, physical = jsons[name], _physical_id(rmap, name)
-        if res_json.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate"):
+        if res_json.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate") or name in retain:
             rmap._parsed_resources.pop(name, None)
             _event(stack, name, res_json["Type"], "DELETE_SKIPPED", physical)
             continue
         _event(stack, name, res_json["Type"], "DELETE_IN_PROGRESS", physical)
-        if _try_delete(rmap, name, res_json) is None:
+        yield from _pause(stack, name, on)
+        injected = _injected(stack, name, on)
+        if injected:  # an injected failure is final: no retry
+            _event(stack, name, res_json["Type"], "DELETE_FAILED", physical, injected)
+            failed.append(name)
+        elif res_json["Type"] in NESTED:
+            reason = yield from NESTED[res_json["Type"]].delete(stack, rmap, name)
+            _event(stack, name, res_json["Type"], "DELETE_FAILED" if reason else "DELETE_COMPLETE", physical, reason)
+            if reason:
+                failed.append(name)
+            else:
+                rmap._parsed_resources.pop(name, None)
+        elif _try_delete(rmap, name, res_json) is None:
             _event(stack, name, res_json["Type"], "DELETE_COMPLETE", physical)
         else:
             pending.append(name)
         yield
-    failed = []
     for name in pending:
         res_json, physical = jsons[name], _physical_id(rmap, name)
         reason = _try_delete(rmap, name, res_json)
@@ -423,30 +340,7 @@ def _try_delete(rmap, name, res_json):
     return None
 
 
-# ---------------------------------------------------------------- outputs and exports
-
-def _resolve_outputs(rmap, template):
-    """Outputs as AWS records them when the stack completes: [(key, value, description, export)]."""
-    outputs = []
-    for key, out in (template.get("Outputs") or {}).items():
-        if out.get("Condition") and not rmap.lazy_condition_map[out["Condition"]]:
-            continue
-        export = out.get("Export", {}).get("Name")
-        outputs.append((key, clean_json(out["Value"], rmap), out.get("Description"),
-                        clean_json(export, rmap) if export is not None else None))
-    return outputs
-
-
-def _outputs_property(original):
-    def outputs(self):
-        recorded = getattr(self, "_emu_outputs", None)
-        if recorded is None:
-            return original.fget(self)
-        # AWS shows ExportName only on the output that declares the export (moto matched by value).
-        return [{"OutputKey": k, "OutputValue": v, "Description": d, "ExportName": e}
-                for k, v, d, e in recorded] or None
-    return property(outputs)
-
+# ---------------------------------------------------------------- exports
 
 def _check_exports(backend, stack, outputs):
     for _, _, _, name in outputs:
@@ -457,14 +351,6 @@ def _check_exports(backend, stack, outputs):
             owner = backend.stacks.get(holder.exporting_stack_id)
             raise _ResourceFailed(None, f"Export with name {name} is already exported by stack "
                                         f"{owner.name if owner else holder.exporting_stack_id}")
-
-
-def _register_exports(backend, stack, outputs):
-    for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == stack.stack_id]:
-        del backend.exports[name]
-    for _, value, _, name in outputs:
-        if name is not None:
-            backend.exports[name] = cfn_models.Export(stack.stack_id, name, value)
 
 
 # ---------------------------------------------------------------- change set planning
@@ -503,25 +389,47 @@ def _plan(backend, stack, template, params, tags, resolved=None):
     return changes, (f"No export named {missing[0]} found." if missing else None)
 
 
-def _import_names(node, rmap):
-    if isinstance(node, dict):
-        if "Fn::ImportValue" in node:
-            return [clean_json(node["Fn::ImportValue"], rmap)]
-        return [n for v in node.values() for n in _import_names(v, rmap)]
-    if isinstance(node, list):
-        return [n for v in node for n in _import_names(v, rmap)]
-    return []
-
-
 # ---------------------------------------------------------------- execution
+
+# Set by cfn_recovery: rollback triggers (RollbackConfiguration) and replacement detection. The
+# defaults are no triggers and no replacements.
+def _no_monitor(stack):
+    return
+    yield
+
+
+HOOKS = {"configure": lambda stack, change_set: None, "alarm": lambda stack: None,
+         "monitor": _no_monitor, "replaces": lambda res_type, old, new: False}
+REPLACEMENT_REFUSED = "Replacement type updates not supported on stack with disable-rollback."
+
+
+def _snapshot(stack):
+    """The stack as it is: what a rollback returns it to."""
+    rmap = stack.resource_map
+    return {"template": rmap._template, "params": dict(rmap.input_parameters), "deployed": _deployed(stack),
+            "jsons": dict(rmap._resource_json_map), "body": stack.template, "description": stack.description,
+            "stack_params": getattr(stack, "_emu_params", None), "parameters": dict(stack.parameters or {})}
+
+
+def _restore(stack, old):
+    stack.template, stack.template_dict, stack.description = old["body"], old["template"], old["description"]
+    stack._emu_params, stack.parameters = old["stack_params"], dict(old["parameters"])
+    stack._emu_live = set(old["deployed"])
+
 
 def _execute_job(backend, change_set):
     """ExecuteChangeSet as AWS runs it: additions and modifications in dependency order, outputs and
-    exports, then removals in the cleanup phase; on a failure, the rollback AWS performs."""
+    exports, the rollback triggers' monitoring window, then removals in the cleanup phase; on a
+    failure, the rollback AWS performs (or, with DisableRollback, none)."""
     stack, rmap = change_set.stack, change_set.stack.resource_map
     verb = "CREATE" if change_set.change_set_type == "CREATE" else "UPDATE"
-    old = {"template": rmap._template, "params": dict(rmap.input_parameters),
-           "deployed": _deployed(stack), "jsons": dict(rmap._resource_json_map)}
+    # A stack left CREATE_FAILED / UPDATE_FAILED by DisableRollback: its last stable state stays the target.
+    prior = getattr(stack, "_emu_failed", None) if stack.status in ("CREATE_FAILED", "UPDATE_FAILED") else None
+    before = _snapshot(stack)
+    old = prior["old"] if prior else before
+    disable = bool(getattr(change_set, "_emu_disable_rollback", False))
+    stack.disable_rollback = disable
+    HOOKS["configure"](stack, change_set)
     change_set.execution_status = "EXECUTE_IN_PROGRESS"
     _stack_status(stack, f"{verb}_IN_PROGRESS", "User Initiated")
     yield
@@ -534,25 +442,35 @@ def _execute_job(backend, change_set):
     done = []
     try:
         _load(rmap, template, change_set.parameters)
+        HOOKS["alarm"](stack)
         for name in _dependency_order(_wanted(rmap)):
             if actions.get(name) == "Add":
-                _create(stack, rmap, name)
+                yield from _create(stack, rmap, name)
             elif actions.get(name) == "Modify":
-                _update(stack, rmap, name)
+                if disable and HOOKS["replaces"](rmap._resource_json_map[name]["Type"], before["jsons"].get(name),
+                                                 rmap._resource_json_map[name]):
+                    raise _ResourceFailed(name, REPLACEMENT_REFUSED)
+                yield from _update(stack, rmap, name)
             else:
                 continue
             done.append(name)
+            HOOKS["alarm"](stack)
             yield
         outputs = _resolve_outputs(rmap, template)
         _check_exports(backend, stack, outputs)
+        yield from HOOKS["monitor"](stack)
     except Exception as exc:
         failure = exc if isinstance(exc, _ResourceFailed) else \
             _ResourceFailed(None, getattr(exc, "message", None) or repr(exc))
-        yield from _rollback(backend, change_set, verb, old, done, actions, failure)
+        if disable and failure.logical_id:
+            _stop_failed(change_set, verb, prior, before, old, done, actions, failure)
+        else:
+            yield from _rollback(backend, change_set, verb, old, done, actions, failure)
         return
 
     # Committed: from here on the stack shows the new template, parameters, tags and outputs.
-    stack._emu_live = {n for n in old["deployed"] if actions.get(n) != "Remove"} | set(done)
+    stack._emu_failed = None
+    stack._emu_live = {n for n in before["deployed"] if actions.get(n) != "Remove"} | set(done)
     stack.template, stack.template_dict = change_set.template, template
     stack.description = template.get("Description")
     stack._emu_params = dict(change_set.parameters)
@@ -570,70 +488,125 @@ def _execute_job(backend, change_set):
         if other.stack_id == stack.stack_id and other is not change_set:
             del backend.change_sets[arn]
 
-    removed = [n for n in _dependency_order(old["jsons"]) if n in old["deployed"] and actions.get(n) == "Remove"]
+    removed = [n for n in _dependency_order(before["jsons"]) if n in before["deployed"] and actions.get(n) == "Remove"]
     if verb == "UPDATE":
         _stack_status(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
         yield
         # Cleanup failures leave the resource behind, as on AWS; the update still completes.
-        yield from _delete_all(stack, rmap, removed, old["jsons"])
+        yield from _delete_all(stack, rmap, removed, before["jsons"])
     _stack_status(stack, f"{verb}_COMPLETE")
+
+
+def _failure_event(stack, rmap, actions, failure):
+    """The failed resource's event; returns the stack status reason AWS gives the failure."""
+    if not failure.logical_id:
+        return failure.reason + ". "
+    res_type = rmap._resource_json_map[failure.logical_id]["Type"]
+    what = "create" if actions.get(failure.logical_id, "Add") == "Add" else "update"
+    _event(stack, failure.logical_id, res_type, f"{what.upper()}_FAILED",
+           _physical_id(rmap, failure.logical_id), failure.reason)
+    return f"The following resource(s) failed to {what}: [{failure.logical_id}]. "
+
+
+def _half_made(rmap, actions, failure):
+    """The failed resource, when its failed create left something to delete (a nested stack)."""
+    name = failure.logical_id
+    return [name] if name and actions.get(name) == "Add" and name in rmap._parsed_resources else []
+
+
+def _stop_failed(change_set, verb, prior, before, old, done, actions, failure):
+    """DisableRollback: the stack stops in CREATE_FAILED / UPDATE_FAILED with what was done kept. The
+    stack shows the new template; RollbackStack returns it to `old`, its last stable state."""
+    stack, rmap = change_set.stack, change_set.stack.resource_map
+    reason = _failure_event(stack, rmap, actions, failure)
+    change_set.execution_status = "EXECUTE_FAILED"
+    new_jsons = dict(rmap._resource_json_map)
+    # What exists now: each resource as last applied (done: the new template; others: as before).
+    rmap._resource_json_map = dict({n: before["jsons"][n] for n in before["deployed"]},
+                                   **{n: new_jsons[n] for n in done})
+    stack._emu_live = set(before["deployed"]) | set(done) | set(_half_made(rmap, actions, failure))
+    for name in _half_made(rmap, actions, failure):
+        rmap._resource_json_map[name] = new_jsons[name]
+    touched = set(prior["touched"]) if prior else set()
+    touched |= {n for n in done if actions.get(n) == "Modify"}
+    if failure.logical_id and actions.get(failure.logical_id) == "Modify":
+        touched.add(failure.logical_id)
+    stack._emu_failed = {"verb": prior["verb"] if prior else verb, "old": old, "touched": touched}
+    stack.template, stack.template_dict = change_set.template, change_set.template_dict
+    stack.description = change_set.template_dict.get("Description")
+    stack._emu_params, stack.parameters = dict(change_set.parameters), dict(change_set.parameters)
+    _stack_status(stack, f"{verb}_FAILED", reason)
 
 
 def _rollback(backend, change_set, verb, old, done, actions, failure):
     stack, rmap = change_set.stack, change_set.stack.resource_map
-    if failure.logical_id:
-        res_type = rmap._resource_json_map[failure.logical_id]["Type"]
-        what = "create" if actions.get(failure.logical_id) == "Add" else "update"
-        _event(stack, failure.logical_id, res_type, f"{what.upper()}_FAILED",
-               _physical_id(rmap, failure.logical_id), failure.reason)
-        reason = f"The following resource(s) failed to {what}: [{failure.logical_id}]. "
-    else:
-        reason = failure.reason + ". "
+    reason = _failure_event(stack, rmap, actions, failure)
     change_set.execution_status = "EXECUTE_FAILED"
     new_jsons = dict(rmap._resource_json_map)
-    added = [n for n in done if actions[n] == "Add"]
-
+    added = [n for n in done if actions[n] == "Add"] + _half_made(rmap, actions, failure)
     if verb == "CREATE":
-        _stack_status(stack, "ROLLBACK_IN_PROGRESS", reason + "Rollback requested by user.")
-        yield
-        failed = yield from _delete_all(stack, rmap, added, new_jsons)
-        _load(rmap, {}, {})
-        stack._emu_live = set()
-        stack.template, stack.template_dict = change_set.template, {}
-        stack.description = change_set.template_dict.get("Description")
-        _stack_status(stack, "ROLLBACK_FAILED" if failed else "ROLLBACK_COMPLETE")
+        yield from _roll_back_create(stack, rmap, added, new_jsons, reason + "Rollback requested by user.",
+                                     change_set.template, change_set.template_dict.get("Description"))
         return
-
-    _stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
-    yield
     # Put back the previous properties of what was modified (the failed resource included).
-    _load(rmap, old["template"], old["params"])
-    rollback_failed = False
     modified = [n for n in done if actions[n] == "Modify"]
     if failure.logical_id and actions.get(failure.logical_id) == "Modify":
         modified.append(failure.logical_id)
+    yield from _roll_back_update(stack, rmap, old, modified, added, new_jsons, reason)
+
+
+def _roll_back_create(stack, rmap, created, jsons, reason, body, description):
+    _stack_status(stack, "ROLLBACK_IN_PROGRESS", reason)
+    yield
+    failed = yield from _delete_all(stack, rmap, created, jsons, on="rollback")
+    _load(rmap, {}, {})
+    rmap._resource_json_map = {n: jsons[n] for n in failed}
+    stack._emu_live = set(failed)
+    stack.template, stack.template_dict, stack.description = body, {}, description
+    stack._emu_failed = None
+    _stack_status(stack, "ROLLBACK_FAILED" if failed else "ROLLBACK_COMPLETE")
+
+
+def _roll_back_update(stack, rmap, old, modified, added, new_jsons, reason, skipped=(), announce=True):
+    """UPDATE_ROLLBACK_IN_PROGRESS: restore `modified` to `old`, then delete `added` in the cleanup.
+    A resource that cannot be restored leaves the stack UPDATE_ROLLBACK_FAILED, from which
+    ContinueUpdateRollback (cfn_recovery) resumes with the same arguments."""
+    if announce:
+        _stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
+        yield
+    _load(rmap, old["template"], old["params"])
+    for name in skipped:  # ContinueUpdateRollback ResourcesToSkip: marked UPDATE_COMPLETE, left as they are
+        _event(stack, name, rmap._resource_json_map[name]["Type"], "UPDATE_COMPLETE", _physical_id(rmap, name))
+    failed = []
     for name in reversed(modified):
         try:
-            _update(stack, rmap, name)
+            yield from _update(stack, rmap, name, on="rollback")
         except _ResourceFailed as exc:
             _event(stack, name, rmap._resource_json_map[name]["Type"], "UPDATE_FAILED",
                    _physical_id(rmap, name), exc.reason)
-            rollback_failed = True
+            failed.append(name)
         yield
-    if rollback_failed:
-        _stack_status(stack, "UPDATE_ROLLBACK_FAILED")
+    _restore(stack, old)
+    stack._emu_failed = None
+    if failed:
+        stack._emu_rollback = {"old": old, "failed": failed[::-1], "added": added, "new_jsons": new_jsons}
+        rmap._resource_json_map = dict(rmap._resource_json_map, **{n: new_jsons[n] for n in added})
+        stack._emu_live |= set(added)
+        _stack_status(stack, "UPDATE_ROLLBACK_FAILED",
+                      f"The following resource(s) failed to update: [{', '.join(failed[::-1])}]. ")
         return
+    stack._emu_rollback = None
     _stack_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
     yield
-    yield from _delete_all(stack, rmap, added, new_jsons)
+    yield from _delete_all(stack, rmap, added, new_jsons, on="rollback")
     _stack_status(stack, "UPDATE_ROLLBACK_COMPLETE")
 
 
-def _delete_stack_job(backend, stack):
+def _delete_stack_job(backend, stack, retain=()):
     rmap = stack.resource_map
     _stack_status(stack, "DELETE_IN_PROGRESS", "User Initiated")
     yield
-    failed = yield from _delete_all(stack, rmap, _deployed(stack), rmap._resource_json_map)
+    failed = yield from _delete_all(stack, rmap, _deployed(stack), rmap._resource_json_map, retain=set(retain))
     if failed:
         _stack_status(stack, "DELETE_FAILED",
                       f"The following resource(s) failed to delete: [{', '.join(failed)}]. ")
@@ -786,6 +759,15 @@ def execute_change_set(self):
                                      f"current execution status of [{change_set.execution_status}]")
     if _not_updatable(change_set.stack):
         _refuse_update(change_set.stack)
+    disable = self._get_bool_param("DisableRollback", False)
+    if change_set.stack.status in ("CREATE_FAILED", "UPDATE_FAILED") and not disable:
+        # AWS: a stack left *_FAILED by DisableRollback is updated only without rollback (the text
+        # AWS returns, as quoted in aws/aws-cdk#30546).
+        raise ValidationError(message=f"This stack is currently in a non-terminal [{change_set.stack.status}] "
+                                      "state. To update the stack from this state, please use the "
+                                      "disable-rollback parameter with update-stack API. To rollback to the "
+                                      "last known good state, use the rollback-stack API.")
+    change_set._emu_disable_rollback = disable
     _run(_execute_job(backend, change_set))
     return EmptyResult()
 
@@ -802,7 +784,16 @@ def delete_stack(self):
                                       "while TerminationProtection is enabled")
     if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
         raise ValidationError(message=f"Stack [{stack.stack_id}] cannot be deleted while in status {stack.status}")
-    _run(_delete_stack_job(backend, stack))
+    retain = self._get_param("RetainResources", []) or []
+    if retain and stack.status != "DELETE_FAILED":
+        # AWS keeps resources only of a stack whose deletion failed (API_DeleteStack RetainResources).
+        raise ValidationError(message=f"Invalid operation on stack {stack.stack_id}. When you delete a stack, "
+                                      "specify which resources to retain only when the stack is in the "
+                                      "DELETE_FAILED state.")
+    if any(name not in _deployed(stack) for name in retain):
+        raise ValidationError(message="The specified resources to retain must be in a valid state. Do not "
+                                      "specify resources that are in the DELETE_COMPLETE state.")
+    _run(_delete_stack_job(backend, stack, retain))
     return EmptyResult()
 
 
@@ -892,3 +883,8 @@ def apply():
     Stack.capabilities = None
     Parameter.get_cfn_attribute = _ssm_parameter_get_cfn_attribute
     Parameter.has_cfn_attr = classmethod(lambda cls, attr: attr in ("Type", "Value"))
+
+
+# The engine's jobs as defined here, before iam_cfn wraps them to act as the request's caller: a
+# nested stack (cfn_nested) acts as its parent does.
+ENGINE_JOBS = {"execute": _execute_job, "delete": _delete_stack_job}

@@ -17,7 +17,8 @@ must be allowed to that session. A refusal, a missing stack or a missing output 
 (FAILED, with the reason). A resource whose resolved value differs from what the stack was last
 deployed with is modified; a submission identical to the deployed stack (template, parameters, tags)
 is still "no changes" (AWS documents no re-resolution on an unchanged stack). Executing the change
-set uses the values resolved for it. moto's synchronous CreateStack/UpdateStack do not resolve it.
+set uses the values resolved for it. moto's synchronous CreateStack/UpdateStack and nested stacks'
+child templates do not resolve it.
 """
 import json
 
@@ -29,7 +30,7 @@ from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import Change, cloudformation_backends
 from moto.cloudformation.parsing import ResourceMap
 
-from . import cfn_changesets, iam_cfn, iam_policies, net_trust
+from . import cfn_changesets, cfn_nested, cfn_template, iam_cfn, iam_policies, net_trust
 from .iam_requests import Check
 
 FUNCTION = "Fn::GetStackOutput"
@@ -211,7 +212,10 @@ def apply():
     from moto.moto_api._internal.models import MotoAPIBackend
 
     parsing.clean_json = clean_json
-    cfn_changesets.clean_json = clean_json
+    # the modules that imported moto's function by name
+    for module in (cfn_changesets, cfn_template, cfn_nested):
+        if hasattr(module, "clean_json"):
+            module.clean_json = clean_json
     cfn_models.yaml_tag_constructor = yaml_tag_constructor
     cfn_responses.yaml_tag_constructor = yaml_tag_constructor
     cfn_changesets._plan = _plan(cfn_changesets._plan)

@@ -6,7 +6,15 @@ Control endpoint (same server):
                             The next `count` matching requests get the service's throttling error.
   GET    /_emulator/faults  rules with what remains, what was injected, sessions refused as expired,
                             and a count of every request by service:Action since the last reset.
-  DELETE /_emulator/faults  clears rules and counters; POST /moto-api/reset does too.
+  DELETE /_emulator/faults  clears rules and counters (and releases held resources); POST
+                            /moto-api/reset does too.
+
+CloudFormation resource rules (used by the engine in cfn_changesets.py, see README "Faults"):
+  {"fail":  {"stack": S, "logical_id": L, "on": "create|update|delete|rollback", "count": N, "reason": opt}}
+  {"delay": {"stack": S, "logical_id": L, "on": ..., "seconds": X, "count": opt}}   (the step takes X s)
+  {"hold":  {"stack": S, "logical_id": L, "on": ..., "count": opt}}   (the step waits for a release)
+  {"release": {"stack": S, "logical_id": L}}   (ends a hold; `{"release": {}}` ends every hold)
+Each key takes one rule or a list.
 
 Throttling errors are AWS's, in each protocol's shape: `Throttling` "Rate exceeded" (HTTP 400) for
 the query protocols (CloudFormation, STS, IAM), `ThrottlingException` for the JSON protocols (SSM),
@@ -28,6 +36,9 @@ _INJECTED = {}  # "service:Action" -> throttles answered
 _EXPIRED = {}  # "service:Action" -> requests refused because their session had expired
 _REQUESTS = {}  # "service:Action" -> requests seen
 _SESSIONS = {}  # assumed-role access key id -> expiration (naive UTC, as moto keeps it)
+_RESOURCE_RULES = []  # [{"kind": fail|delay|hold, "stack", "logical_id", "on", "remaining", ...}]
+_HELD = []  # holds in force: [{"stack", "logical_id", "on", "released": bool}]
+RESOURCE_OPS = ("create", "update", "delete", "rollback")
 
 
 def _credential(environ):
@@ -141,6 +152,8 @@ def _state():
             "injected": dict(_INJECTED),
             "expired": dict(_EXPIRED),
             "requests": dict(_REQUESTS),
+            "resources": [dict(r) for r in _RESOURCE_RULES],
+            "held": [dict(h) for h in _HELD if not h["released"]],
         }
 
 
@@ -150,10 +163,78 @@ def _clear():
         _INJECTED.clear()
         _EXPIRED.clear()
         _REQUESTS.clear()
+        _RESOURCE_RULES.clear()
+        for hold in _HELD:
+            hold["released"] = True
+        _HELD.clear()
+
+
+def _stack_matches(rule_stack, stack_names):
+    return rule_stack in stack_names
+
+
+def take_resource_rule(kind, stack_names, logical_id, on):
+    """The first `kind` rule (fail, delay, hold) matching this resource operation, with one use
+    taken from its count; None when none does. `stack_names`: the stack's name and id."""
+    with _LOCK:
+        for rule in _RESOURCE_RULES:
+            if rule["kind"] == kind and rule["remaining"] > 0 and rule["logical_id"] == logical_id \
+                    and rule["on"] == on and _stack_matches(rule["stack"], stack_names):
+                rule["remaining"] -= 1
+                rule["injected"] = rule.get("injected", 0) + 1
+                if kind == "hold":
+                    hold = {"stack": rule["stack"], "logical_id": logical_id, "on": on, "released": False}
+                    _HELD.append(hold)
+                    return hold
+                return dict(rule)
+    return None
+
+
+def released(hold):
+    with _LOCK:
+        return hold["released"]
+
+
+def _release(spec):
+    with _LOCK:
+        for hold in _HELD:
+            if spec.get("stack") in (None, hold["stack"]) and spec.get("logical_id") in (None, hold["logical_id"]):
+                hold["released"] = True
+        _HELD[:] = [h for h in _HELD if not h["released"]]
+
+
+def _parse_resource_rules(doc):
+    parsed = []
+    for kind in ("fail", "delay", "hold"):
+        rules = doc.get(kind, [])
+        for r in [rules] if isinstance(rules, dict) else rules:
+            count = r.get("count", 1)
+            ok = all(isinstance(r.get(k), str) for k in ("stack", "logical_id")) and r.get("on") in RESOURCE_OPS \
+                and isinstance(count, int) and not isinstance(count, bool) and count >= 1 \
+                and (kind != "fail" or r.get("reason") is None or isinstance(r.get("reason"), str))
+            seconds = r.get("seconds")
+            if kind == "delay":
+                ok = ok and isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds <= 600
+            if not ok:
+                raise ValueError(r)
+            rule = {"kind": kind, "stack": r["stack"], "logical_id": r["logical_id"], "on": r["on"],
+                    "remaining": count}
+            if kind == "fail":
+                rule["reason"] = r.get("reason")
+            if kind == "delay":
+                rule["seconds"] = seconds
+            parsed.append(rule)
+    releases = doc.get("release", [])
+    releases = [releases] if isinstance(releases, dict) else releases
+    if not all(isinstance(x, dict) for x in releases):
+        raise ValueError(releases)
+    return parsed, releases
 
 
 def _parse_rules(body):
     doc = json.loads(body or b"{}")
+    if not isinstance(doc, dict) or not set(doc) <= {"throttle", "fail", "delay", "hold", "release"}:
+        raise ValueError(doc)
     rules = doc.get("throttle", [])
     if isinstance(rules, dict):
         rules = [rules]
@@ -164,7 +245,7 @@ def _parse_rules(body):
                 or count < 1 or not (action is None or isinstance(action, str)):
             raise ValueError(r)
         parsed.append({"service": service, "action": action, "remaining": count})
-    return parsed
+    return (parsed,) + _parse_resource_rules(doc)
 
 
 def _faults_app(environ, start_response):
@@ -172,13 +253,17 @@ def _faults_app(environ, start_response):
     request = Request(environ)
     if request.method == "POST":
         try:
-            rules = _parse_rules(request.get_data())
+            rules, resource_rules, releases = _parse_rules(request.get_data())
         except (ValueError, TypeError, AttributeError):
             return Response(json.dumps({"error": "expected {\"throttle\": {\"service\": <signing name>, "
-                                                 "\"count\": <int >= 1>, \"action\": <optional>}} or a list"}),
+                                                 "\"count\": <int >= 1>, \"action\": <optional>}} or a list, "
+                                                 "or fail/delay/hold/release rules (README \"Faults\")"}),
                             400, mimetype="application/json")(environ, start_response)
         with _LOCK:
             _RULES.extend(rules)
+            _RESOURCE_RULES.extend(resource_rules)
+        for spec in releases:
+            _release(spec)
     elif request.method == "DELETE":
         _clear()
     return Response(json.dumps(_state()), 200, mimetype="application/json")(environ, start_response)

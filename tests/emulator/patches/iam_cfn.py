@@ -672,11 +672,11 @@ def apply():
         change_set.stack.resource_map._emu_iam_principal = operation_principal(role_arn) or _NO_PRINCIPAL
         yield from original_execute_job(backend, change_set)
 
-    def delete_stack_job(backend, stack):
+    def delete_stack_job(backend, stack, *args):
         request = iam_policies.current_request()
         role_arn = (request.param("RoleARN") if request is not None else None) or stack.role_arn
         stack.resource_map._emu_iam_principal = operation_principal(role_arn) or _NO_PRINCIPAL
-        yield from original_delete_job(backend, stack)
+        yield from original_delete_job(backend, stack, *args)
 
     cfn_changesets._execute_job = execute_job
     cfn_changesets._delete_stack_job = delete_stack_job

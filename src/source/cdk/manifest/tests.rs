@@ -222,7 +222,7 @@ fn ordered_map_keeps_document_order_and_rejects_duplicates() {
 fn checked_in_fixture_loads() {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assembly-two-accounts");
-    let assembly = CloudAssembly::load(&fixture).unwrap();
+    let (assembly, _) = CloudAssembly::read(&fixture).unwrap();
     let accounts: Vec<&str> = assembly.stacks.iter().map(|s| &*s.env.account).collect();
     assert_eq!(accounts, ["111111111111", "222222222222"]);
     assert!(assembly.docker_assets.is_empty());
