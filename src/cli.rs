@@ -165,6 +165,10 @@ pub(crate) struct BootstrapArgs {
     /// Accounts trusted only to read (lookup role).
     #[arg(long, value_delimiter = ',')]
     pub(crate) trust_for_lookup: Vec<String>,
+    /// Accounts whose stacks may read this environment's stack outputs with Fn::GetStackOutput:
+    /// creates the stack-ref role cdk-<q>-stack-ref-role-<account>-<region> (DescribeStacks only).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) trust_for_stack_refs: Vec<String>,
     /// Managed policy ARNs for the CloudFormation execution role (required with --trust).
     #[arg(long, value_delimiter = ',')]
     pub(crate) cloudformation_execution_policies: Vec<String>,

@@ -85,6 +85,7 @@ fn options(args: BootstrapArgs, plan: Option<Plan>) -> Result<BootstrapOptions> 
     Ok(BootstrapOptions {
         trust: args.trust,
         trust_for_lookup: args.trust_for_lookup,
+        trust_for_stack_refs: args.trust_for_stack_refs,
         execution_policies: args.cloudformation_execution_policies,
         qualifier: args
             .qualifier

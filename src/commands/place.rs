@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use crate::aws::Aws;
-use crate::error::{ExitKind, fail_fix};
+use crate::error::{ExitKind, fail, fail_fix};
 use crate::model::env::{AccountId, Region, RunDefaults, StackEnv};
 use crate::model::plan::Plan;
 use crate::progress::{Reporter, one_line};
@@ -86,6 +86,7 @@ pub(super) async fn placed(plan: Plan<StackEnv>, aws: &Aws, reporter: &Reporter)
                 NO_REGION_FIX,
             )
         })?;
+    let plan = relinked(plan, !agnostic.is_empty())?;
     for s in plan.stages.iter().filter(|s| agnostic.contains(&s.name)) {
         reporter.info(&format!(
             "stack {} is environment-agnostic: deploying to {} (account of the credentials, region of the configuration)",
@@ -93,6 +94,30 @@ pub(super) async fn placed(plan: Plan<StackEnv>, aws: &Aws, reporter: &Reporter)
         ));
     }
     Ok(plan)
+}
+
+/// The `Fn::GetStackOutput` references of a plan with environment-agnostic stacks, linked at
+/// load in a stand-in environment (`source::cdk::stages`), linked again where they now deploy:
+/// the roles they read through then name the real account and region.
+fn relinked(mut plan: Plan, agnostic: bool) -> Result<Plan> {
+    if !agnostic {
+        return Ok(plan);
+    }
+    let qualifier = plan.qualifier.clone();
+    let problems = crate::model::stack_links::link(&mut plan.stages, &qualifier);
+    if problems.is_empty() {
+        return Ok(plan);
+    }
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "stack {}: {}\n  fix: {}",
+                plan.stages[p.stage].name, p.message, p.fix
+            )
+        })
+        .collect();
+    Err(fail(ExitKind::Validation, lines.join("\n")))
 }
 
 const NO_REGION_FIX: &str = "pass --region REGION, set AWS_REGION or the profile's `region`, or set env.region on the stacks and synthesize again";

@@ -11,4 +11,6 @@ pub(crate) mod plan;
 pub(crate) mod resolve;
 pub(crate) mod roles;
 pub(crate) mod selection;
+pub(crate) mod stack_links;
+pub(crate) mod stack_refs;
 pub(crate) mod template;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use super::assets::{AssetLocation, AssetSpec, LegacyAsset};
 use super::env::{Environment, StackEnv};
 use super::roles::StageRoles;
+use super::stack_refs::StackRefUse;
 use super::template::Template;
 
 /// A piece of a parameter value: literal text, or another stage's output read at deploy time.
@@ -130,6 +131,8 @@ pub(crate) struct Stage<E = Environment> {
     /// Legacy-synthesizer assets: published to the toolkit stack's bucket, their location passed
     /// in the template parameters they name.
     pub(crate) legacy_assets: Vec<LegacyAsset>,
+    /// The template's `Fn::GetStackOutput` uses, linked to the plan (`stack_refs::link`).
+    pub(crate) stack_refs: Vec<StackRefUse>,
 }
 
 /// What a stage's account is called where no alias names it: its id, or (left to the run) the
@@ -178,6 +181,7 @@ impl<E: AccountLabel> Stage<E> {
             hierarchical_id: None,
             no_resources: false,
             legacy_assets: Vec::new(),
+            stack_refs: Vec::new(),
         }
     }
 }
@@ -203,6 +207,7 @@ impl<E> Stage<E> {
             overrides: self.overrides,
             hierarchical_id: self.hierarchical_id,
             no_resources: self.no_resources,
+            stack_refs: self.stack_refs,
             legacy_assets: self.legacy_assets,
         }
     }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::roles::VERIFY_TAG;
+use super::stack_refs::{self, StackRef};
 
 /// CloudFormation's limit for an inline `TemplateBody`; larger templates go through S3.
 pub(crate) const TEMPLATE_BODY_LIMIT: usize = 51_200;
@@ -23,6 +24,11 @@ pub(crate) struct Template {
     /// (`pipeline-run:verify` = `true`) → the instance's logical id. A tag value or a `Tags` list
     /// that is not literal counts as tagged: only CloudFormation knows it.
     pub(crate) untagged_instance_outputs: BTreeMap<String, String>,
+    /// Every `Fn::GetStackOutput` of the template (weak references to other stacks' outputs).
+    pub(crate) stack_refs: Vec<StackRef>,
+    /// The literal `RoleName`s of the template's `AWS::IAM::Role` resources (a producer's role
+    /// for `Fn::GetStackOutput`, as the CDK declares it).
+    pub(crate) role_names: BTreeSet<String>,
 }
 
 impl Template {
@@ -183,8 +189,17 @@ fn parse_template(
     let untagged_instance_outputs = outputs_section
         .map(|o| untagged_instances(resources, o))
         .unwrap_or_default();
+    let stack_refs = stack_refs::find(&doc, &body);
+    let role_names = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(|t| t.as_str()) == Some("AWS::IAM::Role"))
+        .filter_map(|r| r.get("Properties")?.get("RoleName")?.as_str())
+        .map(str::to_string)
+        .collect();
     let template = Template {
         path: path.to_path_buf(),
+        stack_refs,
+        role_names,
         body,
         parameters,
         no_echo_parameters,

@@ -42,6 +42,9 @@ struct StageListing<'p> {
     #[serde(skip_serializing_if = "Option::is_none")]
     region_from: Option<&'static str>,
     stack: &'p str,
+    /// `Fn::GetStackOutput` uses of the template, each with the stage and role it reads through.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stack_refs: Vec<String>,
     stage: &'p str,
     template: String,
 }
@@ -124,6 +127,18 @@ impl<'p> Listing<'p> {
             region: s.env.region.as_ref(),
             region_from: region_from(&s.env),
             stack: &s.stack_name,
+            stack_refs: s
+                .stack_refs
+                .iter()
+                .map(|r| {
+                    one_line(&format!(
+                        "{}: {}",
+                        r.location,
+                        crate::model::stack_links::describe(r, &plan.stages)
+                    ))
+                    .into_owned()
+                })
+                .collect(),
             stage: &s.name,
             template: s.template.path.display().to_string(),
         };
@@ -251,6 +266,24 @@ pub(crate) fn listing_text(plan: &Plan<StackEnv>) -> String {
         ] {
             out.push_str(&format!("  {}\n", roles.get(role).arn));
         }
+    }
+    let refs: Vec<String> = plan
+        .stages
+        .iter()
+        .flat_map(|s| {
+            s.stack_refs.iter().map(|r| {
+                let what = format!(
+                    "{}: {}",
+                    r.location,
+                    crate::model::stack_links::describe(r, &plan.stages)
+                );
+                format!("  {} {}\n", s.name, one_line(&what))
+            })
+        })
+        .collect();
+    if !refs.is_empty() {
+        out.push_str("\nFn::GetStackOutput references:\n");
+        out.extend(refs);
     }
     out.push_str(&credentials_in_use(plan));
     if !plan.checks.is_empty() {

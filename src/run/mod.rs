@@ -15,5 +15,6 @@ pub(crate) mod peering;
 pub(crate) mod schedule;
 pub(crate) mod secrets;
 pub(crate) mod stack;
+pub(crate) mod stack_refs;
 pub(crate) mod stage;
 pub(crate) mod stages;

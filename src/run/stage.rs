@@ -22,6 +22,7 @@ use crate::run::peering;
 use crate::run::schedule::Scheduled;
 use crate::run::secrets::{mask_no_echo_parameters, mask_secret_outputs};
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
+use crate::run::stack_refs;
 use crate::run::stages::{self, skipped};
 
 /// Deploys (or diffs) the selected stages.
@@ -292,7 +293,7 @@ async fn deploy_stage(
         template: template_source(ctx, stage, &cfg, progress).await?,
         parameters,
         keep_parameters: Default::default(),
-        tags: stage.tags.clone(),
+        tags: stack_tags(ctx, stage).await?,
         execution_role_arn: (!stage.overrides.no_execution_role)
             .then(|| stage.roles.cfn_exec.arn.clone()),
         termination_protection: stage.termination_protection,
@@ -304,6 +305,15 @@ async fn deploy_stage(
         after_deploy(ctx, stage, &cfg, &outcome, progress).await?;
     }
     Ok(Done::ChangeSet(outcome))
+}
+
+/// The stage's tags, with the fingerprint of its `Fn::GetStackOutput` values (`run::stack_refs`).
+async fn stack_tags(ctx: &Context, stage: &Stage) -> Result<BTreeMap<String, String>> {
+    let mut tags = stage.tags.clone();
+    if let Some(fingerprint) = stack_refs::fingerprint(ctx, stage).await? {
+        tags.insert(stack_refs::TAG.to_string(), fingerprint);
+    }
+    Ok(tags)
 }
 
 fn mode_verb(mode: Mode) -> &'static str {

@@ -50,6 +50,9 @@ mod protection;
 mod roles;
 /// No credential in anything pipeline-run prints or writes.
 mod secrets;
+/// `Fn::GetStackOutput` between stages of two accounts: implied order, redeploy on a new output
+/// value, a refused stack-ref role.
+mod stack_refs;
 /// Before the first stage: SIGTERM during the identity check, the profile's endpoint URL, a role
 /// profile's AssumeRole failures named.
 mod startup;

@@ -11,12 +11,14 @@ use super::manifest::{AssemblyProblems, AssemblyStack, AssetPackaging, CloudAsse
 use crate::error::{ExitKind, fail};
 use crate::model::assets::{AssetSpec, AssetTarget, Destination, Packaging};
 use crate::model::env::StackEnv;
+use crate::model::env::{AccountId, Region, RunDefaults};
 use crate::model::graph;
 use crate::model::plan::{Plan, Stage, StageOverrides, ValueExpr};
-use crate::model::resolve::placeholder_roles;
+use crate::model::resolve::{place, placeholder_roles};
 use crate::model::roles::{
     BootstrapRole, DEFAULT_QUALIFIER, StageRoles, bootstrap_version_parameter,
 };
+use crate::model::stack_links;
 use crate::source::template;
 
 /// Reads `dir` and turns it into a plan. Everything pipeline-run cannot deploy is refused here,
@@ -131,10 +133,23 @@ fn plan_from_assembly(
         }
         stages.push(stage);
     }
+    for problem in link_assembly_refs(&mut stages, &qualifier) {
+        found.problem(problem);
+    }
     let depends_on: Vec<Vec<usize>> = stages.iter().map(|s| s.depends_on.clone()).collect();
-    // The assembly was already checked for cycles (a stage left out for its problems only
-    // shortens the lists).
-    let waves = graph::waves(&depends_on).waves;
+    let order = graph::waves(&depends_on);
+    if let Some(cycle) = order.cycle {
+        let names: Vec<&str> = cycle
+            .nodes
+            .iter()
+            .map(|&i| stages[i].name.as_str())
+            .collect();
+        found.problem(format!(
+            "stacks {} wait for each other (dependencies and Fn::GetStackOutput references)\n  fix: remove one of the references",
+            names.join(" → ")
+        ));
+    }
+    let waves = order.waves;
     Plan {
         file: assembly.directory.join("manifest.json"),
         qualifier,
@@ -185,6 +200,55 @@ pub(crate) fn fills_parameter<E>(stage: &Stage<E>, name: &str) -> bool {
             .iter()
             .any(|p| p.as_str() == name)
     })
+}
+
+/// Links the stacks' `Fn::GetStackOutput` references (dependencies, checks); every problem found,
+/// each with its fix.
+pub(crate) fn link_stack_refs(stages: &mut [Stage], qualifier: &str) -> Vec<String> {
+    stack_links::link(stages, qualifier)
+        .into_iter()
+        .map(|p| {
+            format!(
+                "stack {}: {}\n  fix: {}",
+                stages[p.stage].name, p.message, p.fix
+            )
+        })
+        .collect()
+}
+
+/// Stands in for the account of the credentials and the configured region while the references
+/// of environment-agnostic stacks are linked (they all go to that one account and region).
+const STAND_IN_ACCOUNT: &str = "000000000000";
+const STAND_IN_REGION: &str = "configured-region-0";
+
+/// `link_stack_refs` over the assembly's stacks. Those leaving their account or region to the
+/// run all deploy to the same one, so they are linked as placed in a stand-in environment (the
+/// run links them again once placed, `commands::place`), whose names problems show as the CDK's
+/// placeholders.
+fn link_assembly_refs(stages: &mut [Stage<StackEnv>], qualifier: &str) -> Vec<String> {
+    let stand_in = RunDefaults {
+        account: AccountId::new(STAND_IN_ACCOUNT).ok(),
+        region: Region::new(STAND_IN_REGION).ok(),
+    };
+    let mut placed: Vec<Stage> = stages
+        .iter()
+        .filter_map(|s| {
+            let env = s.env.resolve(&stand_in)?;
+            Some(place(s.clone(), env, qualifier))
+        })
+        .collect();
+    let problems = link_stack_refs(&mut placed, qualifier);
+    for (stage, linked) in stages.iter_mut().zip(placed) {
+        stage.depends_on = linked.depends_on;
+        stage.stack_refs = linked.stack_refs;
+    }
+    problems
+        .into_iter()
+        .map(|p| {
+            p.replace(STAND_IN_ACCOUNT, "${AWS::AccountId}")
+                .replace(STAND_IN_REGION, "${AWS::Region}")
+        })
+        .collect()
 }
 
 /// The roles the manifest names for the stack, the bootstrap convention for the others (with
@@ -510,6 +574,66 @@ mod tests {
         };
         assert_eq!(d[0].bucket, "cdk-hnb659fds-assets-111111111111-us-east-1");
         assert_eq!(d[0].region, "us-east-1");
+    }
+
+    #[test]
+    fn fn_get_stack_output_between_stacks_is_a_dependency_and_its_problems_are_listed_together() {
+        let mut plan = load_plan(&fixture()).unwrap();
+        let lookup = plan.stages[0].roles.lookup.arn.clone();
+        let net = plan.stages[0].stack_name.clone();
+        let output = plan.stages[0]
+            .template
+            .outputs
+            .iter()
+            .next()
+            .unwrap()
+            .clone();
+        let region = plan.stages[0].env.region.as_ref().unwrap().to_string();
+        let body = |o: &str| {
+            format!(
+                "Resources:\n  A:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Value: !GetStackOutput {{StackName: {net}, OutputName: {o}, Region: {region}, RoleArn: '{lookup}'}}\n"
+            )
+        };
+        let path = std::path::Path::new("app.template.json");
+        plan.stages[0].depends_on.clear();
+        plan.stages[1].depends_on.clear();
+        plan.stages[1].template = crate::model::template::parse(path, body(&output)).unwrap();
+        assert_eq!(
+            link_assembly_refs(&mut plan.stages, &plan.qualifier),
+            Vec::<String>::new()
+        );
+        assert_eq!(plan.stages[1].depends_on, vec![0]);
+        let mut bad = load_plan(&fixture()).unwrap();
+        bad.stages[1].template = crate::model::template::parse(
+            path,
+            format!(
+                "{}{}",
+                body("Nope"),
+                body("Gone")
+                    .replace("  A:", "  B:")
+                    .split_once("Resources:\n")
+                    .unwrap()
+                    .1
+            ),
+        )
+        .unwrap();
+        let problems = link_assembly_refs(&mut bad.stages, &bad.qualifier);
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(
+            problems[0].contains("has no output 'Nope'"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1].contains("has no output 'Gone'"),
+            "{}",
+            problems[1]
+        );
+        assert!(
+            problems[1].contains("\n  fix: use one of: "),
+            "{}",
+            problems[1]
+        );
     }
 
     #[test]
