@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use super::assets::AssetTarget;
 use super::env::{Environment, RunDefaults, StackEnv, fill_placeholders};
 use super::plan::{Plan, Stage};
-use super::roles::{BootstrapRole, RoleRef, StageRoles};
+use super::roles::{BootstrapRole, StageRoles};
 
 /// Why a plan cannot be placed: stages leave a part of their environment to the run that it
 /// does not know (no region configured).
@@ -25,24 +25,12 @@ pub(crate) struct Unplaced {
 pub(crate) fn placeholder_roles(qualifier: &str, env: &StackEnv) -> StageRoles {
     match env.pinned() {
         Some(env) => StageRoles::conventional(qualifier, &env),
-        None => {
-            let role = |kind: BootstrapRole| {
-                RoleRef {
-                arn: env.fill(&format!(
-                    "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-{qualifier}-{}-role-${{AWS::AccountId}}-${{AWS::Region}}",
-                    kind.short_name()
-                )),
-                kind,
-                conventional: true,
-            }
-            };
-            StageRoles {
-                deploy: role(BootstrapRole::Deploy),
-                lookup: role(BootstrapRole::Lookup),
-                file_publishing: role(BootstrapRole::FilePublishing),
-                cfn_exec: role(BootstrapRole::CfnExec),
-            }
-        }
+        None => StageRoles::conventional_with(|kind| {
+            env.fill(&format!(
+                "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-{qualifier}-{}-role-${{AWS::AccountId}}-${{AWS::Region}}",
+                kind.short_name()
+            ))
+        }),
     }
 }
 
@@ -134,6 +122,7 @@ mod tests {
     use super::*;
     use crate::model::assets::{AssetSpec, Destination, Packaging};
     use crate::model::env::{AccountId, Region};
+    use crate::model::roles::RoleRef;
     use crate::model::template;
 
     fn agnostic_stage(env: &str) -> Stage<StackEnv> {

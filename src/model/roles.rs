@@ -88,8 +88,13 @@ pub(crate) struct StageRoles {
 impl StageRoles {
     /// The bootstrap convention for `qualifier` in `env`.
     pub(crate) fn conventional(qualifier: &str, env: &Environment) -> StageRoles {
+        StageRoles::conventional_with(|kind| kind.arn(qualifier, env))
+    }
+
+    /// The bootstrap convention's four roles, each with the ARN `arn` gives its kind.
+    pub(crate) fn conventional_with(arn: impl Fn(BootstrapRole) -> String) -> StageRoles {
         let role = |kind: BootstrapRole| RoleRef {
-            arn: kind.arn(qualifier, env),
+            arn: arn(kind),
             kind,
             conventional: true,
         };

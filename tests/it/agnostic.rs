@@ -4,9 +4,7 @@
 //! connection; stacks are selected as `cdk deploy` selects them (ids and patterns, dependencies
 //! included unless `--exclusively`, dependents for destroy).
 
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::common::*;
@@ -18,16 +16,7 @@ const FIXTURE: &str = "tests/fixtures/assembly-agnostic";
 /// pipeline-run against a loopback port that only counts connections, with credentials and
 /// exactly the environment `extra` gives (no region unless it names one).
 fn offline(args: &[&str], extra: &[(&str, &str)]) -> (Run, usize) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            seen.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-        }
-    });
+    let (endpoint, count) = counting_listener();
     let nowhere = repo()
         .join("target/no-such-aws-config")
         .display()

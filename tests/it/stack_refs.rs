@@ -146,27 +146,7 @@ async fn a_stack_ref_role_that_does_not_trust_the_consumers_account_fails_the_st
 
 /// A session of the stack-ref role, assumed as `profile`; the refusal when it cannot be.
 async fn stack_ref_session(aws: &Aws, profile: &str) -> Result<aws_config::SdkConfig, String> {
-    let sts = aws_sdk_sts::Client::new(&aws.sdk(profile).await);
-    let out = sts
-        .assume_role()
-        .role_arn(ROLE)
-        .role_session_name("stack-refs")
-        .send()
-        .await
-        .map_err(|e| format!("{:?}", e.into_service_error()))?;
-    let c = out.credentials().expect("credentials");
-    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&aws.endpoint)
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "stack-ref-role",
-        ))
-        .load()
-        .await)
+    assumed_session(aws, profile, ROLE, "stack-refs").await
 }
 
 #[tokio::test]

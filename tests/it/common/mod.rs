@@ -417,13 +417,8 @@ pub fn oversized_stage_file(s: &Scratch) -> String {
 
 /// Runs pipeline-run against a loopback port that only accepts and counts connections (it
 /// answers nothing), with valid-looking credentials: the run, and how many connections it made.
-/// Zero connections proves that no AWS request was sent.
-pub fn run_offline(args: &[&str]) -> (Run, usize) {
-    run_offline_with(args, &[])
-}
-
-/// [`run_offline`] with `extra` environment variables.
-pub fn run_offline_with(args: &[&str], extra: &[(&str, &str)]) -> (Run, usize) {
+/// A loopback endpoint that accepts and drops connections, counting them.
+pub fn counting_listener() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
@@ -434,6 +429,48 @@ pub fn run_offline_with(args: &[&str], extra: &[(&str, &str)]) -> (Run, usize) {
             drop(stream);
         }
     });
+    (endpoint, count)
+}
+
+/// A session of role `arn` assumed with the credentials of `profile`; the refusal when STS
+/// refuses.
+pub async fn assumed_session(
+    aws: &Aws,
+    profile: &str,
+    arn: &str,
+    session_name: &str,
+) -> Result<aws_config::SdkConfig, String> {
+    let sts = aws_sdk_sts::Client::new(&aws.sdk(profile).await);
+    let out = sts
+        .assume_role()
+        .role_arn(arn)
+        .role_session_name(session_name)
+        .send()
+        .await
+        .map_err(|e| format!("{:?}", e.into_service_error()))?;
+    let c = out.credentials().expect("credentials");
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&aws.endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "assumed-role",
+        ))
+        .load()
+        .await)
+}
+
+/// Zero connections proves that no AWS request was sent.
+pub fn run_offline(args: &[&str]) -> (Run, usize) {
+    run_offline_with(args, &[])
+}
+
+/// [`run_offline`] with `extra` environment variables.
+pub fn run_offline_with(args: &[&str], extra: &[(&str, &str)]) -> (Run, usize) {
+    let (endpoint, count) = counting_listener();
     let env: Vec<(String, String)> = [
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
         ("AWS_ACCESS_KEY_ID", "AKIAPIPELINECI111111"),
