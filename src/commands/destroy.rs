@@ -23,6 +23,12 @@ pub(super) async fn destroy(
 ) -> Result<i32> {
     let plan = Arc::new(load_plan(g, reporter)?);
     let selected = select(&plan, &args.selection)?;
+    if !args.retain.is_empty() && selected.len() != 1 {
+        return Err(fail(
+            ExitKind::Validation,
+            "--retain names resources of one stack: destroy one stage with it\n  fix: pipeline-run destroy STAGE --retain LOGICAL_ID",
+        ));
+    }
     if !args.force {
         confirmed(&plan, &selected).await?;
     }
@@ -33,6 +39,7 @@ pub(super) async fn destroy(
         &selected,
         args.concurrency.concurrency,
         args.concurrency.stage_timeout,
+        args.retain,
     )
     .await;
     let report = RunReport::new(

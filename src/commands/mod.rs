@@ -8,6 +8,7 @@ mod destroy;
 mod diff;
 mod list;
 mod plan;
+mod rollback;
 mod shared;
 mod verify;
 
@@ -54,6 +55,7 @@ async fn dispatch(g: &GlobalArgs, command: Command, reporter: &Arc<Reporter>) ->
         Command::Destroy(args) => destroy::destroy(g, args, reporter).await,
         Command::List => list::list(g, reporter),
         Command::Plan(args) => plan::plan(g, args, reporter),
+        Command::Rollback(args) => rollback::rollback(g, args, reporter).await,
         Command::Verify(args) => verify::verify(g, args, reporter).await,
     }
 }

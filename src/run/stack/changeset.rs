@@ -242,11 +242,17 @@ fn sign(action: &str) -> &'static str {
     }
 }
 
-pub(super) async fn execute(cfn: &Client, stack: &str, change_set: &ChangeSet) -> Result<()> {
+pub(super) async fn execute(
+    cfn: &Client,
+    stack: &str,
+    change_set: &ChangeSet,
+    disable_rollback: bool,
+) -> Result<()> {
     match cfn
         .execute_change_set()
         .stack_name(stack)
         .change_set_name(&change_set.id)
+        .set_disable_rollback(disable_rollback.then_some(true))
         .client_request_token(format!("exec-{}", change_set.name))
         .send()
         .await
@@ -362,6 +368,8 @@ mod tests {
             tags: Default::default(),
             execution_role_arn: None,
             termination_protection: false,
+            stage: None,
+            disable_rollback: false,
         };
         let built = parameters(&spec);
         let got: Vec<(Option<&str>, Option<&str>, Option<bool>)> = built

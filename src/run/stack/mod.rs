@@ -5,6 +5,7 @@
 mod changeset;
 mod delete;
 mod events;
+mod recovery;
 pub(crate) mod template_diff;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +20,8 @@ use crate::error::{ExitKind, fail, fail_fix};
 use crate::model::template::resolved_from_ssm;
 use crate::progress::StageProgress;
 use changeset::ChangeSet;
-pub(crate) use delete::delete;
+pub(crate) use delete::{delete, delete_retaining};
+pub(crate) use recovery::{Recovered, busy, recover};
 
 /// What to deploy.
 #[derive(Debug, Clone)]
@@ -34,6 +36,11 @@ pub(crate) struct StackSpec {
     /// The CloudFormation execution role (passed as RoleARN); None deploys with the caller's rights.
     pub(crate) execution_role_arn: Option<String>,
     pub(crate) termination_protection: bool,
+    /// The stage it deploys, which the fixes of a stuck stack name (`pipeline-run rollback
+    /// STAGE`); None for a stack of no stage (the bootstrap stack: the AWS CLI's fixes).
+    pub(crate) stage: Option<String>,
+    /// Execute without rollback (`deploy --no-rollback`): a failure keeps what was made.
+    pub(crate) disable_rollback: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -213,7 +220,22 @@ pub(crate) async fn deploy(
         ));
     }
 
-    let stack = execute(cfn, name, &change_set, changes.len(), progress).await?;
+    if spec.disable_rollback
+        && let Some(r) = changes
+            .iter()
+            .find(|c| c.replacement.as_deref() == Some("True"))
+    {
+        changeset::withdraw(cfn, name, &change_set, first_deploy).await;
+        return Err(fail_fix(
+            ExitKind::Deploy,
+            format!(
+                "change set for stack {name} replaces {} ({}): a replacement cannot run without rollback; nothing was executed",
+                r.logical_id, r.resource_type
+            ),
+            "deploy without --no-rollback",
+        ));
+    }
+    let stack = execute(cfn, spec, &change_set, changes.len(), progress).await?;
     settle(Done {
         stack: Some(stack),
         changes,
@@ -285,6 +307,14 @@ async fn start(
     let status = status_of(stack);
     match status.as_str() {
         "REVIEW_IN_PROGRESS" => Ok(Start::ChangeSet(ChangeSetType::Create, None)),
+        // Left failed on purpose (--no-rollback): an update goes on from what is there, again
+        // without rollback, as AWS requires.
+        "CREATE_FAILED" | "UPDATE_FAILED" if spec.disable_rollback => {
+            Ok(Start::ChangeSet(ChangeSetType::Update, None))
+        }
+        "UPDATE_FAILED" if mode == Mode::Deploy => {
+            Err(recovery::stuck(cfn, name, spec.stage.as_deref(), &status).await)
+        }
         // A stack whose first creation failed can only be deleted; the CDK and rain both delete
         // and re-create it, so a failed first deploy never blocks the next one.
         "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => {
@@ -314,20 +344,10 @@ async fn start(
             delete(cfn, name, progress).await?;
             Ok(Start::ChangeSet(ChangeSetType::Create, Some(status)))
         }
-        s if s.ends_with("_IN_PROGRESS") => Err(fail_fix(
-            ExitKind::Deploy,
-            format!("stack {name} is {s}: another deployment is running or was interrupted"),
-            format!(
-                "wait until it finishes (aws cloudformation describe-stacks --stack-name {name}) and run again"
-            ),
-        )),
-        "UPDATE_ROLLBACK_FAILED" => Err(fail_fix(
-            ExitKind::Deploy,
-            format!("stack {name} is UPDATE_ROLLBACK_FAILED"),
-            format!(
-                "aws cloudformation continue-update-rollback --stack-name {name}, then run again"
-            ),
-        )),
+        s if s.ends_with("_IN_PROGRESS") => Err(recovery::busy(cfn, name, stack, s)),
+        "UPDATE_ROLLBACK_FAILED" => {
+            Err(recovery::stuck(cfn, name, spec.stage.as_deref(), &status).await)
+        }
         "DELETE_FAILED" => Err(fail_fix(
             ExitKind::Deploy,
             format!("stack {name} is DELETE_FAILED"),
@@ -363,19 +383,24 @@ async fn approved(name: &str, changes: &[ResourceChange]) -> bool {
     .await
 }
 
-/// Executes the change set and follows the stack to a final state.
+/// Executes the change set and follows the stack to a final state; a failure is explained from
+/// the stack's events (`recovery::explain`).
 async fn execute(
     cfn: &Client,
-    name: &str,
+    spec: &StackSpec,
     change_set: &ChangeSet,
     changes: usize,
     progress: &StageProgress,
 ) -> Result<Stack> {
+    let name = &spec.stack_name;
     progress.set_total(changes as u64);
     progress.phase("executing");
     let seen = events::event_ids(cfn, name).await;
-    changeset::execute(cfn, name, change_set).await?;
-    events::follow(cfn, name, seen, progress).await
+    changeset::execute(cfn, name, change_set, spec.disable_rollback).await?;
+    match events::follow(cfn, name, seen, progress).await {
+        Ok(stack) => Ok(stack),
+        Err(e) => Err(recovery::explain(cfn, name, spec.stage.as_deref(), e).await),
+    }
 }
 
 /// Termination protection is no change-set property: it is set apart.
