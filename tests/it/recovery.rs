@@ -383,3 +383,91 @@ async fn a_stack_another_operation_is_changing_is_refused_naming_it_until_it_end
     assert_eq!(converged.code, 0, "{}", converged.stderr);
     assert_eq!(stage_json(&converged)["status"], "no_changes");
 }
+
+/// A nested stack `Child` (its template read from account B's staging bucket at `key`) of
+/// parameters P and Q with these values.
+async fn nested_parent(aws: &Aws, key: &str, p: &str, q: &str) -> String {
+    let child = format!(
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /recovery/p\n      Type: String\n      Value: \"{p}\"\n  Q:\n    Type: AWS::SSM::Parameter\n    DependsOn: P\n    Properties:\n      Name: /recovery/q\n      Type: String\n      Value: \"{q}\"\n"
+    );
+    let bucket = staging_bucket(ACCOUNT_B);
+    aws.s3("admin-b")
+        .await
+        .put_object()
+        .bucket(&bucket)
+        .key(key)
+        .body(child.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    format!(
+        "Resources:\n  Child:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n      TemplateURL: https://s3.amazonaws.com/{bucket}/{key}\n"
+    )
+}
+
+#[tokio::test]
+async fn a_failure_inside_a_nested_stack_names_the_child_resource_and_its_rollback_failure() {
+    let aws = aws();
+    aws.bootstrap(&[ACCOUNT_B]);
+    let stage = Stage::new(&nested_parent(&aws, "child-v1.yml", "1", "1").await);
+    let first = stage.deploy(&aws, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+
+    // Q's update fails inside the child, and restoring P fails: the parent is UPDATE_ROLLBACK_FAILED.
+    faults(
+        &aws,
+        serde_json::json!({"fail": [
+            {"stack": "Net.Child", "logical_id": "Q", "on": "update", "reason": "Q refused"},
+            {"stack": "Net.Child", "logical_id": "P", "on": "rollback", "count": 9, "reason": "P stuck"}]}),
+    );
+    stage.template(&nested_parent(&aws, "child-v2.yml", "2", "2").await);
+    let failed = stage.deploy(&aws, &[]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert_has(
+        &failed,
+        &[
+            "stack Net ended UPDATE_ROLLBACK_FAILED",
+            "cause: Child.Q (AWS::SSM::Parameter) UPDATE_FAILED: ",
+            "Q refused",
+            "rollback failed: Child.P (AWS::SSM::Parameter) UPDATE_FAILED: ",
+            "P stuck",
+            "`pipeline-run rollback Net --skip Child.P`",
+        ],
+    );
+
+    let back = stage.run(&aws, &["rollback", "Net", "--skip", "Child.P"]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(
+        stage_json(&back)["stack_status"],
+        "UPDATE_ROLLBACK_COMPLETE"
+    );
+    let converged = stage.deploy(&aws, &[]);
+    assert_eq!(converged.code, 0, "{}", converged.stderr);
+    assert_eq!(parameter(&aws, "/recovery/q").await.as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn a_failed_first_deploy_of_a_nested_stack_names_the_child_resource() {
+    let aws = aws();
+    aws.bootstrap(&[ACCOUNT_B]);
+    faults(
+        &aws,
+        serde_json::json!({"fail": {"stack": "Net.Child", "logical_id": "P", "on": "create", "reason": "P refused"}}),
+    );
+    let stage = Stage::new(&nested_parent(&aws, "child.yml", "1", "1").await);
+    let failed = stage.deploy(&aws, &[]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert_eq!(stage_json(&failed)["stack_status"], "ROLLBACK_COMPLETE");
+    assert_has(
+        &failed,
+        &[
+            "stack Net ended ROLLBACK_COMPLETE",
+            "cause: Child.P (AWS::SSM::Parameter) CREATE_FAILED: ",
+            "P refused",
+        ],
+    );
+    // The next deploy re-creates the stack.
+    let again = stage.deploy(&aws, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(parameter(&aws, "/recovery/p").await.as_deref(), Some("1"));
+}

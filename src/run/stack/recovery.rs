@@ -107,10 +107,13 @@ fn is_failure(e: &Ev) -> bool {
 
 /// Over the events, oldest first: the index of the cause (the first resource failure of the last
 /// operation before its first rollback) and those of the resources still failed (their newest
-/// event since the last rollback began, else since the operation began, is a failure).
-fn read_events(evs: &[Ev]) -> (Option<usize>, Vec<usize>) {
+/// event since the last rollback began, else since the operation began, is a failure). `kind`
+/// ("CREATE", "UPDATE", "DELETE") narrows the operation to the last of that kind: a nested stack
+/// whose failed create its parent then deleted is read at its create.
+fn read_events(evs: &[Ev], kind: Option<&str>) -> (Option<usize>, Vec<usize>) {
     let starts_operation = |e: &Ev| {
         e.own
+            && kind.is_none_or(|k| e.status.strip_suffix("_IN_PROGRESS") == Some(k))
             && matches!(
                 e.status.as_str(),
                 "CREATE_IN_PROGRESS"
@@ -147,21 +150,35 @@ pub(crate) fn analyse<'a>(
     stack: &'a str,
     depth: usize,
 ) -> Boxed<'a, Result<Analysis>> {
+    analyse_kind(cfn, stack, depth, None)
+}
+
+/// `analyse`, the cause read in the last operation of `kind` (see `read_events`).
+fn analyse_kind<'a>(
+    cfn: &'a Client,
+    stack: &'a str,
+    depth: usize,
+    kind: Option<&'a str>,
+) -> Boxed<'a, Result<Analysis>> {
     Box::pin(async move {
         let events = new_events(cfn, stack, &mut HashSet::new()).await?;
         let evs: Vec<Ev> = events.iter().map(ev).collect();
-        let (cause, still) = read_events(&evs);
+        let (cause, _) = read_events(&evs, kind);
+        let (_, still) = read_events(&evs, None);
         let mut out = Analysis::default();
         if let Some(i) = cause {
             let e = &evs[i];
-            out.cause = Some(match nested(cfn, e, depth).await.and_then(|a| a.cause) {
-                Some(inner) => inner.inside(&e.logical),
-                None => FailedResource::of(e),
-            });
+            let kind = e.status.split('_').next();
+            out.cause = Some(
+                match nested(cfn, e, depth, kind).await.and_then(|a| a.cause) {
+                    Some(inner) => inner.inside(&e.logical),
+                    None => FailedResource::of(e),
+                },
+            );
         }
         for i in still {
             let e = &evs[i];
-            match nested(cfn, e, depth).await.map(|a| a.still_failed) {
+            match nested(cfn, e, depth, None).await.map(|a| a.still_failed) {
                 Some(inner) if !inner.is_empty() => out
                     .still_failed
                     .extend(inner.into_iter().map(|r| r.inside(&e.logical))),
@@ -173,11 +190,11 @@ pub(crate) fn analyse<'a>(
 }
 
 /// The analysis of the child stack behind a nested-stack resource's event.
-async fn nested(cfn: &Client, e: &Ev, depth: usize) -> Option<Analysis> {
+async fn nested(cfn: &Client, e: &Ev, depth: usize, kind: Option<&str>) -> Option<Analysis> {
     if e.rtype != NESTED || e.physical.is_empty() || depth >= MAX_DEPTH {
         return None;
     }
-    analyse(cfn, &e.physical, depth + 1).await.ok()
+    analyse_kind(cfn, &e.physical, depth + 1, kind).await.ok()
 }
 
 /// How to go on from a stack stuck in `status`, for the stage named (None: a stack of no stage,
@@ -444,7 +461,7 @@ mod tests {
             e("A", "UPDATE_FAILED", "denied"),
             e("app", "UPDATE_ROLLBACK_FAILED", ""),
         ];
-        assert_eq!(ids(&evs, read_events(&evs)), (Some("B"), vec!["A"]));
+        assert_eq!(ids(&evs, read_events(&evs, None)), (Some("B"), vec!["A"]));
     }
 
     #[test]
@@ -461,9 +478,22 @@ mod tests {
             e("A", "UPDATE_FAILED", "denied again"),
             e("app", "UPDATE_ROLLBACK_FAILED", ""),
         ];
-        let (cause, still) = read_events(&evs);
+        let (cause, still) = read_events(&evs, None);
         assert_eq!(ids(&evs, (cause, still.clone())), (Some("B"), vec!["A"]));
         assert_eq!(evs[still[0]].reason, "denied again");
+    }
+
+    #[test]
+    fn a_nested_stack_deleted_after_its_failed_create_is_read_at_its_create() {
+        let evs = [
+            e("app", "CREATE_IN_PROGRESS", ""),
+            e("P", "CREATE_FAILED", "refused"),
+            e("app", "CREATE_FAILED", ""),
+            e("app", "DELETE_IN_PROGRESS", ""),
+            e("app", "DELETE_COMPLETE", ""),
+        ];
+        assert_eq!(ids(&evs, read_events(&evs, None)).0, None);
+        assert_eq!(ids(&evs, read_events(&evs, Some("CREATE"))).0, Some("P"));
     }
 
     #[test]
@@ -475,7 +505,10 @@ mod tests {
             e("C", "DELETE_FAILED", "in use too"),
             e("app", "DELETE_FAILED", ""),
         ];
-        assert_eq!(ids(&evs, read_events(&evs)), (Some("A"), vec!["A", "C"]));
+        assert_eq!(
+            ids(&evs, read_events(&evs, None)),
+            (Some("A"), vec!["A", "C"])
+        );
     }
 
     #[test]
