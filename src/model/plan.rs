@@ -111,6 +111,9 @@ pub(crate) struct Stage {
     /// are read, redacted from every report, published as `SecureString`.
     pub(crate) secret_outputs: BTreeSet<String>,
     pub(crate) termination_protection: bool,
+    /// Rollback triggers (stage-file `rollback_alarms:`, `monitoring_minutes:`).
+    pub(crate) rollback_alarms: Vec<String>,
+    pub(crate) monitoring_minutes: Option<u32>,
     pub(crate) line: Option<usize>,
     /// Published before the stack deploys (stage-file `assets:`, or a cloud assembly's files).
     pub(crate) assets: Vec<AssetSpec>,
@@ -144,6 +147,8 @@ impl Stage {
             publish_outputs: BTreeMap::new(),
             secret_outputs: BTreeSet::new(),
             termination_protection: false,
+            rollback_alarms: Vec::new(),
+            monitoring_minutes: None,
             line: None,
             assets: Vec::new(),
             roles,

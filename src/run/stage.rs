@@ -245,6 +245,10 @@ async fn deploy_stage(
         termination_protection: stage.termination_protection,
         stage: Some(stage.name.clone()),
         disable_rollback: no_rollback,
+        triggers: stack::Triggers {
+            alarms: stage.rollback_alarms.clone(),
+            minutes: stage.monitoring_minutes,
+        },
     };
     let cfn = ctx.aws.cloudformation(&cfg);
     let outcome = stack::deploy(&cfn, &spec, mode, approval, progress).await?;

@@ -471,3 +471,77 @@ async fn a_failed_first_deploy_of_a_nested_stack_names_the_child_resource() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(parameter(&aws, "/recovery/p").await.as_deref(), Some("1"));
 }
+
+/// Alarm `errors` of account B put (through the emulator's own boto3, as account B's admin) and
+/// set to `state`; its ARN.
+fn alarm(aws: &Aws, state: &str) -> String {
+    let venv = std::env::var("PIPELINE_RUN_EMULATOR_VENV")
+        .unwrap_or_else(|_| repo().join("tests/emulator/.venv").display().to_string());
+    let script = format!(
+        "import boto3\ncw = boto3.client('cloudwatch', endpoint_url='{}', region_name='{REGION}', aws_access_key_id='AKIAPIPELINEADMIN222', aws_secret_access_key='pipelineRunAdminSecretAccessKey000000002')\ncw.put_metric_alarm(AlarmName='errors', MetricName='Errors', Namespace='App', Statistic='Sum', Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator='GreaterThanOrEqualToThreshold')\ncw.set_alarm_state(AlarmName='errors', StateValue='{state}', StateReason='test')\n",
+        aws.endpoint
+    );
+    let out = std::process::Command::new(format!("{venv}/bin/python"))
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT_B}:alarm:errors")
+}
+
+#[tokio::test]
+async fn an_alarm_in_alarm_during_the_deploy_rolls_the_stage_back_and_is_reported_as_such() {
+    let aws = aws();
+    aws.bootstrap(&[ACCOUNT_B]);
+    let arn = alarm(&aws, "OK");
+    let stage = Stage::new(&template("1", "1"));
+    stage.scratch.write(
+        "pipeline.yml",
+        &format!(
+            "version: 1\naccounts:\n  B: {{id: \"222222222222\", region: ap-northeast-1}}\nstages:\n  - name: Net\n    account: B\n    template: t.yml\n    rollback_alarms: [\"{arn}\"]\n    monitoring_minutes: 1\n"
+        ),
+    );
+    // A quiet window (one emulator minute lasts a second): deployed, the triggers kept on the stack.
+    let first = stage.deploy(&aws, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let stacks = cfn(&aws)
+        .await
+        .describe_stacks()
+        .stack_name("Net")
+        .send()
+        .await
+        .unwrap();
+    let config = stacks.stacks()[0].rollback_configuration().unwrap();
+    assert_eq!(config.monitoring_time_in_minutes(), Some(1));
+    assert_eq!(config.rollback_triggers()[0].arn(), Some(arn.as_str()));
+    // Unchanged, triggers included: skipped.
+    let same = stage.deploy(&aws, &[]);
+    assert_eq!(stage_json(&same)["status"], "no_changes", "{}", same.stderr);
+
+    alarm(&aws, "ALARM");
+    stage.template(&template("2", "2"));
+    let rolled = stage.deploy(&aws, &[]);
+    assert_eq!(rolled.code, 3, "{}", rolled.stderr);
+    assert_eq!(
+        stage_json(&rolled)["stack_status"],
+        "UPDATE_ROLLBACK_COMPLETE"
+    );
+    assert_has(
+        &rolled,
+        &[
+            "stack Net was rolled back by a rollback trigger: an alarm of rollback_alarms",
+            arn.as_str(),
+            "stack Net ended UPDATE_ROLLBACK_COMPLETE",
+        ],
+    );
+    assert_eq!(values(&aws).await, some("1", "1"));
+
+    alarm(&aws, "OK");
+    let converged = stage.deploy(&aws, &[]);
+    assert_eq!(converged.code, 0, "{}", converged.stderr);
+    assert_eq!(values(&aws).await, some("2", "2"));
+}

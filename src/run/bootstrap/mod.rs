@@ -236,6 +236,7 @@ async fn deploy_toolkit(
         termination_protection: existing.as_ref().is_some_and(|e| e.termination_protection),
         stage: None,
         disable_rollback: false,
+        triggers: Default::default(),
     };
     stack::deploy(&cfn, &spec, Mode::Deploy, Approval::Never, progress).await
 }

@@ -41,6 +41,46 @@ pub(crate) struct StackSpec {
     pub(crate) stage: Option<String>,
     /// Execute without rollback (`deploy --no-rollback`): a failure keeps what was made.
     pub(crate) disable_rollback: bool,
+    /// The change set's rollback triggers (stage `rollback_alarms:`, `monitoring_minutes:`).
+    pub(crate) triggers: Triggers,
+}
+
+/// Rollback triggers (RollbackConfiguration): CloudWatch alarms that roll the operation back
+/// while in ALARM, watched through the resources and `minutes` after them. None given keeps the
+/// stack's (CloudFormation uses the last ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Triggers {
+    pub(crate) alarms: Vec<String>,
+    pub(crate) minutes: Option<u32>,
+}
+
+impl Triggers {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.alarms.is_empty() && self.minutes.is_none()
+    }
+
+    /// Whether the deployed stack's rollback configuration is this one (always, when none is set).
+    fn same_as(&self, stack: &Stack) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let deployed = stack.rollback_configuration();
+        let mut arns: Vec<&str> = deployed
+            .map(|c| {
+                c.rollback_triggers()
+                    .iter()
+                    .filter_map(|t| t.arn())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut wanted: Vec<&str> = self.alarms.iter().map(String::as_str).collect();
+        arns.sort_unstable();
+        wanted.sort_unstable();
+        let minutes = deployed
+            .and_then(|c| c.monitoring_time_in_minutes())
+            .unwrap_or(0);
+        arns == wanted && i64::from(minutes) == i64::from(self.minutes.unwrap_or(0))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -399,7 +439,9 @@ async fn execute(
     changeset::execute(cfn, name, change_set, spec.disable_rollback).await?;
     match events::follow(cfn, name, seen, progress).await {
         Ok(stack) => Ok(stack),
-        Err(e) => Err(recovery::explain(cfn, name, spec.stage.as_deref(), e).await),
+        Err(e) => {
+            Err(recovery::explain(cfn, name, spec.stage.as_deref(), &spec.triggers.alarms, e).await)
+        }
     }
 }
 
@@ -530,7 +572,7 @@ fn same_settings(stack: &Stack, spec: &StackSpec) -> bool {
             )
         })
         .collect();
-    deployed_tags == spec.tags
+    deployed_tags == spec.tags && spec.triggers.same_as(stack)
 }
 
 /// Equal text, or equal documents once parsed (CloudFormation may hand back JSON for YAML).

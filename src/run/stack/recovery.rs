@@ -292,6 +292,7 @@ pub(crate) async fn explain(
     cfn: &Client,
     name: &str,
     stage: Option<&str>,
+    alarms: &[String],
     err: anyhow::Error,
 ) -> anyhow::Error {
     let Some(status) = Failure::stack_status(&err) else {
@@ -304,7 +305,16 @@ pub(crate) async fn explain(
         Some(Detail::StackEnded { cause, .. }) => cause.clone(),
         _ => None,
     });
-    report(name, "ended", &status, stage, &analysis, fallback)
+    let failure = report(name, "ended", &status, stage, &analysis, fallback);
+    if analysis.cause.is_some() || alarms.is_empty() || !status.ends_with("ROLLBACK_COMPLETE") {
+        return failure;
+    }
+    // No resource failed: what rolled it back is a rollback trigger, whose alarm the stack's
+    // status reason names.
+    failure.context(format!(
+        "stack {name} was rolled back by a rollback trigger: an alarm of rollback_alarms ({}) was in ALARM",
+        alarms.join(", ")
+    ))
 }
 
 /// A stack found in a failed `status` that no change set can start from as asked.
@@ -420,7 +430,7 @@ pub(crate) async fn recover(
     };
     match follow_to(cfn, name, seen, progress, success).await {
         Ok(stack) => Ok((done, stack)),
-        Err(e) => Err(explain(cfn, name, Some(stage), e).await),
+        Err(e) => Err(explain(cfn, name, Some(stage), &[], e).await),
     }
 }
 
