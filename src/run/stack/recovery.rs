@@ -5,7 +5,7 @@
 //! ContinueUpdateRollback (from UPDATE_ROLLBACK_FAILED) or RollbackStack (from CREATE_FAILED and
 //! UPDATE_FAILED) and follows the stack to a stable state.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -13,7 +13,7 @@ use anyhow::Result;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{Stack, StackEvent};
 
-use super::events::{event_ids, follow_to, is_cancellation, new_events};
+use super::events::{event_ids, follow_to, is_cancellation};
 use super::{deploy_error, describe, status_of};
 use crate::aws::errors::describe_sdk_error;
 use crate::error::{Detail, ExitKind, Failure, fail_fix};
@@ -101,6 +101,49 @@ fn ev(e: &StackEvent) -> Ev {
     }
 }
 
+/// Whether `e` starts an operation (of `kind` when given: "CREATE", "UPDATE", "DELETE").
+fn starts_operation(e: &Ev, kind: Option<&str>) -> bool {
+    e.own
+        && kind.is_none_or(|k| e.status.strip_suffix("_IN_PROGRESS") == Some(k))
+        && matches!(
+            e.status.as_str(),
+            "CREATE_IN_PROGRESS"
+                | "UPDATE_IN_PROGRESS"
+                | "DELETE_IN_PROGRESS"
+                | "IMPORT_IN_PROGRESS"
+        )
+}
+
+/// The stack's events, oldest first, back to the start of its last operation (of `kind`): pages
+/// are read newest first until one holds that start, so a long history is not read whole.
+async fn operation_events(cfn: &Client, stack: &str, kind: Option<&str>) -> Result<Vec<Ev>> {
+    let mut evs = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = cfn
+            .describe_stack_events()
+            .stack_name(stack)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| {
+                deploy_error(format!(
+                    "cannot read the events of stack {stack}: {}",
+                    describe_sdk_error(&e)
+                ))
+            })?;
+        let page: Vec<Ev> = out.stack_events().iter().map(ev).collect();
+        let started = page.iter().any(|e| starts_operation(e, kind));
+        evs.extend(page);
+        token = out.next_token().map(str::to_string);
+        if started || token.is_none() {
+            break;
+        }
+    }
+    evs.reverse();
+    Ok(evs)
+}
+
 fn is_failure(e: &Ev) -> bool {
     !e.own && e.status.ends_with("_FAILED") && !is_cancellation(&e.reason)
 }
@@ -111,19 +154,11 @@ fn is_failure(e: &Ev) -> bool {
 /// ("CREATE", "UPDATE", "DELETE") narrows the operation to the last of that kind: a nested stack
 /// whose failed create its parent then deleted is read at its create.
 fn read_events(evs: &[Ev], kind: Option<&str>) -> (Option<usize>, Vec<usize>) {
-    let starts_operation = |e: &Ev| {
-        e.own
-            && kind.is_none_or(|k| e.status.strip_suffix("_IN_PROGRESS") == Some(k))
-            && matches!(
-                e.status.as_str(),
-                "CREATE_IN_PROGRESS"
-                    | "UPDATE_IN_PROGRESS"
-                    | "DELETE_IN_PROGRESS"
-                    | "IMPORT_IN_PROGRESS"
-            )
-    };
     let starts_rollback = |e: &Ev| e.own && e.status.ends_with("ROLLBACK_IN_PROGRESS");
-    let op = evs.iter().rposition(starts_operation).unwrap_or(0);
+    let op = evs
+        .iter()
+        .rposition(|e| starts_operation(e, kind))
+        .unwrap_or(0);
     let first_rollback = (op..evs.len()).find(|&i| starts_rollback(&evs[i]));
     let last_rollback = (op..evs.len()).rev().find(|&i| starts_rollback(&evs[i]));
     let cause = (op..first_rollback.unwrap_or(evs.len())).find(|&i| is_failure(&evs[i]));
@@ -161,8 +196,7 @@ fn analyse_kind<'a>(
     kind: Option<&'a str>,
 ) -> Boxed<'a, Result<Analysis>> {
     Box::pin(async move {
-        let events = new_events(cfn, stack, &mut HashSet::new()).await?;
-        let evs: Vec<Ev> = events.iter().map(ev).collect();
+        let evs = operation_events(cfn, stack, kind).await?;
         let (cause, _) = read_events(&evs, kind);
         let (_, still) = read_events(&evs, None);
         let mut out = Analysis::default();
