@@ -51,6 +51,10 @@ pub(crate) struct GlobalArgs {
     /// Named profile for the base credentials (else the standard chain).
     #[arg(long, global = true)]
     pub(crate) profile: Option<String>,
+    /// Region of the base configuration, before AWS_REGION and the profile's; with `--app`,
+    /// where environment-agnostic stacks deploy (as `cdk deploy` takes the configured region).
+    #[arg(long, global = true)]
+    pub(crate) region: Option<String>,
     /// `json` prints a machine-readable result on stdout; logs always go to stderr.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) output: OutputFormat,
@@ -132,10 +136,16 @@ impl Command {
 // The stages a deploy, diff or destroy runs.
 #[derive(Debug, Args)]
 pub(crate) struct SelectionArgs {
-    /// Every stage of the file.
+    /// Every stage of the file (with --app: every top-level stack, as `cdk deploy --all`).
     #[arg(long, conflicts_with = "stages")]
     pub(crate) all: bool,
-    /// Stage names. Stages they depend on are not deployed, only read.
+    /// With --app, only the stacks named: not their dependencies (deploy, diff) or dependents
+    /// (destroy). Stage files always run only the stages named.
+    #[arg(short = 'e', long)]
+    pub(crate) exclusively: bool,
+    /// Stage names (exact; stages they depend on are not deployed, only read). With --app:
+    /// stack ids or patterns as `cdk deploy` takes them ('*', 'Beta/*', '**'), their
+    /// dependencies included unless --exclusively.
     pub(crate) stages: Vec<String>,
 }
 
@@ -159,6 +169,10 @@ pub(crate) struct BootstrapArgs {
     /// Accounts trusted only to read (lookup role).
     #[arg(long, value_delimiter = ',')]
     pub(crate) trust_for_lookup: Vec<String>,
+    /// Accounts whose stacks may read this environment's stack outputs with Fn::GetStackOutput:
+    /// creates the stack-ref role cdk-<q>-stack-ref-role-<account>-<region> (DescribeStacks only).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) trust_for_stack_refs: Vec<String>,
     /// Managed policy ARNs for the CloudFormation execution role (required with --trust).
     #[arg(long, value_delimiter = ',')]
     pub(crate) cloudformation_execution_policies: Vec<String>,
@@ -289,6 +303,15 @@ mod tests {
             Cli::try_parse_from(["pipeline-run", "deploy", "--all", "VpcA"]).is_err(),
             "--all conflicts with stage names"
         );
+        let Command::Deploy(d) = parse(&["deploy", "-e", "Beta/*", "--region", "eu-west-1"]) else {
+            panic!("not a deploy")
+        };
+        assert!(d.selection.exclusively);
+        assert_eq!(d.selection.stages, ["Beta/*"]);
+        let Command::Destroy(d) = parse(&["destroy", "--exclusively", "--force", "Api"]) else {
+            panic!("not a destroy")
+        };
+        assert!(d.selection.exclusively);
     }
 
     #[test]

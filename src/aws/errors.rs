@@ -216,6 +216,15 @@ pub(crate) fn credentials_error_text(
     chain_text(e)
 }
 
+/// Whether an assumed-role session could not be had because its AssumeRole call failed (STS
+/// answered with an error, or gave no answer), as opposed to the credentials it was to be made
+/// from: read from the typed STS error the credential provider wraps.
+pub(crate) fn is_assume_role_failure(
+    e: &aws_credential_types::provider::error::CredentialsError,
+) -> bool {
+    find_in_chain::<AssumeRoleSdkError>(e).is_some()
+}
+
 /// STS's code for a refused AssumeRole: the caller's identity policy does not allow
 /// `sts:AssumeRole` on the role, or the role's trust policy does not allow the caller.
 const ACCESS_DENIED: &str = "AccessDenied";

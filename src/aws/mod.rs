@@ -3,6 +3,7 @@
 //! before it expires. Every service client is built here, so endpoint and addressing rules live in
 //! one place.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,6 +11,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sts::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
+use aws_types::os_shim_internal::{Env, Fs};
+use aws_types::service_config::ServiceConfigKey;
 use tokio::sync::{Mutex, OnceCell};
 
 pub(crate) mod errors;
@@ -19,7 +22,7 @@ use crate::model::env::Environment;
 use crate::model::roles::{RoleRef, trust_fix};
 use errors::{
     NoRetryBeforeConnecting, Unreachable, credentials_error_text, credentials_unreachable,
-    describe_sdk_error, is_assume_role_access_denied, unreachable,
+    describe_sdk_error, is_assume_role_access_denied, is_assume_role_failure, unreachable,
 };
 
 /// Time to open a TCP (and TLS) connection: AWS endpoints answer in milliseconds, and the kernel
@@ -37,10 +40,16 @@ const S3_READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// AWS answers it in milliseconds; the margin is for a loaded local emulator.
 const PROBE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(7);
 
+/// The services pipeline-run calls, by SDK service id: the suffix of `AWS_ENDPOINT_URL_<ID>` and
+/// the key of a profile's `services` section (upper-cased and lower-cased as the SDK does).
+const SERVICES: [&str; 5] = ["STS", "CloudFormation", "S3", "SSM", "EC2"];
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AwsOptions {
     pub(crate) endpoint_url: Option<String>,
     pub(crate) profile: Option<String>,
+    /// `--region`: the base configuration's region, before `AWS_REGION` and the profile.
+    pub(crate) region: Option<String>,
     /// Used when neither the environment nor the profile names a region.
     pub(crate) fallback_region: Option<String>,
     /// Lifetime of assumed-role sessions (AWS default 1 h; short values exercise refreshing).
@@ -58,7 +67,12 @@ type SessionKey = (String, String);
 
 pub(crate) struct Aws {
     base: SdkConfig,
-    endpoint: Option<String>,
+    /// The region `--region`, the environment or the profile named (before the fallback).
+    configured_region: Option<String>,
+    /// The custom endpoints configured, by service id (`SERVICES`).
+    endpoints: HashMap<&'static str, String>,
+    /// The role the selected profile assumes for the base credentials, if it does.
+    role_profile: Option<RoleProfile>,
     session_duration: Option<Duration>,
     caller: OnceCell<Caller>,
     sessions: Mutex<HashMap<SessionKey, Arc<OnceCell<SdkConfig>>>>,
@@ -87,7 +101,11 @@ impl Aws {
         if let Some(profile) = &opts.profile {
             loader = loader.profile_name(profile);
         }
+        if let Some(region) = &opts.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
         let mut base = loader.load().await;
+        let configured_region = base.region().map(|r| r.to_string());
         if base.region().is_none()
             && let Some(region) = &opts.fallback_region
         {
@@ -96,14 +114,25 @@ impl Aws {
                 .region(Region::new(region.clone()))
                 .build();
         }
-        let endpoint = opts.endpoint_url.clone().or_else(|| {
-            std::env::var("AWS_ENDPOINT_URL")
-                .ok()
-                .filter(|s| !s.is_empty())
-        });
+        // The base credentials are got once before the identity probe (`base_credentials`):
+        // cached here, so that the probe does not get them a second time.
+        if let Some(provider) = base.credentials_provider() {
+            base = base
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(RefreshingSession::new(
+                    provider,
+                )))
+                .build();
+        }
+        let endpoints = SERVICES
+            .iter()
+            .filter_map(|&id| configured_endpoint(&base, id).map(|url| (id, url)))
+            .collect();
         Ok(Aws {
             base,
-            endpoint,
+            configured_region,
+            endpoints,
+            role_profile: RoleProfile::selected(opts.profile.as_deref()).await,
             session_duration: opts.session_duration,
             caller: OnceCell::new(),
             sessions: Mutex::new(HashMap::new()),
@@ -111,9 +140,15 @@ impl Aws {
         })
     }
 
-    /// The custom endpoint (emulator, VPC endpoint), when one is set.
+    /// The region of the configuration (`--region`, `AWS_REGION`, the profile), where an
+    /// environment-agnostic stack deploys; None when none is configured.
+    pub(crate) fn configured_region(&self) -> Option<&str> {
+        self.configured_region.as_deref()
+    }
+
+    /// The custom endpoint of S3 (emulator, VPC endpoint), when one is set: object URLs name it.
     pub(crate) fn endpoint(&self) -> Option<&str> {
-        self.endpoint.as_deref()
+        self.endpoints.get("S3").map(String::as_str)
     }
 
     /// Who the base credentials belong to. Fails with a credentials error naming the fix, or,
@@ -121,6 +156,7 @@ impl Aws {
     pub(crate) async fn caller(&self) -> Result<&Caller> {
         self.caller
             .get_or_try_init(|| async {
+                self.base_credentials().await?;
                 let probe = aws_sdk_sts::config::Builder::default()
                     .timeout_config(
                         aws_config::timeout::TimeoutConfig::builder()
@@ -139,7 +175,7 @@ impl Aws {
                     .send()
                     .await
                     .map_err(|e| match unreachable(&e) {
-                        Some(why) => self.unreachable_failure("sts", why),
+                        Some(why) => self.unreachable_failure("STS", why),
                         None => fail_fix(
                             ExitKind::Credentials,
                             format!("cannot identify the AWS credentials in use ({})", describe_sdk_error(&e)),
@@ -154,38 +190,96 @@ impl Aws {
             .await
     }
 
-    /// The endpoint `service` is sent to: the custom one, else AWS's regional one.
+    /// The base credentials, got before the identity probe: when the selected profile assumes a
+    /// role (`role_arn`) and that AssumeRole fails, the failure names the role and what to fix
+    /// (the probe alone would only see a timeout or a generic credentials error). Other failures
+    /// of the credential chain are left to the probe, which reports them as before.
+    async fn base_credentials(&self) -> Result<()> {
+        let Some(provider) = self.base.credentials_provider() else {
+            return Ok(());
+        };
+        let got = tokio::time::timeout(PROBE_ATTEMPT_TIMEOUT, provider.provide_credentials()).await;
+        let doing = self.role_profile.as_ref().map(RoleProfile::doing);
+        let e = match got {
+            Ok(Ok(_)) => return Ok(()),
+            // The chain's own STS client retries; no answer in time is all that is known.
+            Err(_) => {
+                return Err(self.unreachable(
+                    "STS",
+                    None,
+                    Unreachable::NoResponse,
+                    doing.as_deref(),
+                ));
+            }
+            Ok(Err(e)) => e,
+        };
+        if !is_assume_role_failure(&e) {
+            return Ok(());
+        }
+        if let Some(why) = credentials_unreachable(&e) {
+            return Err(self.unreachable("STS", None, why, doing.as_deref()));
+        }
+        let role = self.role_profile.as_ref();
+        let what = role.map_or_else(
+            || "the role of the selected profile".to_string(),
+            RoleProfile::describe,
+        );
+        let fix = match role {
+            Some(r) if is_assume_role_access_denied(&e) => r.trust_fix(),
+            Some(r) => format!(
+                "check role_arn and the credentials of the source of profile {} (AWS_CONFIG_FILE, default ~/.aws/config)",
+                r.profile
+            ),
+            None => "check role_arn and source_profile of the selected profile (AWS_PROFILE)"
+                .to_string(),
+        };
+        Err(fail_fix(
+            ExitKind::Credentials,
+            format!(
+                "cannot get the AWS credentials: assuming {what} failed: {}",
+                credentials_error_text(&e)
+            ),
+            fix,
+        ))
+    }
+
+    /// The endpoint `service` (an SDK service id) is sent to: the custom one, else AWS's
+    /// regional one.
     fn endpoint_of(&self, service: &str, region: Option<&str>) -> String {
+        let service_host = service.to_ascii_lowercase();
         match (
-            &self.endpoint,
+            self.endpoints.get(service),
             region.or(self.base.region().map(|r| r.as_ref())),
         ) {
             (Some(url), _) => url.clone(),
-            (None, Some(region)) => format!("https://{service}.{region}.amazonaws.com"),
-            (None, None) => format!("the AWS {service} endpoint"),
+            (None, Some(region)) => format!("https://{service_host}.{region}.amazonaws.com"),
+            (None, None) => format!("the AWS {service_host} endpoint"),
         }
     }
 
     /// "cannot reach ENDPOINT: WHY", with what to check.
     fn unreachable_failure(&self, service: &str, why: Unreachable) -> anyhow::Error {
-        self.unreachable_failure_in(service, None, why)
+        self.unreachable(service, None, why, None)
     }
 
-    fn unreachable_failure_in(
+    /// "cannot reach ENDPOINT: WHY[, while DOING]", with what to check.
+    fn unreachable(
         &self,
         service: &str,
         region: Option<&str>,
         why: Unreachable,
+        doing: Option<&str>,
     ) -> anyhow::Error {
         let endpoint = self.endpoint_of(service, region);
-        let check = if self.endpoint.is_some() {
-            "check AWS_ENDPOINT_URL (or --endpoint-url / the profile's endpoint_url), the network and any proxy (HTTPS_PROXY)"
+        let check = if self.endpoints.contains_key(service) {
+            "check AWS_ENDPOINT_URL (or --endpoint-url, AWS_ENDPOINT_URL_<SERVICE>, the profile's endpoint_url or services section), the network and any proxy (HTTPS_PROXY)"
         } else {
             "check the network, any proxy (HTTPS_PROXY) and that the region is right"
         };
+        let doing = doing.map(|d| format!(", while {d}")).unwrap_or_default();
         fail_fix(
             ExitKind::Unreachable,
-            format!("cannot reach {endpoint}: {}", why.reason()),
+            format!("cannot reach {endpoint}: {}{doing}", why.reason()),
             check,
         )
     }
@@ -241,10 +335,11 @@ impl Aws {
                 if let Some(d) = self.session_duration {
                     builder = builder.session_length(d);
                 }
-                let provider = RefreshingSession::new(builder.build().await);
+                let provider =
+                    RefreshingSession::new(SharedCredentialsProvider::new(builder.build().await));
                 provider.provide_credentials().await.map_err(|e| {
                     if let Some(why) = credentials_unreachable(&e) {
-                        return self.unreachable_failure_in("sts", Some(region), why);
+                        return self.unreachable("STS", Some(region), why, None);
                     }
                     let reason = credentials_error_text(&e);
                     let failure = Failure::new(
@@ -294,7 +389,7 @@ impl Aws {
         // Emulators and private endpoints have no per-bucket DNS names: address buckets by path.
         // Uploads take the time their size needs: no attempt timeout, a long read timeout.
         let conf = aws_sdk_s3::config::Builder::from(cfg)
-            .force_path_style(self.endpoint.is_some())
+            .force_path_style(self.endpoints.contains_key("S3"))
             .retry_classifier(NoRetryBeforeConnecting::default())
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
@@ -328,6 +423,114 @@ impl Aws {
     }
 }
 
+/// The endpoint URL configured for `service_id` in `cfg`, resolved as the SDK's clients resolve it
+/// (`From<&SdkConfig>` of each service's config): the service's own setting
+/// (`AWS_ENDPOINT_URL_<ID>`, the profile's `services` section), else the global one
+/// (`--endpoint-url`, `AWS_ENDPOINT_URL`, the profile's `endpoint_url`), unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` says otherwise (aws-config applies it).
+fn configured_endpoint(cfg: &SdkConfig, service_id: &str) -> Option<String> {
+    let global = cfg.endpoint_url().map(str::to_string);
+    if cfg.get_origin("endpoint_url").is_client_config() {
+        return global;
+    }
+    let key = ServiceConfigKey::builder()
+        .service_id(service_id)
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    cfg.service_config()
+        .and_then(|c| c.load_config(key))
+        .filter(|url| !url.is_empty())
+        .or(global)
+}
+
+/// A custom endpoint configured for any service pipeline-run calls (`endpoint_url`, the
+/// `--endpoint-url` flag; `profile`, `--profile`), read from the environment and the shared
+/// config files by aws-config, without any AWS call: for the unknown-region warning.
+pub(crate) async fn custom_endpoint(
+    endpoint_url: Option<&str>,
+    profile: Option<&str>,
+) -> Option<String> {
+    // A region is given so that none is looked up (instance metadata); it is not used.
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::from_static("us-east-1"));
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    let cfg = loader.load().await;
+    SERVICES.iter().find_map(|id| configured_endpoint(&cfg, id))
+}
+
+/// A profile whose base credentials come from assuming a role (`role_arn`, with
+/// `source_profile` or `credential_source`), read with aws-config's profile parser.
+#[derive(Debug, Clone)]
+struct RoleProfile {
+    profile: String,
+    role_arn: String,
+    /// `source_profile NAME` or `credential_source NAME`.
+    source: Option<String>,
+}
+
+impl RoleProfile {
+    /// The selected profile (`--profile`, else `AWS_PROFILE`, else `default`), when it assumes a
+    /// role.
+    async fn selected(profile: Option<&str>) -> Option<RoleProfile> {
+        let profiles = aws_config::profile::load(
+            &Fs::real(),
+            &Env::real(),
+            &Default::default(),
+            profile.map(|p| Cow::Owned(p.to_string())),
+        )
+        .await
+        .ok()?;
+        let name = profiles.selected_profile();
+        let p = profiles.get_profile(name)?;
+        let source = p
+            .get("source_profile")
+            .map(|s| format!("source_profile {s}"))
+            .or_else(|| {
+                p.get("credential_source")
+                    .map(|s| format!("credential_source {s}"))
+            });
+        Some(RoleProfile {
+            profile: name.to_string(),
+            role_arn: p.get("role_arn")?.to_string(),
+            source,
+        })
+    }
+
+    /// "role ARN of profile NAME (with its source_profile SOURCE)".
+    fn describe(&self) -> String {
+        let source = self
+            .source
+            .as_ref()
+            .map(|s| format!(", with the credentials of its {s}"))
+            .unwrap_or_default();
+        format!(
+            "role {} (role_arn of profile {}{source})",
+            self.role_arn, self.profile
+        )
+    }
+
+    /// What was being done: "assuming role … to get the AWS credentials".
+    fn doing(&self) -> String {
+        format!("assuming {} to get the AWS credentials", self.describe())
+    }
+
+    /// How to make the AssumeRole of the profile pass.
+    fn trust_fix(&self) -> String {
+        let source = self.source.as_deref().unwrap_or("the source identity");
+        format!(
+            "let the identity of {source} assume {}: the role's trust policy must allow it (its ARN or account as Principal) and that identity's IAM policy must allow sts:AssumeRole on the role; or correct role_arn / the source in profile {} (AWS_CONFIG_FILE, default ~/.aws/config)",
+            self.role_arn, self.profile
+        )
+    }
+}
+
 /// Session names say what ran: the CI run when there is one, else the local user.
 fn session_tag() -> String {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -347,16 +550,17 @@ fn truncate_session_name(name: &str) -> String {
     name.chars().take(64).collect()
 }
 
-/// Caches one assumed-role session and renews it five minutes before expiry, so a long deploy
-/// never sends a request with expired credentials, and the early trust check costs no extra call.
+/// Caches one session (an assumed role, or the base credentials) and renews it five minutes
+/// before expiry, so a long deploy never sends a request with expired credentials, and the early
+/// checks (trust, base credentials) cost no extra call.
 #[derive(Debug)]
 struct RefreshingSession {
-    inner: aws_config::sts::AssumeRoleProvider,
+    inner: SharedCredentialsProvider,
     cached: std::sync::Mutex<Option<Credentials>>,
 }
 
 impl RefreshingSession {
-    fn new(inner: aws_config::sts::AssumeRoleProvider) -> Self {
+    fn new(inner: SharedCredentialsProvider) -> Self {
         RefreshingSession {
             inner,
             cached: std::sync::Mutex::new(None),

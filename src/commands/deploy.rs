@@ -13,16 +13,19 @@ use crate::run::context::RunOptions;
 use crate::run::stack::{Approval, Mode};
 use crate::run::stage;
 
-use super::shared::{context, finish, load_plan, select, verify_input};
+use super::select::{Direction, select};
+use super::shared::{context, finish, load_plan, verify_input};
 
 pub(super) async fn deploy(
     g: &GlobalArgs,
     args: DeployArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
-    let plan = Arc::new(load_plan(g, reporter)?);
-    let selected = select(&plan, &args.selection)?;
-    let ctx = context(g, reporter, plan.clone()).await?;
+    crate::run::interrupt::watch();
+    let plan = load_plan(g, reporter).await?;
+    let selected = select(g, &plan, &args.selection, Direction::Upstream, reporter)?;
+    let ctx = context(g, reporter, plan).await?;
+    let plan = ctx.plan.clone();
     let started = Instant::now();
     let opts = RunOptions {
         selected,

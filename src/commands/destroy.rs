@@ -9,20 +9,27 @@ use anyhow::Result;
 
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::error::{ExitKind, fail};
+use crate::model::env::StackEnv;
 use crate::model::plan::Plan;
 use crate::progress::{Reporter, confirm};
 use crate::report::RunReport;
-use crate::run::destroy;
+use crate::run::{destroy, interrupt};
 
-use super::shared::{context, finish, load_plan, select};
+use super::select::{Direction, select};
+use super::shared::{context, finish, load_plan};
 
 pub(super) async fn destroy(
     g: &GlobalArgs,
     args: DestroyArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
-    let plan = Arc::new(load_plan(g, reporter)?);
-    let selected = select(&plan, &args.selection)?;
+    // A question on the terminal keeps Ctrl-C's default (it ends the process: nothing was
+    // done); from the answer on, interrupts end the run with its report.
+    if args.force {
+        interrupt::watch();
+    }
+    let plan = load_plan(g, reporter).await?;
+    let selected = select(g, &plan, &args.selection, Direction::Downstream, reporter)?;
     if !args.retain.is_empty() && selected.len() != 1 {
         return Err(fail(
             ExitKind::Validation,
@@ -31,6 +38,7 @@ pub(super) async fn destroy(
     }
     if !args.force {
         confirmed(&plan, &selected).await?;
+        interrupt::watch();
     }
     let ctx = context(g, reporter, plan).await?;
     let started = Instant::now();
@@ -53,7 +61,7 @@ pub(super) async fn destroy(
 }
 
 /// Asks on the terminal before anything is deleted; without one, `--force` is required.
-async fn confirmed(plan: &Plan, selected: &[usize]) -> Result<()> {
+async fn confirmed(plan: &Plan<StackEnv>, selected: &[usize]) -> Result<()> {
     let names: Vec<&str> = selected
         .iter()
         .map(|&i| plan.stages[i].name.as_str())

@@ -13,11 +13,13 @@ use crate::run::context::RunOptions;
 use crate::run::stack::{Approval, Mode};
 use crate::run::stage;
 
-use super::shared::{context, finish, load_plan, select};
+use super::select::{Direction, select};
+use super::shared::{context, finish, load_plan};
 
 pub(super) async fn diff(g: &GlobalArgs, args: DiffArgs, reporter: &Arc<Reporter>) -> Result<i32> {
-    let plan = Arc::new(load_plan(g, reporter)?);
-    let selected = select(&plan, &args.selection)?;
+    crate::run::interrupt::watch();
+    let plan = load_plan(g, reporter).await?;
+    let selected = select(g, &plan, &args.selection, Direction::Upstream, reporter)?;
     let ctx = context(g, reporter, plan).await?;
     let started = Instant::now();
     let opts = RunOptions {

@@ -7,8 +7,10 @@ mod deploy;
 mod destroy;
 mod diff;
 mod list;
+mod place;
 mod plan;
 mod rollback;
+mod select;
 mod shared;
 mod verify;
 
@@ -53,8 +55,8 @@ async fn dispatch(g: &GlobalArgs, command: Command, reporter: &Arc<Reporter>) ->
         Command::Deploy(args) => deploy::deploy(g, args, reporter).await,
         Command::Diff(args) => diff::diff(g, args, reporter).await,
         Command::Destroy(args) => destroy::destroy(g, args, reporter).await,
-        Command::List => list::list(g, reporter),
-        Command::Plan(args) => plan::plan(g, args, reporter),
+        Command::List => list::list(g, reporter).await,
+        Command::Plan(args) => plan::plan(g, args, reporter).await,
         Command::Rollback(args) => rollback::rollback(g, args, reporter).await,
         Command::Verify(args) => verify::verify(g, args, reporter).await,
     }

@@ -10,8 +10,8 @@ use crate::report::listing::{Matrix, Waves, waves_text};
 
 use super::shared::load_plan;
 
-pub(super) fn plan(g: &GlobalArgs, args: PlanArgs, reporter: &Reporter) -> Result<i32> {
-    let plan = load_plan(g, reporter)?;
+pub(super) async fn plan(g: &GlobalArgs, args: PlanArgs, reporter: &Reporter) -> Result<i32> {
+    let plan = load_plan(g, reporter).await?;
     match args.format {
         PlanFormat::Text => print_out(&waves_text(&plan)),
         PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&Waves::of(&plan))?),

@@ -7,22 +7,29 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::aws::{Aws, AwsOptions};
-use crate::cli::{GlobalArgs, OutputFormat, SelectionArgs};
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::error::{ExitKind, fail};
-use crate::model::env;
+use crate::model::env::{self, StackEnv};
 use crate::model::plan::{Plan, Stage};
 use crate::progress::Reporter;
 use crate::report::{RunReport, ci, stage_table};
 use crate::run::context::Context;
+use crate::run::interrupt;
 use crate::source::validate::{self, ProcessEnv};
 use crate::verify::{OutputsFuture, StageOutputs, VerifyInput};
 
-/// The plan of the stage file (`-f`) or the cloud assembly (`--app`); every problem of the
-/// stage file is reported as an annotation.
-pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
+use super::place::placed;
+
+/// The plan of the stage file (`-f`) or the cloud assembly (`--app`, whose stacks may leave
+/// their account or region to the run: `context` places them); every problem of the stage file
+/// is reported as an annotation.
+pub(super) async fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan<StackEnv>> {
     if let Some(app) = &g.app {
         let plan = crate::source::cdk::stages::load_plan(app)?;
-        warn_unknown_regions(g, &plan, reporter);
+        for warning in &plan.warnings {
+            reporter.warn(warning);
+        }
+        warn_unknown_regions(g, &plan, reporter).await;
         return Ok(plan);
     }
     if !g.file.exists() && g.file.as_os_str() == "pipeline-run.yml" {
@@ -53,25 +60,39 @@ pub(super) fn load_plan(g: &GlobalArgs, reporter: &Reporter) -> Result<Plan> {
             problems.to_string().trim_end().to_string(),
         )
     })?;
-    warn_unknown_regions(g, &plan, reporter);
+    let plan = Plan::from_pinned(plan);
+    warn_unknown_regions(g, &plan, reporter).await;
     Ok(plan)
 }
 
 /// A region pipeline-run does not know is warned about, with the nearest known names (a typo
-/// would otherwise surface as an unreachable endpoint); with a custom endpoint it is expected.
-fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan, reporter: &Reporter) {
-    let custom_endpoint = g.endpoint_url.is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
+/// would otherwise surface as an unreachable endpoint); with a custom endpoint (`--endpoint-url`,
+/// `AWS_ENDPOINT_URL`, the profile's `endpoint_url` or `services`, as the SDK resolves them) it is
+/// expected.
+async fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan<StackEnv>, reporter: &Reporter) {
+    let unknown = |s: &&Stage<StackEnv>| {
+        s.env
+            .region
+            .as_deref()
+            .is_some_and(|r| !env::is_known_region(r))
+    };
+    if !plan.stages.iter().any(|s| unknown(&s)) {
+        return;
+    }
+    let custom_endpoint =
+        crate::aws::custom_endpoint(g.endpoint_url.as_deref(), g.profile.as_deref()).await;
     let mut seen = std::collections::BTreeSet::new();
-    for stage in &plan.stages {
-        let region = stage.env.region.as_ref();
-        if env::is_known_region(region) || !seen.insert(region) {
+    for stage in plan.stages.iter().filter(unknown) {
+        let Some(region) = stage.env.region.as_deref() else {
+            continue;
+        };
+        if !seen.insert(region) {
             continue;
         }
         let closest = env::closest_regions(region).join(", ");
-        let message = if custom_endpoint {
+        let message = if let Some(url) = &custom_endpoint {
             format!(
-                "region '{region}' (stage {}) is not a known AWS region; allowed because a custom endpoint is used (AWS_ENDPOINT_URL / --endpoint-url)",
+                "region '{region}' (stage {}) is not a known AWS region; allowed because a custom endpoint is used ({url})",
                 stage.name
             )
         } else {
@@ -84,62 +105,35 @@ fn warn_unknown_regions(g: &GlobalArgs, plan: &Plan, reporter: &Reporter) {
     }
 }
 
-/// The indices of the selected stages, in the order they were named.
-pub(super) fn select(plan: &Plan, selection: &SelectionArgs) -> Result<Vec<usize>> {
-    if selection.all {
-        return Ok((0..plan.stages.len()).collect());
-    }
-    if selection.stages.is_empty() {
-        return Err(fail(
-            ExitKind::Validation,
-            "name the stages to run, or pass --all",
-        ));
-    }
-    selection
-        .stages
-        .iter()
-        .map(|name| {
-            plan.stage_index(name).ok_or_else(|| {
-                let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
-                fail(
-                    ExitKind::Validation,
-                    format!(
-                        "no stage named '{name}' in {}\n  fix: use one of: {}",
-                        plan.file.display(),
-                        names.join(", ")
-                    ),
-                )
-            })
-        })
-        .collect()
-}
-
 /// AWS access with the command line's endpoint, profile and session lifetime.
 pub(super) async fn load_aws(g: &GlobalArgs, fallback_region: Option<String>) -> Result<Aws> {
     Aws::load(AwsOptions {
         endpoint_url: g.endpoint_url.clone(),
         profile: g.profile.clone(),
+        region: g.region.clone(),
         fallback_region,
         session_duration: g.session_seconds.map(Duration::from_secs),
     })
     .await
 }
 
-/// The run context of `plan`, once the credentials are known to work (their identity is logged).
+/// The run context of `plan`, once the credentials are known to work (their identity is logged),
+/// with its environment-agnostic stacks placed (`placed`). An interrupt (`interrupt::watch` runs
+/// first) during plan loading or the identity check ends the run as interrupted, naming that
+/// nothing was started.
 pub(super) async fn context(
     g: &GlobalArgs,
     reporter: &Arc<Reporter>,
-    plan: Arc<Plan>,
+    plan: Plan<StackEnv>,
 ) -> Result<Arc<Context>> {
-    let fallback = plan.stages.first().map(|s| s.env.region.to_string());
-    let aws = Arc::new(load_aws(g, fallback).await?);
-    let caller = aws.caller().await?;
-    reporter.info(&format!(
-        "pipeline-run {}: identity {} (account {})",
-        env!("CARGO_PKG_VERSION"),
-        caller.arn,
-        caller.account
-    ));
+    let fallback = plan.stages.iter().find_map(|s| s.env.region.as_ref());
+    let aws = interrupt::before_stages(
+        "loading the plan and the AWS configuration",
+        load_aws(g, fallback.map(|r| r.to_string())),
+    )
+    .await?;
+    let aws = Arc::new(aws);
+    let plan = Arc::new(placed(plan, &aws, reporter).await?);
     Ok(Context::new(plan, aws, reporter.clone()))
 }
 

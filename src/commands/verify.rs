@@ -18,7 +18,8 @@ pub(super) async fn verify(
     args: VerifyArgs,
     reporter: &Arc<Reporter>,
 ) -> Result<i32> {
-    let plan = Arc::new(load_plan(g, reporter)?);
+    crate::run::interrupt::watch();
+    let plan = load_plan(g, reporter).await?;
     if plan.checks.is_empty() {
         return Err(fail(
             ExitKind::Validation,

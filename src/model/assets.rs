@@ -43,6 +43,48 @@ pub(crate) struct Destination {
     pub(crate) role_arn: Option<String>,
 }
 
+/// A legacy-synthesizer asset (`aws:cdk:asset` metadata of a cloud assembly stack): the CDK CLI
+/// uploads it to the bucket its environment's toolkit stack outputs (`BucketName`) under
+/// `<prefix><file_name>`, and passes bucket, `<prefix>||<file_name>` and the source hash in the
+/// template parameters the metadata names.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LegacyAsset {
+    /// The asset's construct path (its id when the metadata has none).
+    pub(crate) name: String,
+    pub(crate) source: PathBuf,
+    /// The assembly directory, symlinks resolved.
+    pub(crate) root: PathBuf,
+    pub(crate) packaging: Packaging,
+    /// `assets/`, or `assets/<id>/` when the asset id is not its source hash.
+    pub(crate) prefix: String,
+    /// `<sourceHash>.zip` for a directory, `<sourceHash><extension of the file>` for a file.
+    pub(crate) file_name: String,
+    pub(crate) source_hash: String,
+    pub(crate) bucket_parameter: String,
+    pub(crate) key_parameter: String,
+    pub(crate) hash_parameter: String,
+}
+
+impl LegacyAsset {
+    /// The object key the CDK CLI uploads the asset to.
+    pub(crate) fn object_key(&self) -> String {
+        format!("{}{}", self.prefix, self.file_name)
+    }
+
+    /// The template parameters and their values, for the asset published to `bucket`
+    /// (`S3VersionKey` is `<prefix>||<file name>`: the templates split it at `||`).
+    pub(crate) fn parameters(&self, bucket: &str) -> [(String, String); 3] {
+        [
+            (self.bucket_parameter.clone(), bucket.to_string()),
+            (
+                self.key_parameter.clone(),
+                format!("{}||{}", self.prefix, self.file_name),
+            ),
+            (self.hash_parameter.clone(), self.source_hash.clone()),
+        ]
+    }
+}
+
 /// Where a stage-file asset is published, for `${assets.NAME.*}` parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AssetLocation {

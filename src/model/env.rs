@@ -132,6 +132,110 @@ impl fmt::Display for Environment {
     }
 }
 
+/// Where a cloud assembly stack deploys: `aws://ACCOUNT/REGION` with either part fixed by the
+/// stack, or left to the run (`unknown-account`: the account of the credentials in use,
+/// `unknown-region`: the region of the configuration), as `cdk deploy` resolves them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct StackEnv {
+    /// None: the account of the credentials in use.
+    pub(crate) account: Option<AccountId>,
+    /// None: the region of the configuration (`--region`, `AWS_REGION`, the profile).
+    pub(crate) region: Option<Region>,
+}
+
+/// What the run gives an environment-agnostic stack: the account of the credentials (from their
+/// identity check) and the configured region, as far as they are known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RunDefaults {
+    pub(crate) account: Option<AccountId>,
+    pub(crate) region: Option<Region>,
+}
+
+impl StackEnv {
+    /// Parses `aws://ACCOUNT/REGION` where either part may be `unknown-account` /
+    /// `unknown-region` (what the CDK writes for a stack without `env`).
+    pub(crate) fn parse_url(s: &str) -> Result<StackEnv, EnvError> {
+        let rest = s.strip_prefix("aws://").ok_or(EnvError::NotAnEnvironment)?;
+        let (account, region) = rest.split_once('/').ok_or(EnvError::NoRegion)?;
+        Ok(StackEnv {
+            account: match account {
+                "unknown-account" => None,
+                id => Some(AccountId::new(id)?),
+            },
+            region: match region {
+                "unknown-region" => None,
+                name => Some(Region::new(name)?),
+            },
+        })
+    }
+
+    /// The environment, when the stack fixes both parts.
+    pub(crate) fn pinned(&self) -> Option<Environment> {
+        Some(Environment {
+            account: self.account.clone()?,
+            region: self.region.clone()?,
+        })
+    }
+
+    /// Whether a part is left to the run.
+    pub(crate) fn is_agnostic(&self) -> bool {
+        self.account.is_none() || self.region.is_none()
+    }
+
+    /// The environment with the run's account and region filling the parts left open; None when
+    /// a part is left open that the run does not know.
+    pub(crate) fn resolve(&self, defaults: &RunDefaults) -> Option<Environment> {
+        Some(Environment {
+            account: self.account.clone().or_else(|| defaults.account.clone())?,
+            region: self.region.clone().or_else(|| defaults.region.clone())?,
+        })
+    }
+
+    /// The `${AWS::AccountId}`, `${AWS::Region}` and `${AWS::Partition}` placeholders of `value`
+    /// filled with the parts this environment fixes; the others stay for the run to fill.
+    pub(crate) fn fill(&self, value: &str) -> String {
+        fill_placeholders(value, self.account.as_deref(), self.region.as_deref())
+    }
+}
+
+impl From<Environment> for StackEnv {
+    fn from(env: Environment) -> StackEnv {
+        StackEnv {
+            account: Some(env.account),
+            region: Some(env.region),
+        }
+    }
+}
+
+impl fmt::Display for StackEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let account = self.account.as_deref().unwrap_or("unknown-account");
+        let region = self.region.as_deref().unwrap_or("unknown-region");
+        write!(f, "aws://{account}/{region}")
+    }
+}
+
+/// The substitution the CDK CLI and cdk-assets perform on manifest values, with the partition
+/// derived from the region instead of from the caller's credentials. A part given as None keeps
+/// its placeholder (the partition stays with the region). `region` may be any text an asset
+/// destination names.
+pub(crate) fn fill_placeholders(
+    value: &str,
+    account: Option<&str>,
+    region: Option<&str>,
+) -> String {
+    let mut out = value.to_string();
+    if let Some(account) = account {
+        out = out.replace("${AWS::AccountId}", account);
+    }
+    if let Some(region) = region {
+        out = out
+            .replace("${AWS::Region}", region)
+            .replace("${AWS::Partition}", partition(region));
+    }
+    out
+}
+
 /// The partition a region name belongs to.
 pub(crate) fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -289,6 +393,76 @@ mod tests {
         assert_eq!(
             Environment::parse_url("aws://unknown-account/unknown-region"),
             Err(EnvError::Agnostic)
+        );
+    }
+
+    #[test]
+    fn stack_environments_leave_unknown_parts_to_the_run() {
+        let agnostic = StackEnv::parse_url("aws://unknown-account/unknown-region").unwrap();
+        assert!(agnostic.is_agnostic() && agnostic.pinned().is_none());
+        assert_eq!(agnostic.to_string(), "aws://unknown-account/unknown-region");
+        let defaults = RunDefaults {
+            account: Some(AccountId::new("111111111111").unwrap()),
+            region: Some(Region::new("ap-northeast-1").unwrap()),
+        };
+        assert_eq!(
+            agnostic.resolve(&defaults).unwrap().to_string(),
+            "aws://111111111111/ap-northeast-1"
+        );
+        let no_region = RunDefaults {
+            region: None,
+            ..defaults.clone()
+        };
+        assert_eq!(agnostic.resolve(&no_region), None);
+        let no_account = RunDefaults {
+            account: None,
+            ..defaults.clone()
+        };
+        assert_eq!(agnostic.resolve(&no_account), None);
+        // The region fixed, the account of the credentials.
+        let us = StackEnv::parse_url("aws://unknown-account/us-east-1").unwrap();
+        assert_eq!(
+            us.resolve(&no_region).unwrap().to_string(),
+            "aws://111111111111/us-east-1"
+        );
+        // The account fixed, the configured region.
+        let fixed = StackEnv::parse_url("aws://333333333333/unknown-region").unwrap();
+        assert_eq!(
+            fixed.resolve(&defaults).unwrap().to_string(),
+            "aws://333333333333/ap-northeast-1"
+        );
+        let pinned = StackEnv::parse_url("aws://333333333333/eu-west-1").unwrap();
+        assert!(!pinned.is_agnostic());
+        assert_eq!(
+            pinned.pinned().unwrap().to_string(),
+            "aws://333333333333/eu-west-1"
+        );
+        assert_eq!(
+            StackEnv::parse_url("aws://1234/unknown-region"),
+            Err(EnvError::Account("1234".into()))
+        );
+        assert_eq!(
+            StackEnv::parse_url("aws://unknown-account"),
+            Err(EnvError::NoRegion)
+        );
+    }
+
+    #[test]
+    fn placeholders_are_filled_for_the_known_parts_only() {
+        let v =
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/x-${AWS::AccountId}-${AWS::Region}";
+        assert_eq!(
+            fill_placeholders(v, None, Some("cn-north-1")),
+            "arn:aws-cn:iam::${AWS::AccountId}:role/x-${AWS::AccountId}-cn-north-1"
+        );
+        assert_eq!(
+            fill_placeholders(v, Some("1"), None),
+            "arn:${AWS::Partition}:iam::1:role/x-1-${AWS::Region}"
+        );
+        let us = StackEnv::parse_url("aws://unknown-account/us-east-1").unwrap();
+        assert_eq!(
+            us.fill(v),
+            "arn:aws:iam::${AWS::AccountId}:role/x-${AWS::AccountId}-us-east-1"
         );
     }
 

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use super::assets::{AssetLocation, AssetSpec};
-use super::env::Environment;
+use super::assets::{AssetLocation, AssetSpec, LegacyAsset};
+use super::env::{Environment, StackEnv};
 use super::roles::StageRoles;
+use super::stack_refs::StackRefUse;
 use super::template::Template;
 
 /// A piece of a parameter value: literal text, or another stage's output read at deploy time.
@@ -95,10 +96,12 @@ impl ValueExpr {
     }
 }
 
+/// A stage; `E` is where it deploys: an `Environment` in a plan ready to run, a `StackEnv`
+/// (parts possibly left to the run) in the plan a source produces (see `model::resolve`).
 #[derive(Debug, Clone)]
-pub(crate) struct Stage {
+pub(crate) struct Stage<E = Environment> {
     pub(crate) name: String,
-    pub(crate) env: Environment,
+    pub(crate) env: E,
     pub(crate) account_alias: String,
     pub(crate) stack_name: String,
     pub(crate) template: Template,
@@ -122,22 +125,49 @@ pub(crate) struct Stage {
     pub(crate) roles: StageRoles,
     /// What a cloud assembly fixes instead of the qualifier's conventions.
     pub(crate) overrides: StageOverrides,
+    /// A cloud assembly stack's hierarchical id (`Beta/Api`, as `cdk ls` prints it: its path
+    /// through nested assemblies); None for stage files.
+    pub(crate) hierarchical_id: Option<String>,
+    /// The template has no resources (a cloud assembly's `{}` or outputs-only stack): never
+    /// deployed, and deleted when the stack exists, as `cdk deploy` does.
+    pub(crate) no_resources: bool,
+    /// Legacy-synthesizer assets: published to the toolkit stack's bucket, their location passed
+    /// in the template parameters they name.
+    pub(crate) legacy_assets: Vec<LegacyAsset>,
+    /// The template's `Fn::GetStackOutput` uses, linked to the plan (`stack_refs::link`).
+    pub(crate) stack_refs: Vec<StackRefUse>,
 }
 
-impl Stage {
+/// What a stage's account is called where no alias names it: its id, or (left to the run) the
+/// account of the credentials.
+pub(crate) trait AccountLabel {
+    fn account_label(&self) -> String;
+}
+
+impl AccountLabel for Environment {
+    fn account_label(&self) -> String {
+        self.account.to_string()
+    }
+}
+
+impl AccountLabel for StackEnv {
+    fn account_label(&self) -> String {
+        match &self.account {
+            Some(id) => id.to_string(),
+            None => "credentials".to_string(),
+        }
+    }
+}
+
+impl<E: AccountLabel> Stage<E> {
     /// The one place a stage is made: stage `name` deploys `template` to `env` through `roles`
     /// as stack `name`, its account shown by its id, with nothing else yet. Each source then
     /// sets what it knows (`Stage { tags, ..Stage::new(..) }`), so a new field needs a default
     /// here and a value only in the source that has one.
-    pub(crate) fn new(
-        name: &str,
-        env: Environment,
-        template: Template,
-        roles: StageRoles,
-    ) -> Stage {
+    pub(crate) fn new(name: &str, env: E, template: Template, roles: StageRoles) -> Stage<E> {
         Stage {
             name: name.to_string(),
-            account_alias: env.account.to_string(),
+            account_alias: env.account_label(),
             stack_name: name.to_string(),
             env,
             template,
@@ -153,6 +183,39 @@ impl Stage {
             assets: Vec::new(),
             roles,
             overrides: StageOverrides::default(),
+            hierarchical_id: None,
+            no_resources: false,
+            legacy_assets: Vec::new(),
+            stack_refs: Vec::new(),
+        }
+    }
+}
+
+impl<E> Stage<E> {
+    /// The same stage placed by `f` (every other field kept as it is).
+    pub(crate) fn map_env<F>(self, f: impl FnOnce(E) -> F) -> Stage<F> {
+        Stage {
+            name: self.name,
+            env: f(self.env),
+            account_alias: self.account_alias,
+            stack_name: self.stack_name,
+            template: self.template,
+            parameters: self.parameters,
+            tags: self.tags,
+            depends_on: self.depends_on,
+            publish_outputs: self.publish_outputs,
+            secret_outputs: self.secret_outputs,
+            termination_protection: self.termination_protection,
+            rollback_alarms: self.rollback_alarms,
+            monitoring_minutes: self.monitoring_minutes,
+            line: self.line,
+            assets: self.assets,
+            roles: self.roles,
+            overrides: self.overrides,
+            hierarchical_id: self.hierarchical_id,
+            no_resources: self.no_resources,
+            stack_refs: self.stack_refs,
+            legacy_assets: self.legacy_assets,
         }
     }
 }
@@ -165,6 +228,12 @@ pub(crate) struct StageOverrides {
     pub(crate) template_url: Option<String>,
     /// `bootstrapStackVersionSsmParameter` and `requiresBootstrapStackVersion`.
     pub(crate) bootstrap_version: Option<(String, u32)>,
+    /// The manifest names no deploy role (legacy synthesizer, `CliCredentialsStackSynthesizer`):
+    /// every call for the stage uses the credentials in use, which must be of its account, as the
+    /// CDK does; no role is assumed.
+    pub(crate) caller_credentials: bool,
+    /// The manifest names no CloudFormation execution role: the change set gets no RoleARN.
+    pub(crate) no_execution_role: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -200,21 +269,46 @@ pub(crate) struct CheckPlan {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Plan {
+pub(crate) struct Plan<E = Environment> {
     pub(crate) file: PathBuf,
     pub(crate) qualifier: String,
-    pub(crate) stages: Vec<Stage>,
+    pub(crate) stages: Vec<Stage<E>>,
     /// Dependency waves: every stage of a wave only depends on earlier waves.
     pub(crate) waves: Vec<Vec<usize>>,
     pub(crate) peerings: Vec<PeeringPlan>,
     pub(crate) checks: Vec<CheckPlan>,
+    /// What the source noticed but accepted (a cloud assembly schema newer than pipeline-run
+    /// knows), printed as warnings before anything runs.
+    pub(crate) warnings: Vec<String>,
 }
 
-impl Plan {
+impl<E> Plan<E> {
     pub(crate) fn stage_index(&self, name: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.name == name)
     }
 
+    /// The same plan with every stage placed by `f` (stages, order and checks kept).
+    pub(crate) fn try_map_stages<F, X>(
+        self,
+        mut f: impl FnMut(Stage<E>) -> Result<Stage<F>, X>,
+    ) -> Result<Plan<F>, X> {
+        Ok(Plan {
+            file: self.file,
+            qualifier: self.qualifier,
+            stages: self
+                .stages
+                .into_iter()
+                .map(&mut f)
+                .collect::<Result<_, X>>()?,
+            waves: self.waves,
+            peerings: self.peerings,
+            checks: self.checks,
+            warnings: self.warnings,
+        })
+    }
+}
+
+impl Plan {
     /// The roles for calls in `env` that belong to no single stage (the other side of a
     /// peering, network verification): those of the first stage deployed there, so the roles a
     /// cloud assembly names are used, else the bootstrap convention.

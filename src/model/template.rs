@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::roles::VERIFY_TAG;
+use super::stack_refs::{self, StackRef};
 
 /// CloudFormation's limit for an inline `TemplateBody`; larger templates go through S3.
 pub(crate) const TEMPLATE_BODY_LIMIT: usize = 51_200;
@@ -23,6 +24,11 @@ pub(crate) struct Template {
     /// (`pipeline-run:verify` = `true`) → the instance's logical id. A tag value or a `Tags` list
     /// that is not literal counts as tagged: only CloudFormation knows it.
     pub(crate) untagged_instance_outputs: BTreeMap<String, String>,
+    /// Every `Fn::GetStackOutput` of the template (weak references to other stacks' outputs).
+    pub(crate) stack_refs: Vec<StackRef>,
+    /// The literal `RoleName`s of the template's `AWS::IAM::Role` resources (a producer's role
+    /// for `Fn::GetStackOutput`, as the CDK declares it).
+    pub(crate) role_names: BTreeSet<String>,
 }
 
 impl Template {
@@ -126,6 +132,23 @@ impl fmt::Display for TemplateError {
 }
 
 pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError> {
+    parse_template(path, body, false).map(|(template, _)| template)
+}
+
+/// As `parse`, for a template a CDK app synthesized: one without resources (`{}`, outputs only)
+/// is read too, as `cdk deploy` skips (or deletes) such a stack; the flag says it has resources.
+pub(crate) fn parse_synthesized(
+    path: &Path,
+    body: String,
+) -> Result<(Template, bool), TemplateError> {
+    parse_template(path, body, true)
+}
+
+fn parse_template(
+    path: &Path,
+    body: String,
+    may_be_empty: bool,
+) -> Result<(Template, bool), TemplateError> {
     // YAML is a superset of JSON, and serde_yaml keeps CloudFormation's short-form tags (!Ref, !Sub)
     // as tagged values, so one parser reads both template formats.
     let doc: serde_yaml::Value =
@@ -135,9 +158,13 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
         })?;
     let map = doc.as_mapping().ok_or(TemplateError::NotAMapping)?;
     let section = |name: &str| map.get(serde_yaml::Value::String(name.to_string()));
-    let resources = section("Resources")
-        .and_then(|r| r.as_mapping())
-        .ok_or(TemplateError::NoResources)?;
+    let no_resources = serde_yaml::Mapping::new();
+    let resources = match section("Resources").and_then(|r| r.as_mapping()) {
+        Some(resources) => resources,
+        None if may_be_empty && section("Resources").is_none() => &no_resources,
+        None => return Err(TemplateError::NoResources),
+    };
+    let has_resources = !resources.is_empty();
     let mut parameters = BTreeMap::new();
     let mut no_echo_parameters = BTreeSet::new();
     if let Some(params) = section("Parameters").and_then(|p| p.as_mapping()) {
@@ -162,14 +189,24 @@ pub(crate) fn parse(path: &Path, body: String) -> Result<Template, TemplateError
     let untagged_instance_outputs = outputs_section
         .map(|o| untagged_instances(resources, o))
         .unwrap_or_default();
-    Ok(Template {
+    let stack_refs = stack_refs::find(&doc, &body);
+    let role_names = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(|t| t.as_str()) == Some("AWS::IAM::Role"))
+        .filter_map(|r| r.get("Properties")?.get("RoleName")?.as_str())
+        .map(str::to_string)
+        .collect();
+    let template = Template {
         path: path.to_path_buf(),
+        stack_refs,
+        role_names,
         body,
         parameters,
         no_echo_parameters,
         outputs,
         untagged_instance_outputs,
-    })
+    };
+    Ok((template, has_resources))
 }
 
 /// CloudFormation reads `NoEcho` as a boolean or the strings `true`/`false`.
@@ -318,6 +355,24 @@ mod tests {
         let err = parse(Path::new("t.yml"), "Outputs: {}\n".to_string()).unwrap_err();
         assert_eq!(err, TemplateError::NoResources);
         assert!(err.to_string().contains("Resources"), "{err}");
+    }
+
+    #[test]
+    fn a_synthesized_template_may_have_no_resources() {
+        for body in ["{}", "Outputs:\n  O: {Value: x}\n", "Resources: {}\n"] {
+            let (t, has_resources) =
+                parse_synthesized(Path::new("t.json"), body.to_string()).unwrap();
+            assert!(!has_resources, "{body}");
+            assert_eq!(t.body, body);
+        }
+        let (_, has_resources) =
+            parse_synthesized(Path::new("t.yml"), "Resources:\n  A: {Type: X}\n".into()).unwrap();
+        assert!(has_resources);
+        // A Resources section that is not a mapping is still wrong.
+        assert_eq!(
+            parse_synthesized(Path::new("t.yml"), "Resources: 3\n".into()).unwrap_err(),
+            TemplateError::NoResources
+        );
     }
 
     #[test]

@@ -110,13 +110,32 @@ impl Context {
     }
 
     /// A configuration acting as `stage`'s role of `kind` (resolved in the plan: the bootstrap
-    /// convention, or what its cloud assembly names), for `purpose` (named in errors).
+    /// convention, or what its cloud assembly names), for `purpose` (named in errors). A stack
+    /// whose manifest names no deploy role (legacy synthesizer) is deployed with the credentials
+    /// in use, as the CDK does: they must be of its account.
     pub(crate) async fn stage_role(
         &self,
         stage: &Stage,
         kind: BootstrapRole,
         purpose: &str,
     ) -> Result<aws_config::SdkConfig> {
+        if stage.overrides.caller_credentials {
+            let caller = self.aws.caller().await?;
+            if caller.account != stage.env.account.to_string() {
+                return Err(fail_fix(
+                    ExitKind::Credentials,
+                    format!(
+                        "stack {} names no role to assume (legacy stack synthesizer), so it is deployed with the credentials in use, as the CDK does; they are of account {}, not {} (needed to {purpose})",
+                        stage.stack_name, caller.account, stage.env.account
+                    ),
+                    format!(
+                        "run with credentials of account {}, or synthesize the stack with the default stack synthesizer (DefaultStackSynthesizer) so that it names the bootstrap roles",
+                        stage.env.account
+                    ),
+                ));
+            }
+            return Ok(self.aws.base_in(&stage.env.region));
+        }
         self.aws
             .role(
                 stage.roles.get(kind),

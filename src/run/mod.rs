@@ -16,5 +16,6 @@ pub(crate) mod rollback;
 pub(crate) mod schedule;
 pub(crate) mod secrets;
 pub(crate) mod stack;
+pub(crate) mod stack_refs;
 pub(crate) mod stage;
 pub(crate) mod stages;

@@ -9,7 +9,7 @@ use anyhow::Result;
 use aws_config::SdkConfig;
 
 use crate::error::{ExitKind, Failure, exit_code_of, fail, summary_of};
-use crate::model::assets::AssetLocation;
+use crate::model::assets::{AssetLocation, AssetSpec};
 use crate::model::plan::Stage;
 use crate::model::roles::BootstrapRole;
 use crate::progress::StageProgress;
@@ -22,6 +22,7 @@ use crate::run::peering;
 use crate::run::schedule::Scheduled;
 use crate::run::secrets::{mask_no_echo_parameters, mask_secret_outputs};
 use crate::run::stack::{self, Approval, Mode, StackSpec, TemplateSource};
+use crate::run::stack_refs;
 use crate::run::stages::{self, skipped};
 
 /// Deploys (or diffs) the selected stages.
@@ -82,6 +83,7 @@ async fn run_stage(
             succeeded(&mut report, mode, outcome, &progress)
         }
         Ok(Done::Template(outcome)) => template_diffed(&mut report, outcome, &progress),
+        Ok(Done::NoResources { deleted }) => no_resources(&mut report, mode, deleted, &progress),
         Err(e) => failed(ctx, stage, &mut report, &e, &progress),
     }
     report
@@ -93,6 +95,58 @@ enum Done {
     ChangeSet(stack::Outcome),
     /// `diff` as a template comparison through the lookup role.
     Template(TemplateOutcome),
+    /// A template without resources: not deployed; the stack, if it existed, deleted (deploy) or
+    /// to be deleted (diff).
+    NoResources { deleted: Option<bool> },
+}
+
+/// The report of a stage whose template has no resources (`deleted`: None when no stack existed).
+fn no_resources(
+    report: &mut StageReport,
+    mode: Mode,
+    deleted: Option<bool>,
+    progress: &StageProgress,
+) {
+    let (status, summary) = match (deleted, mode) {
+        (None, _) => (
+            StageState::NoChanges,
+            "has no resources, skipping deployment",
+        ),
+        (Some(_), Mode::Deploy) => (
+            StageState::Destroyed,
+            "has no resources, deleted the existing stack",
+        ),
+        (Some(_), Mode::Diff) => (
+            StageState::Changes,
+            "has no resources: a deploy deletes the existing stack",
+        ),
+    };
+    report.status = status;
+    progress.finish(summary, true);
+}
+
+/// `cdk deploy` of a stack without resources: skipped, and its stack deleted if there is one
+/// (`diff` only says so).
+async fn deploy_no_resources(
+    ctx: &Context,
+    stage: &Stage,
+    cfg: &SdkConfig,
+    mode: Mode,
+    progress: &StageProgress,
+) -> Result<Done> {
+    let cfn = ctx.aws.cloudformation(cfg);
+    if stack::describe(&cfn, &stage.stack_name).await?.is_none() {
+        ctx.record_outputs(&stage.name, BTreeMap::new());
+        return Ok(Done::NoResources { deleted: None });
+    }
+    if mode == Mode::Deploy {
+        progress.phase("has no resources, deleting the existing stack");
+        stack::delete(&cfn, &stage.stack_name, progress).await?;
+        ctx.record_outputs(&stage.name, BTreeMap::new());
+    }
+    Ok(Done::NoResources {
+        deleted: Some(mode == Mode::Deploy),
+    })
 }
 
 fn template_diffed(report: &mut StageReport, outcome: TemplateOutcome, progress: &StageProgress) {
@@ -228,20 +282,30 @@ async fn deploy_stage(
         }
         Err(e) => return Err(e),
     };
-    ctx.check_bootstrap(stage, &cfg).await?;
+    if stage.no_resources {
+        return deploy_no_resources(ctx, stage, &cfg, mode, progress).await;
+    }
+    // A stack deployed with the credentials in use (legacy synthesizer) needs no bootstrap
+    // unless its manifest says so.
+    if !stage.overrides.caller_credentials || stage.overrides.bootstrap_version.is_some() {
+        ctx.check_bootstrap(stage, &cfg).await?;
+    }
 
     // Published before the change set, as cdk-assets runs before `cdk deploy`; also for a
     // diff, whose change set may read the template from S3 (content-addressed, so harmless).
-    let locations = publish_assets(ctx, stage, progress, asset_counts).await?;
-    let parameters = resolve_parameters(stage, &outputs, &locations)?;
+    let (legacy_assets, legacy_parameters) = assets::legacy::prepare(&ctx.aws, &cfg, stage).await?;
+    let locations = publish_assets(ctx, stage, &legacy_assets, progress, asset_counts).await?;
+    let mut parameters = resolve_parameters(stage, &outputs, &locations)?;
+    parameters.extend(legacy_parameters);
     mask_no_echo_parameters(&ctx.reporter, stage, &parameters);
     let spec = StackSpec {
         stack_name: stage.stack_name.clone(),
-        template: template_source(ctx, stage, progress).await?,
+        template: template_source(ctx, stage, &cfg, progress).await?,
         parameters,
         keep_parameters: Default::default(),
-        tags: stage.tags.clone(),
-        execution_role_arn: Some(stage.roles.cfn_exec.arn.clone()),
+        tags: stack_tags(ctx, stage).await?,
+        execution_role_arn: (!stage.overrides.no_execution_role)
+            .then(|| stage.roles.cfn_exec.arn.clone()),
         termination_protection: stage.termination_protection,
         stage: Some(stage.name.clone()),
         disable_rollback: no_rollback,
@@ -257,6 +321,15 @@ async fn deploy_stage(
         after_deploy(ctx, stage, &cfg, &outcome, progress).await?;
     }
     Ok(Done::ChangeSet(outcome))
+}
+
+/// The stage's tags, with the fingerprint of its `Fn::GetStackOutput` values (`run::stack_refs`).
+async fn stack_tags(ctx: &Context, stage: &Stage) -> Result<BTreeMap<String, String>> {
+    let mut tags = stage.tags.clone();
+    if let Some(fingerprint) = stack_refs::fingerprint(ctx, stage).await? {
+        tags.insert(stack_refs::TAG.to_string(), fingerprint);
+    }
+    Ok(tags)
 }
 
 fn mode_verb(mode: Mode) -> &'static str {
@@ -290,12 +363,14 @@ async fn referenced_outputs(
 async fn publish_assets(
     ctx: &Context,
     stage: &Stage,
+    legacy: &[AssetSpec],
     progress: &StageProgress,
     asset_counts: &mut Option<AssetCounts>,
 ) -> Result<BTreeMap<String, AssetLocation>> {
-    if stage.assets.is_empty() {
+    if stage.assets.is_empty() && legacy.is_empty() {
         return Ok(BTreeMap::new());
     }
+    let all: Vec<AssetSpec> = stage.assets.iter().chain(legacy).cloned().collect();
     progress.phase("publishing assets");
     let (locations, counts) = assets::publish_assets(
         &ctx.aws,
@@ -303,7 +378,7 @@ async fn publish_assets(
         &stage.roles,
         &ctx.plan.qualifier,
         &stage.name,
-        &stage.assets,
+        &all,
         progress,
     )
     .await?;
@@ -331,6 +406,7 @@ fn resolve_parameters(
 async fn template_source(
     ctx: &Context,
     stage: &Stage,
+    cfg: &SdkConfig,
     progress: &StageProgress,
 ) -> Result<TemplateSource> {
     let body = stage.template.body.clone();
@@ -344,6 +420,10 @@ async fn template_source(
         return Ok(TemplateSource::Body(body));
     }
     progress.phase("uploading template");
+    if stage.overrides.caller_credentials {
+        let url = assets::legacy::publish_template(&ctx.aws, cfg, stage, &body).await?;
+        return Ok(TemplateSource::Url { url, body });
+    }
     let url = assets::publish_template(
         &ctx.aws,
         &stage.env,

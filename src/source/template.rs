@@ -4,10 +4,20 @@
 use std::path::Path;
 
 use super::limits::{TEMPLATE_FILE_LIMIT, check_yaml_expansion, read_limited};
-use crate::model::template::{Template, TemplateError, parse};
+use crate::model::template::{Template, TemplateError, parse, parse_synthesized};
 
 /// Reads and inspects a template.
 pub(crate) fn load(path: &Path) -> Result<Template, TemplateError> {
+    parse(path, read(path)?)
+}
+
+/// Reads and inspects a template a CDK app synthesized, which may have no resources (the flag
+/// says it has some).
+pub(crate) fn load_synthesized(path: &Path) -> Result<(Template, bool), TemplateError> {
+    parse_synthesized(path, read(path)?)
+}
+
+fn read(path: &Path) -> Result<String, TemplateError> {
     let bytes = read_limited(path, TEMPLATE_FILE_LIMIT)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => TemplateError::NotFound,
@@ -23,5 +33,5 @@ pub(crate) fn load(path: &Path) -> Result<Template, TemplateError> {
         budget: b.budget,
         alias_line: b.alias_line,
     })?;
-    parse(path, body)
+    Ok(body)
 }

@@ -64,8 +64,8 @@ pub(crate) async fn run(input: &VerifyInput, static_only: bool) -> VerifyReport 
     let started = Instant::now();
     announce(input, static_only);
     let topology_task = spawn_topology(input);
-    // Once a Ctrl-C handler exists (the deploy scheduler installs one) SIGINT no longer ends
-    // the process, so every wait here must give way to it.
+    // The command watches for Ctrl-C and SIGTERM from its start (run::interrupt::watch): they no
+    // longer end the process, so every wait here must give way to them.
     let mut interrupted = false;
     let resolved = tokio::select! {
         resolved = resolve::resolve_all(&input.plan, &input.outputs) => resolved,

@@ -288,16 +288,16 @@ def test_describe_stacks_shows_list_parameters_as_given(both_servers):
     assert ssm_value(both_servers, "/a") == "111111111111+222222222222"
 
 
-@pytest.mark.raw_moto(at='client(both_servers, "iam").attach_role_policy(RoleName="cfn-exec",', raises='NoSuchEntityException',
-                      match='An error occurred \\(NoSuchEntity\\) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attach')
+@pytest.mark.raw_moto(at='stack = deploy(cfn, "net", body, Tags=[{"Key": "stage", "Value": "two"}])', raises='AssertionError',
+                      match="The submitted information didn't contain changes")
 def test_update_change_set_tags_replace_stack_tags_and_reach_resources(both_servers):
     cfn = client(both_servers, "cloudformation")
     # the stack's role must exist and trust CloudFormation (patches/iam_cfn.py)
     client(both_servers, "iam").create_role(RoleName="cfn-exec", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                "Principal": {"Service": "cloudformation.amazonaws.com"}}]}))
-    client(both_servers, "iam").attach_role_policy(RoleName="cfn-exec",
-                                                   PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    client(both_servers, "iam").put_role_policy(RoleName="cfn-exec", PolicyName="everything", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
     body = template({"Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}}})
     deploy(cfn, "net", body, kind="CREATE", Tags=[{"Key": "stage", "Value": "one"}],
            Capabilities=["CAPABILITY_NAMED_IAM"], RoleARN="arn:aws:iam::111111111111:role/cfn-exec")

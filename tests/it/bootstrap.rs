@@ -136,7 +136,7 @@ async fn a_cdk_bootstrap_is_upgraded_keeping_its_parameters_protection_and_trust
     ok("pipeline-run bootstrap", &r);
     let after = toolkit_b(&aws).await;
     assert!(after.version() >= 33, "{:?}", after.outputs);
-    assert_eq!(after.outputs["PipelineRunBootstrapRevision"], "1");
+    assert_eq!(after.outputs["PipelineRunBootstrapRevision"], "2");
     assert_eq!(
         after.parameters["TrustedAccounts"],
         format!("333333333333,{ACCOUNT_A}"),

@@ -19,7 +19,7 @@ const STAGES: [&str; 4] = ["VpcA", "VpcC", "CrossAccountPeering", "VpcCRoutes"];
 // and CloudFormation stack states.
 
 /// pipeline-run running in the background; its stderr is collected line by line as it comes.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     stderr: JoinHandle<()>,
@@ -28,7 +28,11 @@ struct Running {
 }
 
 impl Running {
-    fn start(args: &[&str], env: &[(String, String)], extra: &[(&str, &str)]) -> Running {
+    pub(crate) fn start(
+        args: &[&str],
+        env: &[(String, String)],
+        extra: &[(&str, &str)],
+    ) -> Running {
         let mut child = pipeline_run_command(args, env, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -57,7 +61,7 @@ impl Running {
         }
     }
 
-    fn saw(&self, needle: &str) -> bool {
+    pub(crate) fn saw(&self, needle: &str) -> bool {
         self.lines
             .lock()
             .unwrap()
@@ -66,25 +70,34 @@ impl Running {
     }
 
     /// Waits until a stderr line contains `needle`; panics with what was printed after `secs`.
-    fn wait_for(&mut self, needle: &str, secs: u64) {
+    pub(crate) fn wait_for(&mut self, needle: &str, secs: u64) {
+        let lines = self.lines.clone();
+        self.wait_until(&format!("printing {needle:?}"), secs, || {
+            lines.lock().unwrap().iter().any(|l| l.contains(needle))
+        });
+    }
+
+    /// Waits until `ready` (checked every 50 ms while pipeline-run runs); panics, with what was
+    /// printed, when pipeline-run ends first or after `secs`.
+    pub(crate) fn wait_until(&mut self, what: &str, secs: u64, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(secs);
-        while !self.saw(needle) {
+        while !ready() {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
-                    "pipeline-run ended ({status}) before printing {needle:?}:\n{}",
+                    "pipeline-run ended ({status}) before {what}:\n{}",
                     self.lines.lock().unwrap().join("\n")
                 );
             }
             assert!(
                 Instant::now() < deadline,
-                "no {needle:?} after {secs} s:\n{}",
+                "not {what} after {secs} s:\n{}",
                 self.lines.lock().unwrap().join("\n")
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -93,7 +106,7 @@ impl Running {
         assert!(ok, "kill {sig} failed");
     }
 
-    fn finish(mut self) -> (Run, Duration) {
+    pub(crate) fn finish(mut self) -> (Run, Duration) {
         let status = self.child.wait().unwrap();
         let took = self.started.elapsed();
         self.stderr.join().unwrap();
@@ -208,7 +221,7 @@ async fn wait_for_status(cfg: &aws_config::SdkConfig, name: &str, want: &str, se
     }
 }
 
-fn deploy_all<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn deploy_all<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["deploy", "--all", "-f", "pipelines/vpc-peering.yml"];
     args.extend_from_slice(extra);
     args

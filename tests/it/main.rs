@@ -6,6 +6,9 @@
 
 mod common;
 
+/// Environment-agnostic cloud assemblies deployed to the caller's account and region; stack
+/// selection as `cdk deploy` selects (ids, patterns, dependencies, `--exclusively`).
+mod agnostic;
 /// Cloud assemblies and stage-file assets: publishing, multipart uploads, oversized templates.
 mod assets;
 /// Bad input refused before any AWS call: the corpus (tests/corpus) and other broken input.
@@ -13,6 +16,12 @@ mod bad_input;
 /// Bootstrap next to the real AWS CDK CLI (tests/cdk): upgrades without loss, refusals, both
 /// CLIs deploying on each other's bootstrap.
 mod bootstrap;
+/// Nested assemblies (CDK Pipelines stages), stacks without resources, legacy-synthesizer stacks
+/// and their assets, and assemblies refused with every problem before any AWS call.
+mod cdk_assembly;
+/// The CDK conformance corpus (tests/fixtures/cdk-corpus): assemblies of a current aws-cdk-lib
+/// deployed as `cdk deploy` deploys them, or refused offline for a documented reason.
+mod cdk_corpus;
 /// Credentials as CI hands them over: CodeBuild container credentials, GitHub OIDC.
 mod ci_credentials;
 /// action.yml run as a GitHub runner runs it.
@@ -44,5 +53,11 @@ mod recovery;
 mod roles;
 /// No credential in anything pipeline-run prints or writes.
 mod secrets;
+/// `Fn::GetStackOutput` between stages of two accounts: implied order, redeploy on a new output
+/// value, a refused stack-ref role.
+mod stack_refs;
+/// Before the first stage: SIGTERM during the identity check, the profile's endpoint URL, a role
+/// profile's AssumeRole failures named.
+mod startup;
 /// Network verification: static analysis and pings through SSM.
 mod verify_network;

@@ -1,5 +1,6 @@
 //! Assets: `package` hashes and zips them (no AWS), `publish` uploads them like cdk-assets.
 
+pub(crate) mod legacy;
 pub(crate) mod package;
 pub(crate) mod publish;
 

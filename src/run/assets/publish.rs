@@ -421,7 +421,7 @@ async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool
 }
 
 /// Uploads `body` under `key` unless present. Returns whether it uploaded.
-async fn publish_bytes(
+pub(super) async fn publish_bytes(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -467,7 +467,7 @@ pub(crate) async fn publish_template(
 /// The TemplateURL CloudFormation reads a template from: path-style on the regional S3 name, as
 /// the CDK builds it. CloudFormation fetches it itself, so a custom endpoint of the caller does
 /// not apply (and moto parses the bucket from exactly this form).
-fn template_url(bucket: &str, key: &str, region: &str) -> String {
+pub(super) fn template_url(bucket: &str, key: &str, region: &str) -> String {
     let suffix = if region.starts_with("cn-") {
         "amazonaws.com.cn"
     } else {

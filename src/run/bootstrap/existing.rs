@@ -17,7 +17,7 @@ use crate::run::stack::status_of;
 /// aws-cdk's template has the same features).
 pub(crate) const VERSION: u32 = 33;
 /// pipeline-run's revision of its template at [`VERSION`]; a stack made by the CDK has none (0).
-pub(crate) const REVISION: u32 = 1;
+pub(crate) const REVISION: u32 = 2;
 /// The variant the CDK CLI writes, and the one pipeline-run's template keeps so that either tool
 /// may update the other's bootstrap.
 pub(crate) const CDK_DEFAULT_VARIANT: &str = "AWS CDK: Default Resources";
@@ -164,6 +164,13 @@ pub(crate) fn toolkit_parameters(
             &opts.trust_for_lookup,
         );
         values.insert("TrustedAccountsForLookup".to_string(), lookup.join(","));
+    }
+    if !opts.trust_for_stack_refs.is_empty() {
+        let refs = union(
+            previous_list("TrustedAccountsForStackRefs"),
+            &opts.trust_for_stack_refs,
+        );
+        values.insert("TrustedAccountsForStackRefs".to_string(), refs.join(","));
     }
     let policies = if opts.execution_policies.is_empty() {
         previous_list("CloudFormationExecutionPolicies")

@@ -30,6 +30,8 @@ pub(crate) const TEMPLATE: &str = include_str!("../../../bootstrap/bootstrap-tem
 pub(crate) struct BootstrapOptions {
     pub(crate) trust: Vec<String>,
     pub(crate) trust_for_lookup: Vec<String>,
+    /// Accounts whose stacks may read this account's outputs (`Fn::GetStackOutput`).
+    pub(crate) trust_for_stack_refs: Vec<String>,
     pub(crate) execution_policies: Vec<String>,
     pub(crate) qualifier: String,
     pub(crate) toolkit_stack_name: String,
@@ -44,9 +46,14 @@ pub(crate) struct BootstrapOptions {
 /// Checks the options before any AWS call, with the CDK's rules.
 pub(crate) fn validate(opts: &BootstrapOptions) -> Result<()> {
     let mut problems = Vec::new();
-    for a in opts.trust.iter().chain(&opts.trust_for_lookup) {
+    for a in opts
+        .trust
+        .iter()
+        .chain(&opts.trust_for_lookup)
+        .chain(&opts.trust_for_stack_refs)
+    {
         if !is_account_id(a) {
-            problems.push(format!("'{a}' is not an AWS account id (12 digits) — fix the --trust/--trust-for-lookup list"));
+            problems.push(format!("'{a}' is not an AWS account id (12 digits) — fix the --trust/--trust-for-lookup/--trust-for-stack-refs list"));
         }
     }
     for p in &opts.execution_policies {
@@ -314,6 +321,7 @@ mod tests {
         BootstrapOptions {
             trust: vec!["111111111111".into()],
             trust_for_lookup: vec![],
+            trust_for_stack_refs: vec![],
             execution_policies: vec!["arn:aws:iam::aws:policy/AdministratorAccess".into()],
             qualifier: "hnb659fds".into(),
             toolkit_stack_name: DEFAULT_TOOLKIT_STACK.into(),

@@ -91,12 +91,7 @@ pub(crate) fn compare(deployed: &Deployed, proposed: &Proposed) -> Result<Templa
         }
     }
     if deployed.template.is_some() {
-        let keys: BTreeSet<&String> = deployed.tags.keys().chain(proposed.tags.keys()).collect();
-        diff.tags_changed = keys
-            .into_iter()
-            .filter(|k| deployed.tags.get(*k) != proposed.tags.get(*k))
-            .cloned()
-            .collect();
+        diff.tags_changed = changed_keys(&mapping(&deployed.tags), &mapping(&proposed.tags));
     } else {
         // A new stack has no parameters or tags to differ from.
         diff.parameters_changed.clear();
@@ -153,12 +148,7 @@ fn resources(old: &Mapping, new: &Mapping, diff: &mut TemplateDiff) {
             .clone()
     };
     let (old, new) = (section(old), section(new));
-    let ids: BTreeSet<String> = old
-        .keys()
-        .chain(new.keys())
-        .filter_map(|k| k.as_str().map(str::to_string))
-        .collect();
-    for id in ids {
+    for id in changed_keys(&old, &new) {
         let (before, after) = (old.get(id.as_str()), new.get(id.as_str()));
         let change = |action: &str, r: &Value| ResourceChange {
             action: action.into(),
@@ -169,11 +159,11 @@ fn resources(old: &Mapping, new: &Mapping, diff: &mut TemplateDiff) {
         match (before, after) {
             (None, Some(r)) => diff.resources.push(change("Add", r)),
             (Some(r), None) => diff.resources.push(change("Remove", r)),
-            (Some(a), Some(b)) if a != b => {
+            (Some(a), Some(b)) => {
                 diff.resources.push(change("Modify", b));
                 diff.modified.insert(id.clone(), what_differs(a, b));
             }
-            _ => {}
+            (None, None) => {}
         }
     }
 }
@@ -213,7 +203,16 @@ fn what_differs(a: &Value, b: &Value) -> Vec<String> {
     out
 }
 
-/// The keys whose values differ between two mappings (present on one side only included).
+/// Names and values (stack tags) as a mapping, for `changed_keys`.
+fn mapping(values: &BTreeMap<String, String>) -> Mapping {
+    values
+        .iter()
+        .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
+        .collect()
+}
+
+/// The keys whose values differ between two mappings (present on one side only included), in
+/// order: the one comparison of sections, resources, properties and tags.
 fn changed_keys(a: &Mapping, b: &Mapping) -> Vec<String> {
     let keys: BTreeSet<String> = a
         .keys()

@@ -42,13 +42,6 @@ pub(super) struct Account {
     pub(super) env: Option<Environment>,
 }
 
-impl Account {
-    /// Whether `env` is this account and region.
-    pub(super) fn is(&self, env: &Environment) -> bool {
-        env.account == *self.id && env.region == *self.region
-    }
-}
-
 impl fmt::Display for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "aws://{}/{}", self.id, self.region)

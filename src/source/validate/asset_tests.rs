@@ -230,6 +230,44 @@ fn an_assembly_stack_for_another_account_or_a_missing_stack_is_a_problem() {
 }
 
 #[test]
+fn an_environment_agnostic_assembly_stack_deploys_to_the_stages_account() {
+    let d = Dir::new("source-agnostic");
+    let agnostic =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assembly-agnostic");
+    let stage = format!(
+        "    source: {{app: \"{}\", stack: Producer}}\n",
+        agnostic.display()
+    );
+    let plan = parse_source_stage(&d, "222222222222", &stage).unwrap();
+    let s = &plan.stages[0];
+    assert_eq!(s.env.to_string(), "aws://222222222222/ap-northeast-1");
+    assert_eq!(
+        s.roles.deploy.arn,
+        "arn:aws:iam::222222222222:role/cdk-hnb659fds-deploy-role-222222222222-ap-northeast-1"
+    );
+    assert!(s.roles.deploy.conventional);
+    assert!(
+        s.overrides
+            .template_url
+            .as_deref()
+            .unwrap()
+            .starts_with("s3://cdk-hnb659fds-assets-222222222222-ap-northeast-1/")
+    );
+    // Edge fixes its region (us-east-1): a stage in ap-northeast-1 cannot take it.
+    let stage = format!(
+        "    source: {{app: \"{}\", stack: Edge}}\n",
+        agnostic.display()
+    );
+    let p = only_problem(parse_source_stage(&d, "222222222222", &stage));
+    assert_eq!(p.field, "account");
+    assert!(
+        p.message.contains("aws://unknown-account/us-east-1"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
 fn a_stage_needs_exactly_one_of_template_and_source() {
     let d = Dir::new("source-both");
     let stage = format!(

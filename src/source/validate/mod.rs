@@ -6,7 +6,8 @@
 //! `network` (ranges), `stages` (names), `templates` (loaded once each), then per stage
 //! `stages::stage` (account, dependencies, `parameters`, outputs and their Parameter Store names,
 //! stack name, `assets`, cloud assembly), then duplicate
-//! stacks, `network` (peerings, checks) and `graph` (waves). `problems` collects what they find,
+//! stacks, `network` (peerings, checks), `stack_refs` (`Fn::GetStackOutput` of the templates: dependencies
+//! and checks) and `graph` (waves). `problems` collects what they find,
 //! `lines` says where it is written, `yaml` explains a file that does not parse, `refs` reads
 //! `${…}` references.
 
@@ -21,6 +22,7 @@ mod network;
 mod parameters;
 mod problems;
 mod refs;
+mod stack_refs;
 mod stages;
 mod templates;
 mod yaml;
@@ -152,6 +154,7 @@ fn validate(mut cx: Cx, env: &dyn Env, mut raw: StageFile) -> Result<Plan, Probl
     stages::duplicate_stacks(&mut cx, &placed);
     let peerings = network::peerings(&mut cx, &known, &raw.peerings);
     let checks = network::checks(&mut cx, &known, raw.verify.as_ref());
+    stack_refs::link(&mut cx, &raw.stages, &mut stages, &known.qualifier);
     let waves = if cx.is_clean() {
         graph::waves(&mut cx, &stages)
     } else {
@@ -165,6 +168,7 @@ fn validate(mut cx: Cx, env: &dyn Env, mut raw: StageFile) -> Result<Plan, Probl
         waves,
         peerings,
         checks,
+        warnings: Vec::new(),
     })
 }
 

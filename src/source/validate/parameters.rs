@@ -109,9 +109,10 @@ pub(super) fn required(cx: &mut Cx, known: &Known, sourced: &Sourced, i: usize, 
         return;
     };
     for (name, has_default) in &t.parameters {
-        let from_source = sourced
-            .get(&s.name)
-            .is_some_and(|st| st.parameters.contains_key(name));
+        let from_source = sourced.get(&s.name).is_some_and(|st| {
+            st.parameters.contains_key(name)
+                || crate::source::cdk::stages::fills_parameter(st, name)
+        });
         if !has_default && !s.parameters.contains_key(name) && !from_source {
             cx.in_stage(&s.name, "parameters")
                 .field("parameters")

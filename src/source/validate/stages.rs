@@ -7,7 +7,9 @@ use super::accounts::{self, Account};
 use super::problems::Cx;
 use super::templates::{self, Sourced};
 use super::{Known, assets, parameters, refs};
+use crate::model::env::StackEnv;
 use crate::model::plan::Stage;
+use crate::model::resolve::place;
 use crate::model::roles::{StageRoles, reserved_parameter_root};
 use crate::source::stagefile::StageEntry;
 
@@ -100,10 +102,13 @@ pub(super) fn stage(
     let stage = target.env.map(|env| {
         // A cloud assembly stack gives its roles, overrides, parameters, tags and assets; the
         // stage file's own values go on top.
-        let base = from_source.unwrap_or_else(|| {
-            let roles = StageRoles::conventional(&known.qualifier, &env);
-            Stage::new(&s.name, env.clone(), template.clone(), roles)
-        });
+        let base = from_source.map_or_else(
+            || {
+                let roles = StageRoles::conventional(&known.qualifier, &env);
+                Stage::new(&s.name, env.clone(), template.clone(), roles)
+            },
+            |source| place(source, env.clone(), &known.qualifier),
+        );
         let mut stage = Stage {
             name: s.name.clone(),
             env,
@@ -325,7 +330,7 @@ fn suggested_name(name: &str, output: &str, namespace: &str) -> String {
 }
 
 /// `stack_name`, else the cloud assembly stack's, else the stage name.
-fn stack_name(cx: &mut Cx, s: &StageEntry, from_source: Option<&Stage>) -> String {
+fn stack_name(cx: &mut Cx, s: &StageEntry, from_source: Option<&Stage<StackEnv>>) -> String {
     let stack_name = s
         .stack_name
         .clone()

@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 
 use super::accounts::Account;
 use super::problems::Cx;
+use crate::model::env::StackEnv;
 use crate::model::plan::Stage;
 use crate::model::template::{Template, TemplateError};
-use crate::source::cdk::stages::load_plan;
+use crate::source::cdk::stages::load_for_stage_file;
 use crate::source::stagefile::{SourceEntry, StageEntry};
 use crate::source::template;
 
-/// Stage name → the stage its `source:` stack converts to (roles, assets, parameters, …).
-pub(super) type Sourced = HashMap<String, Stage>;
+/// Stage name → the stage its `source:` stack converts to (roles, assets, parameters, …); an
+/// environment-agnostic stack is placed in the stage's account and region.
+pub(super) type Sourced = HashMap<String, Stage<StackEnv>>;
 
 /// A stage takes `template:` or `source:`; a sourced stage's template is then named after its
 /// stack in messages about parameters and outputs.
@@ -93,7 +95,7 @@ fn source(
     s: &StageEntry,
     src: &SourceEntry,
 ) -> Option<Template> {
-    let plan = match load_plan(&dir.join(&src.app)) {
+    let plan = match load_for_stage_file(&dir.join(&src.app)) {
         Ok(plan) => plan,
         Err(e) => {
             cx.in_stage(&s.name, "source").field("source.app").report(
@@ -122,9 +124,20 @@ fn source(
     Some(template)
 }
 
-/// A sourced stage deploys where its stack was synthesized for.
-pub(super) fn check_source_env(cx: &mut Cx, s: &StageEntry, source: &Stage, target: &Account) {
-    if target.is(&source.env) {
+/// A sourced stage deploys where its stack was synthesized for (the parts its stack fixes).
+pub(super) fn check_source_env(
+    cx: &mut Cx,
+    s: &StageEntry,
+    source: &Stage<StackEnv>,
+    target: &Account,
+) {
+    let fits = source.env.account.as_ref().is_none_or(|a| *a == *target.id)
+        && source
+            .env
+            .region
+            .as_ref()
+            .is_none_or(|r| *r == *target.region);
+    if fits {
         return;
     }
     cx.in_stage(&s.name, "account").field("account").report(
@@ -134,7 +147,8 @@ pub(super) fn check_source_env(cx: &mut Cx, s: &StageEntry, source: &Stage, targ
         ),
         format!(
             "use an account alias for {} (and `region: {}`), or set env on the stack and synthesize again",
-            source.env.account, source.env.region
+            source.env.account.as_deref().unwrap_or("its account"),
+            source.env.region.as_deref().unwrap_or("its region")
         ),
     );
 }

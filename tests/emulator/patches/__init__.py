@@ -16,6 +16,9 @@ PATCH_MODULES = [
     "cfn_recovery",
     # CloudFormation: nested stacks (AWS::CloudFormation::Stack) with their own events and failures
     "cfn_nested",
+    # CloudFormation: Fn::GetStackOutput resolved when a change set is created, through its RoleArn
+    # as IAM decides (after iam_policies: it wraps the IAM-aware execution)
+    "cfn_stack_outputs",
     # fault injection (throttling bursts) and expiry of assumed-role sessions
     "faults",
 ]

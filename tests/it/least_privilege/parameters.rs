@@ -22,12 +22,15 @@ async fn deploy_role_b(aws: &Aws) -> aws_config::SdkConfig {
     deploy_role_session(aws, ACCOUNT_B, "hnb659fds").await
 }
 
-/// The error code and message of a refused call's service error.
-fn refusal(e: &impl ProvideErrorMetadata) -> (String, String) {
-    (
-        e.code().unwrap_or_default().to_string(),
-        e.message().unwrap_or_default().to_string(),
-    )
+/// The message of a call that must be refused with the error code `code`.
+#[track_caller]
+fn refused<T>(result: Result<T, impl ProvideErrorMetadata>, code: &str) -> String {
+    let Err(e) = result else {
+        panic!("the call was allowed; it must be refused with {code}")
+    };
+    let message = e.message().unwrap_or_default().to_string();
+    assert_eq!(e.code(), Some(code), "{message}");
+    message
 }
 
 #[tokio::test]
@@ -40,32 +43,25 @@ async fn parameter_store_writes_of_the_deploy_role_stay_under_the_pipeline_run_p
     let version = "/cdk-bootstrap/hnb659fds/version";
     let before = ssm.get_parameter().name(version).send().await.unwrap();
     let before = before.parameter().unwrap().value().unwrap().to_string();
-    let (code, message) = refusal(
-        &ssm.put_parameter()
+    let message = refused(
+        ssm.put_parameter()
             .name(version)
             .value("999")
             .r#type(ParameterType::String)
             .overwrite(true)
             .send()
-            .await
-            .unwrap_err()
-            .into_service_error(),
+            .await,
+        "AccessDeniedException",
     );
-    assert_eq!(code, "AccessDeniedException", "{message}");
     assert!(
         message.contains("ssm:PutParameter")
             && message.ends_with("with an explicit deny in an identity-based policy"),
         "{message}"
     );
-    let (code, message) = refusal(
-        &ssm.delete_parameter()
-            .name(version)
-            .send()
-            .await
-            .unwrap_err()
-            .into_service_error(),
+    refused(
+        ssm.delete_parameter().name(version).send().await,
+        "AccessDeniedException",
     );
-    assert_eq!(code, "AccessDeniedException", "{message}");
     let admin_b = aws_sdk_ssm::Client::new(&aws.sdk("admin-b").await);
     let after = admin_b.get_parameter().name(version).send().await.unwrap();
     assert_eq!(after.parameter().unwrap().value(), Some(before.as_str()));
@@ -92,17 +88,15 @@ async fn parameter_store_writes_of_the_deploy_role_stay_under_the_pipeline_run_p
         "/pipeline-run/other-qualifier/x",
         "/pipeline-run/hnb659fdsx",
     ] {
-        let (code, message) = refusal(
-            &ssm.put_parameter()
+        refused(
+            ssm.put_parameter()
                 .name(outside)
                 .value("x")
                 .r#type(ParameterType::String)
                 .send()
-                .await
-                .unwrap_err()
-                .into_service_error(),
+                .await,
+            "AccessDeniedException",
         );
-        assert_eq!(code, "AccessDeniedException", "{outside}: {message}");
     }
 }
 
@@ -143,16 +137,14 @@ async fn parameter_reads_of_the_deploy_role_reach_no_other_parameter_nor_secure_
 
     let ssm = aws_sdk_ssm::Client::new(&deploy_role_b(&aws).await);
     for decrypt in [true, false] {
-        let (code, message) = refusal(
-            &ssm.get_parameter()
+        let message = refused(
+            ssm.get_parameter()
                 .name(secret)
                 .with_decryption(decrypt)
                 .send()
-                .await
-                .unwrap_err()
-                .into_service_error(),
+                .await,
+            "AccessDeniedException",
         );
-        assert_eq!(code, "AccessDeniedException", "{message}");
         assert!(
             message.contains(&format!(
                 "ssm:GetParameter on resource: arn:aws:ssm:{REGION}:{ACCOUNT_B}:parameter{secret}"
@@ -160,15 +152,13 @@ async fn parameter_reads_of_the_deploy_role_reach_no_other_parameter_nor_secure_
             "{message}"
         );
     }
-    let (code, message) = refusal(
-        &ssm.get_parameters()
+    refused(
+        ssm.get_parameters()
             .names("/app/config/endpoint")
             .send()
-            .await
-            .unwrap_err()
-            .into_service_error(),
+            .await,
+        "AccessDeniedException",
     );
-    assert_eq!(code, "AccessDeniedException", "{message}");
 }
 
 #[tokio::test]
@@ -188,19 +178,17 @@ async fn deploy_role_passes_only_the_execution_role_to_cloudformation() {
     let cfn = aws_sdk_cloudformation::Client::new(&deploy_role_b(&aws).await);
     let template = "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: v\n";
     for role in [other.as_str(), &bootstrap_role_b("lookup")] {
-        let err = cfn
-            .create_change_set()
-            .stack_name("escalate")
-            .change_set_name("c")
-            .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
-            .template_body(template)
-            .role_arn(role)
-            .send()
-            .await
-            .unwrap_err()
-            .into_service_error();
-        let (code, message) = refusal(&err);
-        assert_eq!(code, "AccessDenied", "{role}: {message}");
+        let message = refused(
+            cfn.create_change_set()
+                .stack_name("escalate")
+                .change_set_name("c")
+                .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+                .template_body(template)
+                .role_arn(role)
+                .send()
+                .await,
+            "AccessDenied",
+        );
         assert!(
             message.contains(&format!("iam:PassRole on resource: {role}")),
             "{message}"

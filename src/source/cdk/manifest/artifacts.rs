@@ -1,12 +1,13 @@
-//! The artifacts of `manifest.json`: stacks and asset manifests are deployed, a few kinds carry
-//! nothing to deploy, anything else is refused.
+//! The artifacts of `manifest.json`: stacks and asset manifests are deployed, nested assemblies
+//! read in turn, a few kinds carry nothing to deploy, anything else is refused.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use serde::de::DeserializeOwned;
 
+use super::problems::Found;
 use super::raw;
 
 const STACK_ARTIFACT: &str = "aws:cloudformation:stack";
@@ -33,13 +34,22 @@ pub(super) struct UnresolvedAssetManifest {
 pub(super) enum ArtifactKind {
     Stack,
     AssetManifest,
+    /// A nested cloud assembly (a `Stage`): depending on it is depending on all its stacks.
+    Nested,
     Ignored,
+}
+
+/// A nested cloud assembly artifact: its id and directory.
+pub(super) struct NestedAssembly {
+    pub(super) id: String,
+    pub(super) directory: PathBuf,
 }
 
 /// The artifacts pipeline-run deploys, and the kind of every artifact id.
 pub(super) struct ClassifiedArtifacts {
     pub(super) stacks: Vec<UnresolvedStack>,
     pub(super) asset_manifests: Vec<UnresolvedAssetManifest>,
+    pub(super) nested: Vec<NestedAssembly>,
     pub(super) kinds: BTreeMap<String, ArtifactKind>,
 }
 
@@ -47,68 +57,81 @@ pub(super) struct ClassifiedArtifacts {
 pub(super) fn reject_missing_context(
     file: &Path,
     missing: &[raw::MissingContext],
-) -> anyhow::Result<()> {
+    found: &mut Found,
+) {
     if missing.is_empty() {
-        return Ok(());
+        return;
     }
     let keys: Vec<&str> = missing.iter().map(|m| m.key.as_str()).collect();
-    bail!(
+    found.problem(format!(
         "{}: the app needs context lookups that were not done ({}), so the templates hold dummy values; run `cdk synth` once with credentials that can assume the lookup role, commit the updated cdk.context.json, then synthesize again",
         file.display(),
         keys.join(", ")
-    )
+    ));
 }
 
-/// Sorts the artifacts; nested assemblies and unknown types are refused.
+/// Sorts the artifacts; unknown types are refused (each one a problem).
 pub(super) fn classify(
     directory: &Path,
     manifest_path: &Path,
     artifacts: raw::OrderedMap<raw::Artifact>,
-) -> anyhow::Result<ClassifiedArtifacts> {
+    found: &mut Found,
+) -> ClassifiedArtifacts {
     let mut classified = ClassifiedArtifacts {
         stacks: Vec::new(),
         asset_manifests: Vec::new(),
+        nested: Vec::new(),
         kinds: BTreeMap::new(),
     };
     for (id, artifact) in artifacts.0 {
         let kind = match artifact.artifact_type.as_str() {
             STACK_ARTIFACT => {
-                let properties = artifact_properties(manifest_path, &id, &artifact)?;
-                classified.stacks.push(UnresolvedStack {
-                    id: id.clone(),
-                    artifact,
-                    properties,
-                });
+                if let Some(properties) =
+                    found.keep(artifact_properties(manifest_path, &id, &artifact))
+                {
+                    classified.stacks.push(UnresolvedStack {
+                        id: id.clone(),
+                        artifact,
+                        properties,
+                    });
+                }
                 ArtifactKind::Stack
             }
             ASSET_MANIFEST_ARTIFACT => {
-                let properties: raw::AssetManifestProperties =
-                    artifact_properties(manifest_path, &id, &artifact)?;
-                classified.asset_manifests.push(UnresolvedAssetManifest {
-                    id: id.clone(),
-                    file: directory.join(&properties.file),
-                    properties,
-                });
+                let properties: Option<raw::AssetManifestProperties> =
+                    found.keep(artifact_properties(manifest_path, &id, &artifact));
+                if let Some(properties) = properties {
+                    classified.asset_manifests.push(UnresolvedAssetManifest {
+                        id: id.clone(),
+                        file: directory.join(&properties.file),
+                        properties,
+                    });
+                }
                 ArtifactKind::AssetManifest
             }
             NESTED_ASSEMBLY_ARTIFACT => {
-                let nested: raw::NestedAssemblyProperties =
-                    artifact_properties(manifest_path, &id, &artifact)?;
-                bail!(
-                    "{}: artifact '{id}' is a nested cloud assembly: nested cloud assemblies (CDK Pipelines stages) are not supported yet: deploy {} directly",
-                    manifest_path.display(),
-                    directory.join(&nested.directory_name).display()
-                );
+                let nested: Option<raw::NestedAssemblyProperties> =
+                    found.keep(artifact_properties(manifest_path, &id, &artifact));
+                if let Some(nested) = nested {
+                    classified.nested.push(NestedAssembly {
+                        id: id.clone(),
+                        directory: directory.join(&nested.directory_name),
+                    });
+                }
+                ArtifactKind::Nested
             }
             other if IGNORED_ARTIFACTS.contains(&other) => ArtifactKind::Ignored,
-            other => bail!(
-                "{}: artifact '{id}' has type '{other}', which this pipeline-run does not know; upgrade pipeline-run, or synthesize with a CDK version whose assembly it supports",
-                manifest_path.display()
-            ),
+            other => {
+                found.problem(format!(
+                    "{}: artifact '{id}' has type '{other}', which this pipeline-run does not know; upgrade pipeline-run, or synthesize with a CDK version whose assembly it supports",
+                    manifest_path.display()
+                ));
+                ArtifactKind::Ignored
+            }
         };
         classified.kinds.insert(id, kind);
     }
-    Ok(classified)
+    classified
 }
 
 fn artifact_properties<T: DeserializeOwned>(

@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use super::artifacts::UnresolvedAssetManifest;
 use super::environment::substitute;
+use super::problems::Found;
 use super::raw::OrderedMap;
 use super::{
     AssemblyStack, AssetDestination, AssetManifest, AssetPackaging, DockerAsset, FileAsset,
-    MANIFEST_FILE, parse_json, read_text, schema,
+    MANIFEST_FILE, fields, parse_json, read_text, schema,
 };
 
 #[derive(Deserialize)]
@@ -67,33 +68,33 @@ struct ManifestFile<'a> {
     owner: &'a AssemblyStack,
 }
 
-/// Reads the asset manifest `raw`, which `owner` (the first stack using it) resolves.
+/// Reads the asset manifest `raw`, which `owner` (the first stack using it) resolves; None when
+/// it has problems (each recorded).
 pub(super) fn load(
     directory: &Path,
     raw: UnresolvedAssetManifest,
     owner: &AssemblyStack,
-) -> anyhow::Result<LoadedAssetManifest> {
+    found: &mut Found,
+) -> Option<LoadedAssetManifest> {
+    let (contents, warning, unknown) = found.keep(read(directory, &raw))?;
+    if let Some(warning) = warning {
+        found.warn(warning);
+    }
+    let problems_before = found.problems.len();
+    for problem in unknown {
+        found.problem(problem);
+    }
     let UnresolvedAssetManifest {
         id: manifest_id,
         file: path,
         properties,
     } = raw;
-    let text = read_text(&path, || {
-        format!(
-            "{}: asset manifest '{manifest_id}' points at {}, which cannot be read: the assembly is incomplete; run `cdk synth` again",
-            directory.join(MANIFEST_FILE).display(),
-            path.display()
-        )
-    })?;
-    schema::check_version(&path, &text)?;
-    let contents: RawAssetManifestFile = parse_json(&path, &text)?;
-
-    let assembly_root = std::fs::canonicalize(directory).map_err(|e| {
+    let assembly_root = found.keep(std::fs::canonicalize(directory).map_err(|e| {
         anyhow::anyhow!(
             "cannot resolve the cloud assembly directory {}: {e}",
             directory.display()
         )
-    })?;
+    }))?;
     let manifest = ManifestFile {
         path: &path,
         id: &manifest_id,
@@ -101,12 +102,15 @@ pub(super) fn load(
         assembly_root: &assembly_root,
         owner,
     };
-    let file_assets = contents
+    let file_assets: Vec<FileAsset> = contents
         .files
         .0
         .into_iter()
-        .map(|(asset_id, asset)| file_asset(&manifest, asset_id, asset))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .filter_map(|(asset_id, asset)| found.keep(file_asset(&manifest, asset_id, asset)))
+        .collect();
+    if found.problems.len() > problems_before {
+        return None;
+    }
     let docker_assets = contents
         .docker_images
         .0
@@ -119,19 +123,45 @@ pub(super) fn load(
         .collect();
 
     let env = &owner.env;
-    Ok(LoadedAssetManifest {
+    Some(LoadedAssetManifest {
         info: AssetManifest {
             stack_id: owner.id.clone(),
             requires_bootstrap_version: properties.requires_bootstrap_stack_version,
             bootstrap_version_parameter: properties
                 .bootstrap_stack_version_ssm_parameter
-                .map(|name| substitute(&name, &env.account, &env.region)),
+                .map(|name| env.fill(&name)),
             id: manifest_id,
             file: path,
         },
         file_assets,
         docker_assets,
     })
+}
+
+/// The asset manifest file, parsed, the warning its schema version calls for, and a problem for
+/// each field pipeline-run does not know when the schema is newer than it knows.
+fn read(
+    directory: &Path,
+    raw: &UnresolvedAssetManifest,
+) -> anyhow::Result<(RawAssetManifestFile, Option<String>, Vec<String>)> {
+    let (id, path) = (&raw.id, &raw.file);
+    let text = read_text(path, || {
+        format!(
+            "{}: asset manifest '{id}' points at {}, which cannot be read: the assembly is incomplete; run `cdk synth` again",
+            directory.join(MANIFEST_FILE).display(),
+            path.display()
+        )
+    })?;
+    let version = schema::check_version(path, &text)?;
+    let mut unknown = Vec::new();
+    if version.is_newer() {
+        let value: serde_json::Value = parse_json(path, &text)?;
+        unknown = fields::unknown_in_asset_manifest(&value)
+            .iter()
+            .map(|u| u.problem(path, &version))
+            .collect();
+    }
+    Ok((parse_json(path, &text)?, version.warning(path), unknown))
 }
 
 fn file_asset(
@@ -235,13 +265,21 @@ fn destination(
             manifest.path.display()
         );
     }
+    // An environment-agnostic owner leaves `${AWS::AccountId}` / `${AWS::Region}` for the run.
     let owner = &manifest.owner.env;
-    let account = owner.account.to_string();
+    let account = owner
+        .account
+        .as_ref()
+        .map_or_else(|| "${AWS::AccountId}".to_string(), |a| a.to_string());
     let region = destination
         .region
-        .map(|region| substitute(&region, &owner.account, &owner.region))
-        .unwrap_or_else(|| owner.region.to_string());
-    let resolve = |value: &str| substitute(value, &account, &region);
+        .map(|region| owner.fill(&region))
+        .or_else(|| owner.region.as_ref().map(|r| r.to_string()))
+        .unwrap_or_else(|| "${AWS::Region}".to_string());
+    let resolve = |value: &str| {
+        let known_region = (!region.contains("${")).then_some(region.as_str());
+        substitute(value, owner.account.as_deref(), known_region)
+    };
     Ok(AssetDestination {
         bucket: resolve(&destination.bucket_name),
         object_key: resolve(&destination.object_key),

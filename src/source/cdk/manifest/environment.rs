@@ -1,32 +1,37 @@
-//! A stack's `environment` (`aws://ACCOUNT/REGION`), classified by the model, and the
-//! `${AWS::AccountId}`, `${AWS::Region}` and `${AWS::Partition}` placeholders it gives values
-//! to.
+//! A stack's `environment` (`aws://ACCOUNT/REGION`, either part possibly `unknown-…`: left to
+//! the run, as `cdk deploy` takes them from the credentials and the configuration), classified
+//! by the model, and the `${AWS::AccountId}`, `${AWS::Region}` and `${AWS::Partition}`
+//! placeholders it gives values to.
 
 use std::path::Path;
 
 use anyhow::bail;
 
-use crate::model::env::{EnvError, Environment, partition};
+use crate::model::env::{EnvError, StackEnv, fill_placeholders};
 
 /// The environment of stack `stack_id`, or why pipeline-run cannot deploy it there.
 pub(super) fn parse(
     manifest_path: &Path,
     stack_id: &str,
     environment: Option<&str>,
-) -> anyhow::Result<Environment> {
+) -> anyhow::Result<StackEnv> {
     let file = manifest_path.display();
     let Some(environment) = environment else {
         bail!(
             "{file}: stack '{stack_id}' has no \"environment\"; synthesize again with `cdk synth`"
         );
     };
-    match Environment::parse_url(environment) {
-        Ok(env) => Ok(env),
-        Err(EnvError::NotAnEnvironment | EnvError::NoRegion) => bail!(
-            "{file}: stack '{stack_id}' has environment \"{environment}\", expected aws://ACCOUNT/REGION; synthesize again with `cdk synth`"
+    match StackEnv::parse_url(environment) {
+        Ok(StackEnv {
+            account: Some(account),
+            ..
+        }) if is_documentation_example(&account) => bail!(
+            "{file}: stack '{stack_id}' has account {account}, an example account id of the AWS documentation that is nobody's account; set env.account on the stack to the account to deploy to (or leave env out to deploy to the account of the credentials), and synthesize again"
         ),
-        Err(EnvError::Agnostic) => bail!(
-            "{file}: stack '{stack_id}' is environment-agnostic ({environment}), but pipeline-run deploys each stack into a fixed account and region: set env on the stack, e.g. `new Stack(app, '{stack_id}', {{ env: {{ account: '111111111111', region: 'ap-northeast-1' }} }})`, and synthesize again"
+        Ok(env) => Ok(env),
+        // (`StackEnv` reads `unknown-account` / `unknown-region` as left to the run: never Agnostic.)
+        Err(EnvError::NotAnEnvironment | EnvError::NoRegion | EnvError::Agnostic) => bail!(
+            "{file}: stack '{stack_id}' has environment \"{environment}\", expected aws://ACCOUNT/REGION; synthesize again with `cdk synth`"
         ),
         Err(EnvError::Account(account)) => bail!(
             "{file}: stack '{stack_id}' has account \"{account}\" in environment \"{environment}\", which is not a 12-digit AWS account id; set env.account on the stack to the account id"
@@ -37,14 +42,23 @@ pub(super) fn parse(
     }
 }
 
-/// The substitution the CDK CLI and cdk-assets perform, with the partition derived from the
-/// region instead of from the caller's credentials. `region` may be any text an asset
-/// destination names.
-pub(super) fn substitute(value: &str, account: &str, region: &str) -> String {
-    value
-        .replace("${AWS::AccountId}", account)
-        .replace("${AWS::Region}", region)
-        .replace("${AWS::Partition}", partition(region))
+/// The account ids the AWS documentation uses in its examples (no one deploys there: an app
+/// that names one was copied from an example and never given its own account).
+const DOCUMENTATION_ACCOUNTS: [&str; 4] = [
+    "123456789012",
+    "111122223333",
+    "444455556666",
+    "777788889999",
+];
+
+fn is_documentation_example(account: &str) -> bool {
+    DOCUMENTATION_ACCOUNTS.contains(&account)
+}
+
+/// The substitution the CDK CLI and cdk-assets perform (`model::env::fill_placeholders`); a part
+/// given as None (left to the run) keeps its placeholder until the run resolves it.
+pub(super) fn substitute(value: &str, account: Option<&str>, region: Option<&str>) -> String {
+    fill_placeholders(value, account, region)
 }
 
 #[cfg(test)]
@@ -70,9 +84,22 @@ mod tests {
         for not_a_url in ["aws://111111111111", "111111111111/eu-west-1"] {
             assert!(refusal(Some(not_a_url)).contains("expected aws://ACCOUNT/REGION"));
         }
-        assert!(
-            refusal(Some("aws://unknown-account/unknown-region")).contains("environment-agnostic")
-        );
+        let agnostic = parse(
+            Path::new("m.json"),
+            "App",
+            Some("aws://unknown-account/unknown-region"),
+        )
+        .unwrap();
+        assert!(agnostic.account.is_none() && agnostic.region.is_none());
+        assert!(refusal(Some("aws://1234/unknown-region")).contains("has account \"1234\""));
+        for example in ["123456789012", "111122223333"] {
+            let error = refusal(Some(&format!("aws://{example}/eu-west-1")));
+            assert!(
+                error.contains("an example account id of the AWS documentation"),
+                "{error}"
+            );
+            assert!(error.contains("stack 'App'"), "{error}");
+        }
         assert!(
             refusal(Some("aws://1234/eu-west-1"))
                 .contains("has account \"1234\" in environment \"aws://1234/eu-west-1\"")
@@ -92,8 +119,8 @@ mod tests {
         assert_eq!(
             substitute(
                 "arn:${AWS::Partition}:s3:::b-${AWS::AccountId}-${AWS::Region}",
-                "1",
-                "cn-north-1"
+                Some("1"),
+                Some("cn-north-1")
             ),
             "arn:aws-cn:s3:::b-1-cn-north-1"
         );

@@ -24,7 +24,14 @@ impl AssemblyDir {
     }
 
     pub(super) fn load(&self) -> anyhow::Result<CloudAssembly> {
-        CloudAssembly::load(self.0.path())
+        CloudAssembly::read(self.0.path())
+            .map(|(assembly, _)| assembly)
+            .map_err(anyhow::Error::from)
+    }
+
+    /// The assembly and its warnings.
+    pub(super) fn read(&self) -> Result<(CloudAssembly, Vec<String>), super::AssemblyProblems> {
+        CloudAssembly::read(self.0.path())
     }
 
     pub(super) fn load_error(&self) -> String {

@@ -32,6 +32,11 @@ pub(super) struct Artifact {
     #[serde(default)]
     pub(super) properties: Option<serde_json::Value>,
     pub(super) display_name: Option<String>,
+    /// Construct path → metadata entries (legacy assets among them).
+    #[serde(default)]
+    pub(super) metadata: Option<serde_json::Value>,
+    /// More metadata, in a file of the same shape.
+    pub(super) additional_metadata_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +79,19 @@ pub(super) struct AssetManifestProperties {
 #[serde(rename_all = "camelCase")]
 pub(super) struct NestedAssemblyProperties {
     pub(super) directory_name: String,
+}
+
+/// An `aws:cdk:asset` metadata entry of a legacy-synthesizer stack.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LegacyAssetEntry {
+    pub(super) id: String,
+    pub(super) packaging: String,
+    pub(super) path: String,
+    pub(super) source_hash: String,
+    pub(super) s3_bucket_parameter: Option<String>,
+    pub(super) s3_key_parameter: Option<String>,
+    pub(super) artifact_hash_parameter: Option<String>,
 }
 
 /// A JSON object read in document order, because manifest order decides the

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use serde::Deserialize;
 
 use super::parse_json;
@@ -11,10 +11,11 @@ use super::parse_json;
 /// been tried, so older assemblies are refused rather than guessed at.
 const OLDEST_SCHEMA_MAJOR: u64 = 17;
 
-/// Newest cloud assembly schema major pipeline-run has been checked against.
-/// The schema major is bumped on every schema change, even additive ones, so
-/// a newer one may carry fields that change how a stack must be deployed.
-const NEWEST_SCHEMA_MAJOR: u64 = 54;
+/// Newest cloud assembly schema major pipeline-run has been checked against (aws-cdk-lib 2.276
+/// writes 55.0.0). The schema major is bumped on every schema change, additive ones included, so
+/// a newer assembly is read with the fields of this one: it is accepted with a warning, and a
+/// field pipeline-run does not know is refused by name (`fields`).
+pub(super) const NEWEST_SCHEMA_MAJOR: u64 = 55;
 
 /// Only the version: read before the rest, which may not match an unsupported schema.
 #[derive(Deserialize)]
@@ -22,8 +23,34 @@ struct VersionOnly {
     version: Option<String>,
 }
 
-/// The schema version of a manifest or asset manifest file must be one pipeline-run knows.
-pub(super) fn check_version(file: &Path, text: &str) -> anyhow::Result<()> {
+/// The schema version of a manifest or asset manifest file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SchemaVersion {
+    pub(super) text: String,
+    pub(super) major: u64,
+}
+
+impl SchemaVersion {
+    /// Newer than pipeline-run knows: unknown fields must be looked for.
+    pub(super) fn is_newer(&self) -> bool {
+        self.major > NEWEST_SCHEMA_MAJOR
+    }
+
+    /// The warning for a newer version, naming it.
+    pub(super) fn warning(&self, file: &Path) -> Option<String> {
+        self.is_newer().then(|| {
+            format!(
+                "{}: cloud assembly schema version {} is newer than this pipeline-run knows ({NEWEST_SCHEMA_MAJOR}.x); it is read with the fields of {NEWEST_SCHEMA_MAJOR}.x, and a field it does not know is refused",
+                file.display(),
+                self.text
+            )
+        })
+    }
+}
+
+/// The schema version of a manifest or asset manifest file; one older than pipeline-run reads
+/// is refused.
+pub(super) fn check_version(file: &Path, text: &str) -> anyhow::Result<SchemaVersion> {
     let version = parse_json::<VersionOnly>(file, text)?
         .version
         .ok_or_else(|| {
@@ -42,18 +69,14 @@ pub(super) fn check_version(file: &Path, text: &str) -> anyhow::Result<()> {
                 file.display()
             )
         })?;
-    let supported = format!("{OLDEST_SCHEMA_MAJOR}.x to {NEWEST_SCHEMA_MAJOR}.x");
-    if major > NEWEST_SCHEMA_MAJOR {
-        bail!(
-            "{}: cloud assembly schema version {version} is newer than this pipeline-run supports ({supported}); upgrade pipeline-run or synthesize with an older CDK",
-            file.display()
-        );
-    }
     if major < OLDEST_SCHEMA_MAJOR {
-        bail!(
-            "{}: cloud assembly schema version {version} is older than this pipeline-run supports ({supported}); synthesize with a newer aws-cdk-lib",
+        return Err(anyhow!(
+            "{}: cloud assembly schema version {version} is older than this pipeline-run supports ({OLDEST_SCHEMA_MAJOR}.x to {NEWEST_SCHEMA_MAJOR}.x, and newer with a warning); synthesize with a newer aws-cdk-lib",
             file.display()
-        );
+        ));
     }
-    Ok(())
+    Ok(SchemaVersion {
+        text: version,
+        major,
+    })
 }

@@ -1,70 +1,128 @@
 //! The stacks of the assembly: each resolved, then put in deployment order.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-
-use anyhow::bail;
+use std::path::{Path, PathBuf};
 
 use super::AssemblyStack;
-use super::artifacts::{ArtifactKind, UnresolvedStack};
-use super::environment::{self, substitute};
+use super::artifacts::{ArtifactKind, NestedAssembly, UnresolvedStack};
+use super::environment;
+use super::legacy;
+use super::problems::Found;
 use crate::model::graph;
 
-/// A stack with its environment checked, placeholders substituted and paths made absolute.
+/// A dependency resolved once the whole tree of assemblies is read: on a nested assembly (all
+/// its stacks), or on an artifact of another assembly of the tree.
+pub(super) struct PendingDependency {
+    pub(super) stack_id: String,
+    pub(super) dependency: String,
+    /// The nested assembly's directory, when the dependency is one.
+    pub(super) nested: Option<PathBuf>,
+    pub(super) manifest_path: PathBuf,
+}
+
+/// The assembly a stack is read from: its directory and manifest, the prefix that makes its
+/// asset manifest ids unique in the tree (`assembly-Beta/`; empty at the top), and the kind of
+/// each of its artifacts.
+pub(super) struct Assembly<'a> {
+    pub(super) directory: &'a Path,
+    pub(super) manifest_path: &'a Path,
+    pub(super) prefix: &'a str,
+    pub(super) kinds: &'a BTreeMap<String, ArtifactKind>,
+    pub(super) nested: &'a [NestedAssembly],
+}
+
+/// A stack with its environment checked, placeholders substituted and paths made absolute; None
+/// when it has problems (every one of them recorded).
 pub(super) fn resolve(
-    directory: &Path,
-    manifest_path: &Path,
+    assembly: &Assembly,
     raw: UnresolvedStack,
-    kinds: &BTreeMap<String, ArtifactKind>,
-) -> anyhow::Result<AssemblyStack> {
+    pending: &mut Vec<PendingDependency>,
+    found: &mut Found,
+) -> Option<AssemblyStack> {
     let UnresolvedStack {
         id,
         artifact,
         properties,
     } = raw;
+    let manifest_path = assembly.manifest_path;
     let file = manifest_path.display();
-    let env = environment::parse(manifest_path, &id, artifact.environment.as_deref())?;
+    let problems_before = found.problems.len();
+    let env = found.keep(environment::parse(
+        manifest_path,
+        &id,
+        artifact.environment.as_deref(),
+    ));
 
     if properties
         .assume_role_additional_options
         .as_ref()
         .is_some_and(|options| !options.is_empty())
     {
-        bail!(
+        found.problem(format!(
             "{file}: stack '{id}': \"assumeRoleAdditionalOptions\" (session tags or other AssumeRole options) is not supported yet; remove deployRoleAdditionalOptions from the stack synthesizer"
-        );
+        ));
+    }
+    if !properties.notification_arns.is_empty() {
+        found.problem(format!(
+            "{file}: stack '{id}': \"notificationArns\" (SNS topics for stack events) is not supported yet; remove notificationArns from the stack, or deploy it with `cdk deploy`"
+        ));
     }
 
-    let template_path = directory.join(&properties.template_file);
+    let template_path = assembly.directory.join(&properties.template_file);
     if !template_path.is_file() {
-        bail!(
+        found.problem(format!(
             "{file}: stack '{id}': templateFile '{}' not found at {}: the assembly is incomplete; run `cdk synth` again",
             properties.template_file,
             template_path.display()
-        );
+        ));
     }
 
     let mut dependencies = Vec::new();
     let mut asset_manifests = Vec::new();
-    for dependency in artifact.dependencies {
-        match kinds.get(&dependency) {
-            Some(ArtifactKind::Stack) => dependencies.push(dependency),
-            Some(ArtifactKind::AssetManifest) => asset_manifests.push(dependency),
+    for dependency in &artifact.dependencies {
+        let later = |nested: Option<PathBuf>| PendingDependency {
+            stack_id: id.clone(),
+            dependency: dependency.clone(),
+            nested,
+            manifest_path: manifest_path.to_path_buf(),
+        };
+        match assembly.kinds.get(dependency) {
+            Some(ArtifactKind::Stack) => dependencies.push(dependency.clone()),
+            Some(ArtifactKind::AssetManifest) => {
+                asset_manifests.push(format!("{}{dependency}", assembly.prefix))
+            }
+            Some(ArtifactKind::Nested) => {
+                let directory = assembly
+                    .nested
+                    .iter()
+                    .find(|n| &n.id == dependency)
+                    .map(|n| n.directory.clone());
+                if let Some(directory) = directory {
+                    pending.push(later(Some(directory)));
+                }
+            }
             Some(ArtifactKind::Ignored) => {}
-            None => bail!(
-                "{file}: stack '{id}' depends on '{dependency}', which is not an artifact in this assembly; synthesize again with `cdk synth`"
-            ),
+            None => pending.push(later(None)),
         }
     }
+    let legacy = legacy::assets(assembly, &id, &artifact, found);
+    let env = env?;
+    if found.problems.len() > problems_before {
+        return None;
+    }
 
-    let resolve = |value: Option<String>| value.map(|v| substitute(&v, &env.account, &env.region));
-    Ok(AssemblyStack {
-        display_name: artifact.display_name.unwrap_or_else(|| id.clone()),
+    let resolve = |value: Option<String>| value.map(|v| env.fill(&v));
+    let display_name = artifact.display_name.unwrap_or_else(|| id.clone());
+    Some(AssemblyStack {
+        // The CDK CLI's `hierarchicalId`: the manifest's displayName (the construct path through
+        // the nested assemblies, `Beta/Api`), else the artifact id.
+        hierarchical_id: display_name.clone(),
+        display_name,
         stack_name: properties.stack_name.unwrap_or_else(|| id.clone()),
         template_path,
+        assembly_directory: assembly.directory.to_path_buf(),
         parameters: properties.parameters,
         tags: properties.tags,
-        notification_arns: properties.notification_arns,
         assume_role_arn: resolve(properties.assume_role_arn),
         assume_role_external_id: properties.assume_role_external_id,
         cfn_exec_role_arn: resolve(properties.cloud_formation_execution_role_arn),
@@ -75,16 +133,59 @@ pub(super) fn resolve(
         termination_protection: properties.termination_protection,
         dependencies,
         asset_manifests,
+        legacy_assets: legacy.files,
+        legacy_docker_assets: legacy.docker,
         env,
         id,
     })
+}
+
+/// Dependencies on nested assemblies and on artifacts of other assemblies of the tree, once every
+/// stack is known: a nested assembly stands for all its stacks (however deep); any other id must
+/// be a stack of the tree.
+pub(super) fn resolve_pending(
+    stacks: &mut [AssemblyStack],
+    pending: Vec<PendingDependency>,
+    found: &mut Found,
+) {
+    for p in pending {
+        let targets: Vec<String> = match &p.nested {
+            Some(directory) => stacks
+                .iter()
+                .filter(|s| s.assembly_directory.starts_with(directory))
+                .map(|s| s.id.clone())
+                .collect(),
+            None => stacks
+                .iter()
+                .filter(|s| s.id == p.dependency)
+                .map(|s| s.id.clone())
+                .collect(),
+        };
+        if p.nested.is_none() && targets.is_empty() {
+            found.problem(format!(
+                "{}: stack '{}' depends on '{}', which is not an artifact in this assembly; synthesize again with `cdk synth`",
+                p.manifest_path.display(),
+                p.stack_id,
+                p.dependency
+            ));
+            continue;
+        }
+        if let Some(stack) = stacks.iter_mut().find(|s| s.id == p.stack_id) {
+            for target in targets {
+                if target != stack.id && !stack.dependencies.contains(&target) {
+                    stack.dependencies.push(target);
+                }
+            }
+        }
+    }
 }
 
 /// Deployment order that keeps the manifest order wherever dependencies allow.
 pub(super) fn order_by_dependencies(
     manifest_path: &Path,
     pending: Vec<AssemblyStack>,
-) -> anyhow::Result<Vec<AssemblyStack>> {
+    found: &mut Found,
+) -> Vec<AssemblyStack> {
     let index: HashMap<&str, usize> = pending
         .iter()
         .enumerate()
@@ -102,15 +203,16 @@ pub(super) fn order_by_dependencies(
     match graph::stable_order(&depends_on) {
         Ok(order) => {
             let mut slots: Vec<Option<AssemblyStack>> = pending.into_iter().map(Some).collect();
-            Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+            order.into_iter().filter_map(|i| slots[i].take()).collect()
         }
         Err(stuck) => {
-            let stuck: Vec<&str> = stuck.iter().map(|&i| pending[i].id.as_str()).collect();
-            bail!(
+            let names: Vec<&str> = stuck.iter().map(|&i| pending[i].id.as_str()).collect();
+            found.problem(format!(
                 "{}: the dependencies of stacks {} form a cycle; break the cycle in the CDK app and synthesize again",
                 manifest_path.display(),
-                stuck.join(", ")
-            );
+                names.join(", ")
+            ));
+            pending
         }
     }
 }
@@ -121,7 +223,7 @@ pub(super) fn check_single_environment(
     manifest_path: &Path,
     manifest_id: &str,
     stacks: &[AssemblyStack],
-) -> anyhow::Result<()> {
+) -> Result<(), String> {
     let mut users = stacks
         .iter()
         .filter(|stack| stack.asset_manifests.iter().any(|m| m == manifest_id));
@@ -129,14 +231,14 @@ pub(super) fn check_single_environment(
         return Ok(());
     };
     if let Some(other) = users.find(|s| s.env != owner.env) {
-        bail!(
+        return Err(format!(
             "{}: asset manifest '{manifest_id}' is used by stack '{}' ({}) and stack '{}' ({}), so its ${{AWS::AccountId}} and ${{AWS::Region}} placeholders are ambiguous; give each environment its own stack synthesizer",
             manifest_path.display(),
             owner.id,
             owner.env,
             other.id,
             other.env
-        );
+        ));
     }
     Ok(())
 }

@@ -17,8 +17,8 @@ fn loads_a_two_account_assembly_in_dependency_order() {
     assert_eq!(ids, ["StackA", "StackB"]);
 
     let a = &assembly.stacks[0];
-    assert_eq!(a.env.account, "111111111111");
-    assert_eq!(a.env.region, "ap-northeast-1");
+    assert_eq!(a.env.account.as_deref(), Some("111111111111"));
+    assert_eq!(a.env.region.as_deref(), Some("ap-northeast-1"));
     assert_eq!(a.stack_name, "StackA");
     assert_eq!(a.template_path, dir.0.join("StackA.template.json"));
     assert!(a.template_path.is_absolute());
@@ -34,7 +34,7 @@ fn loads_a_two_account_assembly_in_dependency_order() {
     );
 
     let b = &assembly.stacks[1];
-    assert_eq!(b.env.account, "222222222222");
+    assert_eq!(b.env.account.as_deref(), Some("222222222222"));
     assert_eq!(b.dependencies, ["StackA"]);
     assert_eq!(b.asset_manifests, ["StackB.assets"]);
     assert!(b.termination_protection);
@@ -222,8 +222,12 @@ fn ordered_map_keeps_document_order_and_rejects_duplicates() {
 fn checked_in_fixture_loads() {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assembly-two-accounts");
-    let assembly = CloudAssembly::load(&fixture).unwrap();
-    let accounts: Vec<&str> = assembly.stacks.iter().map(|s| &*s.env.account).collect();
+    let (assembly, _) = CloudAssembly::read(&fixture).unwrap();
+    let accounts: Vec<&str> = assembly
+        .stacks
+        .iter()
+        .filter_map(|s| s.env.account.as_deref())
+        .collect();
     assert_eq!(accounts, ["111111111111", "222222222222"]);
     assert!(assembly.docker_assets.is_empty());
     assert!(
