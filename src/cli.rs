@@ -315,6 +315,32 @@ mod tests {
     }
 
     #[test]
+    fn rollback_skip_and_destroy_retain_take_repeated_or_comma_separated_ids() {
+        let Command::Rollback(r) =
+            parse(&["rollback", "Net", "--skip", "A,Child.P", "--skip", "B"])
+        else {
+            panic!("not a rollback")
+        };
+        assert_eq!(
+            (r.stage.as_str(), r.skip),
+            ("Net", vec!["A".into(), "Child.P".into(), "B".into()])
+        );
+        let Command::Destroy(d) = parse(&["destroy", "Net", "--retain", "A", "--retain", "B"])
+        else {
+            panic!("not a destroy")
+        };
+        assert_eq!(d.retain, ["A", "B"]);
+        let Command::Deploy(d) = parse(&["deploy", "Net", "--no-rollback"]) else {
+            panic!("not a deploy")
+        };
+        assert!(d.no_rollback);
+        assert!(
+            Cli::try_parse_from(["pipeline-run", "rollback"]).is_err(),
+            "a stage is required"
+        );
+    }
+
+    #[test]
     fn only_deploy_documents_its_concurrency() {
         let help = |sub: &str| {
             Cli::command()
