@@ -267,7 +267,7 @@ async fn a_stack_whose_ssm_typed_parameter_has_a_new_value_is_deployed_again() {
     assert_eq!(s["change_set_executed"], true, "{s}");
     assert_eq!(
         s["change_list"],
-        serde_json::json!([{"kind": "resource", "action": "Modify", "logical_id": "Seen", "resource_type": "AWS::SSM::Parameter", "replacement": "False"}])
+        serde_json::json!([{"kind": "resource", "action": "Modify", "logical_id": "Seen", "replacement": "False", "resource_type": "AWS::SSM::Parameter"}])
     );
     assert_eq!(
         parameter(&aws, "/protection-test/seen-version").await,
