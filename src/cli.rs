@@ -110,6 +110,9 @@ pub(crate) enum Command {
     List,
     /// Print the dependency waves, e.g. as a GitHub Actions job matrix (no AWS call).
     Plan(PlanArgs),
+    /// Bring a stage's stack back from a failed state: continue a failed rollback
+    /// (UPDATE_ROLLBACK_FAILED), or roll back a stack a `deploy --no-rollback` left failed.
+    Rollback(RollbackArgs),
     /// Check the network paths declared under `verify:` (static analysis and SSM ping).
     Verify(VerifyArgs),
 }
@@ -124,6 +127,7 @@ impl Command {
             Command::Destroy(_) => "destroy",
             Command::List => "list",
             Command::Plan(_) => "plan",
+            Command::Rollback(_) => "rollback",
             Command::Verify(_) => "verify",
         }
     }
@@ -203,6 +207,11 @@ pub(crate) struct DeployArgs {
     /// Skip the network verification after the last stage.
     #[arg(long)]
     pub(crate) no_verify: bool,
+    /// Execute without rollback (DisableRollback): a failure keeps what was made, for debugging;
+    /// go on with another `deploy --no-rollback`, or `rollback STAGE`. Refused for a change set
+    /// that replaces a resource.
+    #[arg(long)]
+    pub(crate) no_rollback: bool,
 }
 
 #[derive(Debug, Args)]
@@ -220,8 +229,25 @@ pub(crate) struct DestroyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub(crate) force: bool,
+    /// Complete the deletion of a stack in DELETE_FAILED keeping this resource (logical id;
+    /// repeated or comma-separated); one stage only.
+    #[arg(long, value_delimiter = ',', value_name = "LOGICAL_ID")]
+    pub(crate) retain: Vec<String>,
     #[command(flatten)]
     pub(crate) concurrency: ConcurrencyArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The stage whose stack to bring back.
+    pub(crate) stage: String,
+    /// Leave this resource as it is (ContinueUpdateRollback's ResourcesToSkip; `Child.LogicalId`
+    /// for a resource of a nested stack); repeated or comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "LOGICAL_ID")]
+    pub(crate) skip: Vec<String>,
+    /// Stop waiting after this long (CloudFormation's operation goes on); e.g. 90s, 30m.
+    #[arg(long, default_value = "60m", value_parser = crate::model::duration::parse)]
+    pub(crate) stage_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +312,32 @@ mod tests {
             panic!("not a destroy")
         };
         assert!(d.selection.exclusively);
+    }
+
+    #[test]
+    fn rollback_skip_and_destroy_retain_take_repeated_or_comma_separated_ids() {
+        let Command::Rollback(r) =
+            parse(&["rollback", "Net", "--skip", "A,Child.P", "--skip", "B"])
+        else {
+            panic!("not a rollback")
+        };
+        assert_eq!(
+            (r.stage.as_str(), r.skip),
+            ("Net", vec!["A".into(), "Child.P".into(), "B".into()])
+        );
+        let Command::Destroy(d) = parse(&["destroy", "Net", "--retain", "A", "--retain", "B"])
+        else {
+            panic!("not a destroy")
+        };
+        assert_eq!(d.retain, ["A", "B"]);
+        let Command::Deploy(d) = parse(&["deploy", "Net", "--no-rollback"]) else {
+            panic!("not a deploy")
+        };
+        assert!(d.no_rollback);
+        assert!(
+            Cli::try_parse_from(["pipeline-run", "rollback"]).is_err(),
+            "a stage is required"
+        );
     }
 
     #[test]

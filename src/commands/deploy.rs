@@ -35,6 +35,7 @@ pub(super) async fn deploy(
             RequireApproval::Never => Approval::Never,
             RequireApproval::AnyChange => Approval::AnyChange,
         },
+        no_rollback: args.no_rollback,
     };
     let scheduled = stage::deploy(&ctx, &opts, Mode::Deploy).await;
     let all_ok = !scheduled.interrupted && scheduled.stages.iter().all(|s| !s.status.is_failure());

@@ -30,6 +30,12 @@ pub(super) async fn destroy(
     }
     let plan = load_plan(g, reporter).await?;
     let selected = select(g, &plan, &args.selection, Direction::Downstream, reporter)?;
+    if !args.retain.is_empty() && selected.len() != 1 {
+        return Err(fail(
+            ExitKind::Validation,
+            "--retain names resources of one stack: destroy one stage with it\n  fix: pipeline-run destroy STAGE --retain LOGICAL_ID",
+        ));
+    }
     if !args.force {
         confirmed(&plan, &selected).await?;
         interrupt::watch();
@@ -41,6 +47,7 @@ pub(super) async fn destroy(
         &selected,
         args.concurrency.concurrency,
         args.concurrency.stage_timeout,
+        args.retain,
     )
     .await;
     let report = RunReport::new(

@@ -27,6 +27,7 @@ pub(super) async fn diff(g: &GlobalArgs, args: DiffArgs, reporter: &Arc<Reporter
         concurrency: args.concurrency.concurrency,
         stage_timeout: args.concurrency.stage_timeout,
         approval: Approval::Never,
+        no_rollback: false,
     };
     let scheduled = stage::deploy(&ctx, &opts, Mode::Diff).await;
     let report = RunReport::new(

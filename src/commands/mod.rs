@@ -9,6 +9,7 @@ mod diff;
 mod list;
 mod place;
 mod plan;
+mod rollback;
 mod select;
 mod shared;
 mod verify;
@@ -56,6 +57,7 @@ async fn dispatch(g: &GlobalArgs, command: Command, reporter: &Arc<Reporter>) ->
         Command::Destroy(args) => destroy::destroy(g, args, reporter).await,
         Command::List => list::list(g, reporter).await,
         Command::Plan(args) => plan::plan(g, args, reporter).await,
+        Command::Rollback(args) => rollback::rollback(g, args, reporter).await,
         Command::Verify(args) => verify::verify(g, args, reporter).await,
     }
 }

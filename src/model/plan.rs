@@ -114,6 +114,9 @@ pub(crate) struct Stage<E = Environment> {
     /// are read, redacted from every report, published as `SecureString`.
     pub(crate) secret_outputs: BTreeSet<String>,
     pub(crate) termination_protection: bool,
+    /// Rollback triggers (stage-file `rollback_alarms:`, `monitoring_minutes:`).
+    pub(crate) rollback_alarms: Vec<String>,
+    pub(crate) monitoring_minutes: Option<u32>,
     pub(crate) line: Option<usize>,
     /// Published before the stack deploys (stage-file `assets:`, or a cloud assembly's files).
     pub(crate) assets: Vec<AssetSpec>,
@@ -174,6 +177,8 @@ impl<E: AccountLabel> Stage<E> {
             publish_outputs: BTreeMap::new(),
             secret_outputs: BTreeSet::new(),
             termination_protection: false,
+            rollback_alarms: Vec::new(),
+            monitoring_minutes: None,
             line: None,
             assets: Vec::new(),
             roles,
@@ -201,6 +206,8 @@ impl<E> Stage<E> {
             publish_outputs: self.publish_outputs,
             secret_outputs: self.secret_outputs,
             termination_protection: self.termination_protection,
+            rollback_alarms: self.rollback_alarms,
+            monitoring_minutes: self.monitoring_minutes,
             line: self.line,
             assets: self.assets,
             roles: self.roles,

@@ -26,6 +26,8 @@ pub(crate) struct RunOptions {
     /// Deadline of each stage (`--stage-timeout`).
     pub(crate) stage_timeout: std::time::Duration,
     pub(crate) approval: Approval,
+    /// Execute change sets without rollback (`deploy --no-rollback`).
+    pub(crate) no_rollback: bool,
 }
 
 /// (environment, SSM parameter holding its bootstrap version).

@@ -23,13 +23,16 @@ use crate::run::stages::{self, skipped};
 
 /// Deletes the selected stages' stacks, dependents first, once every one of them was read and
 /// none is protected (else nothing is deleted; `--force` only skips the question, as AWS has no
-/// override either).
+/// override either). `retain`: resources kept when a stack in DELETE_FAILED is deleted
+/// (`--retain`, given for one stage).
 pub(crate) async fn destroy(
     ctx: &Arc<Context>,
     selected: &[usize],
     concurrency: usize,
     stage_timeout: std::time::Duration,
+    retain: Vec<String>,
 ) -> Scheduled {
+    let retain = Arc::new(retain);
     if let Some(refused) = refuse_protected(ctx, selected).await {
         return refused;
     }
@@ -48,7 +51,8 @@ pub(crate) async fn destroy(
         stage_timeout,
         |i| {
             let ctx = ctx.clone();
-            async move { destroy_stage(&ctx, i).await }
+            let retain = retain.clone();
+            async move { destroy_stage(&ctx, i, &retain).await }
         },
     )
     .await
@@ -174,14 +178,14 @@ fn refusal_report(ctx: &Context, stage: &Stage, e: &anyhow::Error) -> StageRepor
     report
 }
 
-async fn destroy_stage(ctx: &Arc<Context>, index: usize) -> StageReport {
+async fn destroy_stage(ctx: &Arc<Context>, index: usize, retain: &[String]) -> StageReport {
     let stage = &ctx.plan.stages[index];
     let started = Instant::now();
     let progress = ctx.reporter.stage(
         &stage.name,
         &format!("delete stack {} in {}", stage.stack_name, stage.env),
     );
-    let result = destroy_stack(ctx, stage, &progress).await;
+    let result = destroy_stack(ctx, stage, retain, &progress).await;
     let mut report = skipped(stage, String::new());
     report.error = None;
     report.duration_seconds = started.elapsed().as_secs_f64();
@@ -217,6 +221,7 @@ async fn destroy_stage(ctx: &Arc<Context>, index: usize) -> StageReport {
 async fn destroy_stack(
     ctx: &Context,
     stage: &Stage,
+    retain: &[String],
     progress: &StageProgress,
 ) -> Result<StageState> {
     let cfg = deploy_role(ctx, stage).await?;
@@ -226,6 +231,20 @@ async fn destroy_stack(
     };
     // Read again: protection may have been turned on since the check before any deletion.
     unprotected(ctx, stage, stack::protected(Some(&existing)))?;
+    let status = stack::status_of(&existing);
+    if status.ends_with("_IN_PROGRESS") {
+        return Err(stack::busy(&cfn, &stage.stack_name, &existing, &status));
+    }
+    if !retain.is_empty() && status != "DELETE_FAILED" {
+        return Err(fail_fix(
+            ExitKind::Validation,
+            format!(
+                "stack {} is {status}: --retain only applies to a stack in DELETE_FAILED",
+                stage.stack_name
+            ),
+            format!("run `pipeline-run destroy {}` without --retain", stage.name),
+        ));
+    }
     let outputs = stack::outputs_of(&existing);
     for p in ctx.plan.peerings.iter().filter(|p| p.allow_dns_resolution) {
         if let Some((owner, output)) = &p.connection
@@ -238,7 +257,7 @@ async fn destroy_stack(
         }
     }
     progress.phase("deleting");
-    stack::delete(&cfn, &stage.stack_name, progress).await?;
+    stack::delete_retaining(&cfn, &stage.stack_name, retain, Some(&stage.name), progress).await?;
     let ssm = ctx.aws.ssm(&cfg);
     for name in stage.publish_outputs.values() {
         // Already gone is fine; anything else (a refusal) is said, the stack is gone anyway.

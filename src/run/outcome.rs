@@ -24,6 +24,8 @@ pub(crate) enum StageState {
     Destroyed,
     /// `destroy`: the stack did not exist.
     Absent,
+    /// `rollback`: the stack was brought back to a stable state.
+    RolledBack,
 }
 
 impl StageState {
@@ -44,6 +46,7 @@ impl StageState {
             StageState::Interrupted => "interrupted",
             StageState::Destroyed => "destroyed",
             StageState::Absent => "absent",
+            StageState::RolledBack => "rolled back",
         }
     }
 }

@@ -34,6 +34,7 @@ pub(crate) async fn deploy(ctx: &Arc<Context>, opts: &RunOptions, mode: Mode) ->
         .map(|s| s.depends_on.clone())
         .collect();
     let approval = opts.approval;
+    let no_rollback = opts.no_rollback;
     stages::run(
         ctx,
         &waits_for,
@@ -42,7 +43,7 @@ pub(crate) async fn deploy(ctx: &Arc<Context>, opts: &RunOptions, mode: Mode) ->
         opts.stage_timeout,
         |i| {
             let ctx = ctx.clone();
-            async move { run_stage(&ctx, i, mode, approval).await }
+            async move { run_stage(&ctx, i, mode, approval, no_rollback).await }
         },
     )
     .await
@@ -53,6 +54,7 @@ async fn run_stage(
     index: usize,
     mode: Mode,
     approval: Approval,
+    no_rollback: bool,
 ) -> StageReport {
     let stage = &ctx.plan.stages[index];
     let started = Instant::now();
@@ -61,7 +63,14 @@ async fn run_stage(
         &format!("stack {} in {}", stage.stack_name, stage.env),
     );
     let mut asset_counts = None;
-    let result = deploy_stage(ctx, stage, mode, approval, &progress, &mut asset_counts).await;
+    let result = deploy_stage(
+        ctx,
+        stage,
+        (mode, approval, no_rollback),
+        &progress,
+        &mut asset_counts,
+    )
+    .await;
     let mut report = skipped(stage, String::new());
     report.assets = asset_counts;
     report.duration_seconds = started.elapsed().as_secs_f64();
@@ -225,14 +234,15 @@ fn failed(
     report.stack_status = Failure::stack_status(e);
 }
 
+/// `how`: diff or deploy, the approval asked for, and whether to execute without rollback.
 async fn deploy_stage(
     ctx: &Arc<Context>,
     stage: &Stage,
-    mode: Mode,
-    approval: Approval,
+    how: (Mode, Approval, bool),
     progress: &StageProgress,
     asset_counts: &mut Option<AssetCounts>,
 ) -> Result<Done> {
+    let (mode, approval, no_rollback) = how;
     progress.phase("resolving parameters");
     let outputs = referenced_outputs(ctx, stage).await?;
 
@@ -297,6 +307,12 @@ async fn deploy_stage(
         execution_role_arn: (!stage.overrides.no_execution_role)
             .then(|| stage.roles.cfn_exec.arn.clone()),
         termination_protection: stage.termination_protection,
+        stage: Some(stage.name.clone()),
+        disable_rollback: no_rollback,
+        triggers: stack::Triggers {
+            alarms: stage.rollback_alarms.clone(),
+            minutes: stage.monitoring_minutes,
+        },
     };
     let cfn = ctx.aws.cloudformation(&cfg);
     let outcome = stack::deploy(&cfn, &spec, mode, approval, progress).await?;

@@ -89,6 +89,13 @@ pub(crate) struct StageEntry {
     pub(crate) secret_outputs: Vec<String>,
     #[serde(default)]
     pub(crate) termination_protection: bool,
+    /// CloudWatch alarm ARNs that roll the stage's deploy back while in ALARM (the change set's
+    /// RollbackConfiguration).
+    #[serde(default)]
+    pub(crate) rollback_alarms: Vec<String>,
+    /// How long, after the resources, CloudFormation keeps watching those alarms (0 to 180).
+    #[serde(default)]
+    pub(crate) monitoring_minutes: Option<i64>,
     /// Files and directories published to the staging bucket before the stack is deployed,
     /// referenced in parameters as `${assets.NAME.bucket|key|s3_url|url}`.
     #[serde(default)]

@@ -46,6 +46,9 @@ mod pipeline;
 /// Termination protection settled on every deploy and honoured by destroy; SSM-typed parameters
 /// never skipped as unchanged.
 mod protection;
+/// Stuck stacks brought back: UPDATE_ROLLBACK_FAILED (`rollback --skip`), `deploy --no-rollback`
+/// and RollbackStack, DELETE_FAILED (`destroy --retain`), stacks another operation is changing.
+mod recovery;
 /// Role ARNs named by a cloud assembly are used for every call made for its stack.
 mod roles;
 /// No credential in anything pipeline-run prints or writes.

@@ -241,6 +241,9 @@ async fn deploy_toolkit(
         tags: BTreeMap::new(),
         execution_role_arn: None,
         termination_protection: existing.as_ref().is_some_and(|e| e.termination_protection),
+        stage: None,
+        disable_rollback: false,
+        triggers: Default::default(),
     };
     stack::deploy(&cfn, &spec, Mode::Deploy, Approval::Never, progress).await
 }

@@ -9,7 +9,8 @@ use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::SdkError;
 use aws_sdk_cloudformation::operation::create_change_set::builders::CreateChangeSetFluentBuilder;
 use aws_sdk_cloudformation::types::{
-    Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Tag,
+    Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, RollbackConfiguration,
+    RollbackTrigger, Tag,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -86,7 +87,27 @@ fn request(
     if let Some(role) = &spec.execution_role_arn {
         request = request.role_arn(role);
     }
+    if !spec.triggers.is_empty() {
+        request = request.rollback_configuration(rollback_configuration(&spec.triggers));
+    }
     request
+}
+
+fn rollback_configuration(t: &super::Triggers) -> RollbackConfiguration {
+    let triggers = t
+        .alarms
+        .iter()
+        .map(|arn| {
+            RollbackTrigger::builder()
+                .arn(arn)
+                .r#type("AWS::CloudWatch::Alarm")
+                .build()
+        })
+        .collect();
+    RollbackConfiguration::builder()
+        .set_rollback_triggers(Some(triggers))
+        .set_monitoring_time_in_minutes(t.minutes.and_then(|m| i32::try_from(m).ok()))
+        .build()
 }
 
 /// The change set's parameters: the values of the spec, then the kept ones with
@@ -242,11 +263,17 @@ fn sign(action: &str) -> &'static str {
     }
 }
 
-pub(super) async fn execute(cfn: &Client, stack: &str, change_set: &ChangeSet) -> Result<()> {
+pub(super) async fn execute(
+    cfn: &Client,
+    stack: &str,
+    change_set: &ChangeSet,
+    disable_rollback: bool,
+) -> Result<()> {
     match cfn
         .execute_change_set()
         .stack_name(stack)
         .change_set_name(&change_set.id)
+        .set_disable_rollback(disable_rollback.then_some(true))
         .client_request_token(format!("exec-{}", change_set.name))
         .send()
         .await
@@ -362,6 +389,9 @@ mod tests {
             tags: Default::default(),
             execution_role_arn: None,
             termination_protection: false,
+            stage: None,
+            disable_rollback: false,
+            triggers: Default::default(),
         };
         let built = parameters(&spec);
         let got: Vec<(Option<&str>, Option<&str>, Option<bool>)> = built

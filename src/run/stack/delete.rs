@@ -1,19 +1,34 @@
-//! Deleting a stack and waiting until it is gone.
+//! Deleting a stack and waiting until it is gone; a deletion that fails names the resources it
+//! could not delete (`recovery::stuck`).
 
 use anyhow::Result;
 use aws_sdk_cloudformation::Client;
 
 use super::events::{event_ids, new_events, show_events};
-use super::{deploy_error, describe, status_of};
+use super::{deploy_error, describe, recovery, status_of};
 use crate::aws::errors::describe_sdk_error;
 use crate::poll::Backoff;
 use crate::progress::StageProgress;
 
 /// Deletes a stack and waits until it is gone, streaming its events.
 pub(crate) async fn delete(cfn: &Client, name: &str, progress: &StageProgress) -> Result<()> {
+    delete_retaining(cfn, name, &[], None, progress).await
+}
+
+/// Deletes a stack keeping the resources named in `retain` (RetainResources: only for a stack in
+/// DELETE_FAILED), and waits until it is gone. A DELETE_FAILED end lists the resources not
+/// deleted, with the fix for the `stage` named.
+pub(crate) async fn delete_retaining(
+    cfn: &Client,
+    name: &str,
+    retain: &[String],
+    stage: Option<&str>,
+    progress: &StageProgress,
+) -> Result<()> {
     let mut seen = event_ids(cfn, name).await;
     cfn.delete_stack()
         .stack_name(name)
+        .set_retain_resources((!retain.is_empty()).then(|| retain.to_vec()))
         .send()
         .await
         .map_err(|e| {
@@ -32,10 +47,7 @@ pub(crate) async fn delete(cfn: &Client, name: &str, progress: &StageProgress) -
             Some(stack) => {
                 let status = status_of(&stack);
                 if status == "DELETE_FAILED" {
-                    return Err(deploy_error(format!(
-                        "stack {name} could not be deleted (DELETE_FAILED): {}\n  see: aws cloudformation describe-stack-events --stack-name {name}",
-                        stack.stack_status_reason().unwrap_or("no reason given")
-                    )));
+                    return Err(recovery::stuck(cfn, name, stage, &status).await);
                 }
             }
         }

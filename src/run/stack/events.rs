@@ -93,7 +93,7 @@ pub(super) fn show_events(
 
 /// Whether a resource's status reason says CloudFormation cancelled it because another resource
 /// failed ("Resource creation cancelled", "Resource update cancelled"): a consequence, not a cause.
-fn is_cancellation(status_reason: &str) -> bool {
+pub(super) fn is_cancellation(status_reason: &str) -> bool {
     status_reason.contains("cancelled")
 }
 
@@ -101,8 +101,23 @@ fn is_cancellation(status_reason: &str) -> bool {
 pub(super) async fn follow(
     cfn: &Client,
     name: &str,
+    seen: HashSet<String>,
+    progress: &StageProgress,
+) -> Result<Stack> {
+    follow_to(cfn, name, seen, progress, &SUCCEEDED).await
+}
+
+/// The final states a deploy succeeds in.
+const SUCCEEDED: [&str; 3] = ["CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"];
+
+/// Follows a stack to a final state, streaming its resource events; Ok when it is one of
+/// `success`, else fails with the root cause.
+pub(super) async fn follow_to(
+    cfn: &Client,
+    name: &str,
     mut seen: HashSet<String>,
     progress: &StageProgress,
+    success: &[&str],
 ) -> Result<Stack> {
     let mut backoff = Backoff::cloudformation();
     let mut failures: Vec<String> = Vec::new();
@@ -129,10 +144,7 @@ pub(super) async fn follow(
                 .await
                 .map_err(|e| lost_track(cfn, name, e))?;
             show_events(&last, progress, &mut failures);
-            if matches!(
-                status.as_str(),
-                "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE"
-            ) {
+            if success.contains(&status.as_str()) {
                 return Ok(stack);
             }
             return Err(ended(name, status, &failures, &stack));

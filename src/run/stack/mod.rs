@@ -5,6 +5,7 @@
 mod changeset;
 mod delete;
 mod events;
+mod recovery;
 pub(crate) mod template_diff;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +20,8 @@ use crate::error::{ExitKind, fail, fail_fix};
 use crate::model::template::resolved_from_ssm;
 use crate::progress::StageProgress;
 use changeset::ChangeSet;
-pub(crate) use delete::delete;
+pub(crate) use delete::{delete, delete_retaining};
+pub(crate) use recovery::{Recovered, busy, recover};
 
 /// What to deploy.
 #[derive(Debug, Clone)]
@@ -34,6 +36,51 @@ pub(crate) struct StackSpec {
     /// The CloudFormation execution role (passed as RoleARN); None deploys with the caller's rights.
     pub(crate) execution_role_arn: Option<String>,
     pub(crate) termination_protection: bool,
+    /// The stage it deploys, which the fixes of a stuck stack name (`pipeline-run rollback
+    /// STAGE`); None for a stack of no stage (the bootstrap stack: the AWS CLI's fixes).
+    pub(crate) stage: Option<String>,
+    /// Execute without rollback (`deploy --no-rollback`): a failure keeps what was made.
+    pub(crate) disable_rollback: bool,
+    /// The change set's rollback triggers (stage `rollback_alarms:`, `monitoring_minutes:`).
+    pub(crate) triggers: Triggers,
+}
+
+/// Rollback triggers (RollbackConfiguration): CloudWatch alarms that roll the operation back
+/// while in ALARM, watched through the resources and `minutes` after them. None given keeps the
+/// stack's (CloudFormation uses the last ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Triggers {
+    pub(crate) alarms: Vec<String>,
+    pub(crate) minutes: Option<u32>,
+}
+
+impl Triggers {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.alarms.is_empty() && self.minutes.is_none()
+    }
+
+    /// Whether the deployed stack's rollback configuration is this one (always, when none is set).
+    fn same_as(&self, stack: &Stack) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let deployed = stack.rollback_configuration();
+        let mut arns: Vec<&str> = deployed
+            .map(|c| {
+                c.rollback_triggers()
+                    .iter()
+                    .filter_map(|t| t.arn())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut wanted: Vec<&str> = self.alarms.iter().map(String::as_str).collect();
+        arns.sort_unstable();
+        wanted.sort_unstable();
+        let minutes = deployed
+            .and_then(|c| c.monitoring_time_in_minutes())
+            .unwrap_or(0);
+        arns == wanted && i64::from(minutes) == i64::from(self.minutes.unwrap_or(0))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -213,7 +260,22 @@ pub(crate) async fn deploy(
         ));
     }
 
-    let stack = execute(cfn, name, &change_set, changes.len(), progress).await?;
+    if spec.disable_rollback
+        && let Some(r) = changes
+            .iter()
+            .find(|c| c.replacement.as_deref() == Some("True"))
+    {
+        changeset::withdraw(cfn, name, &change_set, first_deploy).await;
+        return Err(fail_fix(
+            ExitKind::Deploy,
+            format!(
+                "change set for stack {name} replaces {} ({}): a replacement cannot run without rollback; nothing was executed",
+                r.logical_id, r.resource_type
+            ),
+            "deploy without --no-rollback",
+        ));
+    }
+    let stack = execute(cfn, spec, &change_set, changes.len(), progress).await?;
     settle(Done {
         stack: Some(stack),
         changes,
@@ -285,6 +347,14 @@ async fn start(
     let status = status_of(stack);
     match status.as_str() {
         "REVIEW_IN_PROGRESS" => Ok(Start::ChangeSet(ChangeSetType::Create, None)),
+        // Left failed on purpose (--no-rollback): an update goes on from what is there, again
+        // without rollback, as AWS requires.
+        "CREATE_FAILED" | "UPDATE_FAILED" if spec.disable_rollback => {
+            Ok(Start::ChangeSet(ChangeSetType::Update, None))
+        }
+        "UPDATE_FAILED" if mode == Mode::Deploy => {
+            Err(recovery::stuck(cfn, name, spec.stage.as_deref(), &status).await)
+        }
         // A stack whose first creation failed can only be deleted; the CDK and rain both delete
         // and re-create it, so a failed first deploy never blocks the next one.
         "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => {
@@ -314,20 +384,10 @@ async fn start(
             delete(cfn, name, progress).await?;
             Ok(Start::ChangeSet(ChangeSetType::Create, Some(status)))
         }
-        s if s.ends_with("_IN_PROGRESS") => Err(fail_fix(
-            ExitKind::Deploy,
-            format!("stack {name} is {s}: another deployment is running or was interrupted"),
-            format!(
-                "wait until it finishes (aws cloudformation describe-stacks --stack-name {name}) and run again"
-            ),
-        )),
-        "UPDATE_ROLLBACK_FAILED" => Err(fail_fix(
-            ExitKind::Deploy,
-            format!("stack {name} is UPDATE_ROLLBACK_FAILED"),
-            format!(
-                "aws cloudformation continue-update-rollback --stack-name {name}, then run again"
-            ),
-        )),
+        s if s.ends_with("_IN_PROGRESS") => Err(recovery::busy(cfn, name, stack, s)),
+        "UPDATE_ROLLBACK_FAILED" => {
+            Err(recovery::stuck(cfn, name, spec.stage.as_deref(), &status).await)
+        }
         "DELETE_FAILED" => Err(fail_fix(
             ExitKind::Deploy,
             format!("stack {name} is DELETE_FAILED"),
@@ -363,19 +423,26 @@ async fn approved(name: &str, changes: &[ResourceChange]) -> bool {
     .await
 }
 
-/// Executes the change set and follows the stack to a final state.
+/// Executes the change set and follows the stack to a final state; a failure is explained from
+/// the stack's events (`recovery::explain`).
 async fn execute(
     cfn: &Client,
-    name: &str,
+    spec: &StackSpec,
     change_set: &ChangeSet,
     changes: usize,
     progress: &StageProgress,
 ) -> Result<Stack> {
+    let name = &spec.stack_name;
     progress.set_total(changes as u64);
     progress.phase("executing");
     let seen = events::event_ids(cfn, name).await;
-    changeset::execute(cfn, name, change_set).await?;
-    events::follow(cfn, name, seen, progress).await
+    changeset::execute(cfn, name, change_set, spec.disable_rollback).await?;
+    match events::follow(cfn, name, seen, progress).await {
+        Ok(stack) => Ok(stack),
+        Err(e) => {
+            Err(recovery::explain(cfn, name, spec.stage.as_deref(), &spec.triggers.alarms, e).await)
+        }
+    }
 }
 
 /// Termination protection is no change-set property: it is set apart.
@@ -505,7 +572,7 @@ fn same_settings(stack: &Stack, spec: &StackSpec) -> bool {
             )
         })
         .collect();
-    deployed_tags == spec.tags
+    deployed_tags == spec.tags && spec.triggers.same_as(stack)
 }
 
 /// Equal text, or equal documents once parsed (CloudFormation may hand back JSON for YAML).

@@ -82,6 +82,7 @@ pub(super) fn stage(
     parameters::required(cx, known, sourced, i, s);
     publish_outputs(cx, known, i, s);
     secret_outputs(cx, known, i, s);
+    let (rollback_alarms, monitoring_minutes) = rollback_triggers(cx, s);
     let from_source = sourced.remove(&s.name);
     let stack_name = stack_name(cx, s, from_source.as_ref());
     let assets = assets::assets(cx, &known.dir, known.asset_root.as_ref(), s);
@@ -118,6 +119,8 @@ pub(super) fn stage(
             publish_outputs: s.publish_outputs.clone(),
             secret_outputs: s.secret_outputs.iter().cloned().collect(),
             termination_protection: base.termination_protection || s.termination_protection,
+            rollback_alarms,
+            monitoring_minutes,
             line,
             ..base
         };
@@ -127,6 +130,50 @@ pub(super) fn stage(
         stage
     });
     (stage, Some(placement))
+}
+
+/// The rollback triggers: alarm ARNs well-formed (`arn:PARTITION:cloudwatch:REGION:ACCOUNT:alarm:NAME`),
+/// monitoring minutes from 0 to 180 (CloudFormation's range); the valid ones.
+fn rollback_triggers(cx: &mut Cx, s: &StageEntry) -> (Vec<String>, Option<u32>) {
+    let mut alarms = Vec::new();
+    for arn in &s.rollback_alarms {
+        if is_alarm_arn(arn) {
+            alarms.push(arn.clone());
+        } else {
+            cx.in_stage(&s.name, "rollback_alarms")
+                .field("rollback_alarms")
+                .report(
+                    format!("'{arn}' is not a CloudWatch alarm ARN"),
+                    "use arn:aws:cloudwatch:REGION:ACCOUNT_ID:alarm:NAME",
+                );
+        }
+    }
+    let minutes = match s.monitoring_minutes {
+        Some(m) if (0..=180).contains(&m) => u32::try_from(m).ok(),
+        Some(m) => {
+            cx.in_stage(&s.name, "monitoring_minutes")
+                .field("monitoring_minutes")
+                .report(
+                    format!("monitoring_minutes {m} is out of range"),
+                    "use 0 to 180 minutes",
+                );
+            None
+        }
+        None => None,
+    };
+    (alarms, minutes)
+}
+
+fn is_alarm_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    let lower = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    matches!(parts.as_slice(), ["arn", partition, "cloudwatch", region, account, "alarm", name]
+        if lower(partition) && lower(region) && account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit()) && !name.is_empty())
 }
 
 /// The stages named under `depends_on` (output references add more, in `parameters`).
