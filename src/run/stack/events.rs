@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::{Stack, StackEvent};
+use aws_sdk_cloudformation::types::{HookFailureMode, HookStatus, Stack, StackEvent};
 
 use super::{deploy_error, describe, region_flag, status_of};
 use crate::aws::errors::describe_sdk_error;
@@ -85,10 +85,31 @@ pub(super) fn show_events(
         let is_stack = resource_type == "AWS::CloudFormation::Stack";
         let reason = e.resource_status_reason().unwrap_or_default();
         progress.resource_event(logical, resource_type, &status, reason, is_stack);
+        failures.extend(hook_failure(e));
         if status.ends_with("_FAILED") && !is_stack && !is_cancellation(reason) {
             failures.push(format!("{logical} ({resource_type}) {status}: {reason}"));
         }
     }
+}
+
+/// A CloudFormation Hook that failed a resource (failure mode `FAIL`; a `WARN` hook only warns):
+/// its result, which the resource's own failure ("The following hook(s) failed") only points to.
+fn hook_failure(e: &StackEvent) -> Option<String> {
+    let failed = matches!(
+        e.hook_status(),
+        Some(HookStatus::HookCompleteFailed | HookStatus::HookFailed)
+    );
+    if !failed || e.hook_failure_mode() != Some(&HookFailureMode::Fail) {
+        return None;
+    }
+    Some(format!(
+        "{} ({}) hook {} {}: {}",
+        e.logical_resource_id().unwrap_or_default(),
+        e.resource_type().unwrap_or_default(),
+        e.hook_type().unwrap_or_default(),
+        e.hook_status().map(HookStatus::as_str).unwrap_or_default(),
+        e.hook_status_reason().unwrap_or_default()
+    ))
 }
 
 /// Whether a resource's status reason says CloudFormation cancelled it because another resource
@@ -201,5 +222,45 @@ mod tests {
         assert!(!is_cancellation(
             "The parameter already exists. To overwrite this value, set the overwrite option in the request to true."
         ));
+    }
+
+    fn hook_event(mode: HookFailureMode, status: HookStatus) -> StackEvent {
+        StackEvent::builder()
+            .logical_resource_id("Bucket")
+            .resource_type("AWS::S3::Bucket")
+            .resource_status(aws_sdk_cloudformation::types::ResourceStatus::CreateInProgress)
+            .hook_type("Org::Security::BucketPolicy")
+            .hook_status(status)
+            .hook_status_reason("public access is not allowed")
+            .hook_failure_mode(mode)
+            .build()
+    }
+
+    #[test]
+    fn a_failing_hook_in_fail_mode_is_the_cause_and_one_in_warn_mode_is_not() {
+        assert_eq!(
+            hook_failure(&hook_event(
+                HookFailureMode::Fail,
+                HookStatus::HookCompleteFailed
+            ))
+            .as_deref(),
+            Some(
+                "Bucket (AWS::S3::Bucket) hook Org::Security::BucketPolicy HOOK_COMPLETE_FAILED: public access is not allowed"
+            )
+        );
+        assert_eq!(
+            hook_failure(&hook_event(
+                HookFailureMode::Warn,
+                HookStatus::HookCompleteFailed
+            )),
+            None
+        );
+        assert_eq!(
+            hook_failure(&hook_event(
+                HookFailureMode::Fail,
+                HookStatus::HookCompleteSucceeded
+            )),
+            None
+        );
     }
 }
