@@ -234,6 +234,8 @@ pub(crate) struct StageOverrides {
     pub(crate) caller_credentials: bool,
     /// The manifest names no CloudFormation execution role: the change set gets no RoleARN.
     pub(crate) no_execution_role: bool,
+    /// `notificationArns`: the SNS topics the change set gives CloudFormation for stack events.
+    pub(crate) notification_arns: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -313,6 +313,7 @@ async fn deploy_stage(
             alarms: stage.rollback_alarms.clone(),
             minutes: stage.monitoring_minutes,
         },
+        notification_arns: stage.overrides.notification_arns.clone(),
     };
     let cfn = ctx.aws.cloudformation(&cfg);
     let outcome = stack::deploy(&cfn, &spec, mode, approval, progress).await?;

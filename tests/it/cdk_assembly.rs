@@ -275,3 +275,37 @@ fn a_newer_schema_without_unknown_fields_is_listed_with_a_warning_naming_its_ver
     );
     assert!(r.stdout.contains("BetaApiE5F6A7B8"), "{}", r.stdout);
 }
+
+#[tokio::test]
+async fn a_stacks_notification_arns_are_given_to_cloudformation() {
+    let aws = aws();
+    aws.bootstrap_both();
+    let cfg = aws.sdk("admin-b").await;
+    let topic = create_stack(
+        &cfg,
+        "notification-topic",
+        r#"{"Resources":{"T":{"Type":"AWS::SNS::Topic"}},"Outputs":{"Arn":{"Value":{"Ref":"T"}}}}"#,
+    )
+    .await["Arn"]
+        .clone();
+    let s = Scratch::new("notification-arns");
+    let app = edited(
+        &s,
+        "tests/fixtures/assembly-two-accounts",
+        "manifest.json",
+        |m| {
+            m["artifacts"]["AppStack"]["properties"]["notificationArns"] =
+                serde_json::json!([topic.clone()]);
+        },
+    );
+    let r = aws.run(&["deploy", "--app", &app, "AppStack"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cfn = aws_sdk_cloudformation::Client::new(&cfg);
+    let out = cfn
+        .describe_stacks()
+        .stack_name("AppStack")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stacks()[0].notification_arns(), [topic]);
+}

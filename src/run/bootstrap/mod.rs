@@ -244,6 +244,7 @@ async fn deploy_toolkit(
         stage: None,
         disable_rollback: false,
         triggers: Default::default(),
+        notification_arns: Vec::new(),
     };
     stack::deploy(&cfn, &spec, Mode::Deploy, Approval::Never, progress).await
 }

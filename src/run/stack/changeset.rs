@@ -90,6 +90,9 @@ fn request(
     if !spec.triggers.is_empty() {
         request = request.rollback_configuration(rollback_configuration(&spec.triggers));
     }
+    if !spec.notification_arns.is_empty() {
+        request = request.set_notification_arns(Some(spec.notification_arns.clone()));
+    }
     request
 }
 
@@ -392,6 +395,7 @@ mod tests {
             stage: None,
             disable_rollback: false,
             triggers: Default::default(),
+            notification_arns: Vec::new(),
         };
         let built = parameters(&spec);
         let got: Vec<(Option<&str>, Option<&str>, Option<bool>)> = built

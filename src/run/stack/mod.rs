@@ -43,6 +43,9 @@ pub(crate) struct StackSpec {
     pub(crate) disable_rollback: bool,
     /// The change set's rollback triggers (stage `rollback_alarms:`, `monitoring_minutes:`).
     pub(crate) triggers: Triggers,
+    /// SNS topics for the stack's events (a cloud assembly's `notificationArns`); none given keeps
+    /// the stack's.
+    pub(crate) notification_arns: Vec<String>,
 }
 
 /// Rollback triggers (RollbackConfiguration): CloudWatch alarms that roll the operation back

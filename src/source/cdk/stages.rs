@@ -120,6 +120,7 @@ fn plan_from_assembly(
             overrides: StageOverrides {
                 template_url: stack.template_asset_url.clone(),
                 bootstrap_version: bootstrap_requirement(assembly, stack),
+                notification_arns: stack.notification_arns.clone(),
                 caller_credentials: stack.assume_role_arn.is_none(),
                 no_execution_role: stack.cfn_exec_role_arn.is_none(),
             },

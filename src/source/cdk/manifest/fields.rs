@@ -8,7 +8,7 @@
 //! `metadata` other than legacy assets, `runtime`, `minimumCliVersion`: the CDK CLI's own
 //! version floor; tree and feature-flag reports), and a few are refused where used because they
 //! change how a stack must be deployed and pipeline-run does not do it yet
-//! (`assumeRoleAdditionalOptions`, `assumeRoleExternalId`, `notificationArns`, `source.executable`).
+//! (`assumeRoleAdditionalOptions`, `assumeRoleExternalId`, `source.executable`).
 //! A schema newer than 55 may add fields that change deploy semantics, so any field outside these
 //! lists is refused, naming the field and the artifact; the CDK also bumps the major for fields
 //! that do not, and those assemblies load with a warning only.

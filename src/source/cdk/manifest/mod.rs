@@ -75,6 +75,8 @@ pub(crate) struct AssemblyStack {
     /// Absolute path of the synthesized template.
     pub(crate) template_path: PathBuf,
     pub(crate) parameters: BTreeMap<String, String>,
+    /// `notificationArns`: SNS topics CloudFormation sends the stack's events to.
+    pub(crate) notification_arns: Vec<String>,
     pub(crate) tags: BTreeMap<String, String>,
     /// Role to assume for deploying (the bootstrap deploy role).
     pub(crate) assume_role_arn: Option<String>,

@@ -62,11 +62,6 @@ pub(super) fn resolve(
             "{file}: stack '{id}': \"assumeRoleAdditionalOptions\" (session tags or other AssumeRole options) is not supported yet; remove deployRoleAdditionalOptions from the stack synthesizer"
         ));
     }
-    if !properties.notification_arns.is_empty() {
-        found.problem(format!(
-            "{file}: stack '{id}': \"notificationArns\" (SNS topics for stack events) is not supported yet; remove notificationArns from the stack, or deploy it with `cdk deploy`"
-        ));
-    }
 
     let template_path = assembly.directory.join(&properties.template_file);
     if !template_path.is_file() {
@@ -123,6 +118,11 @@ pub(super) fn resolve(
         assembly_directory: assembly.directory.to_path_buf(),
         parameters: properties.parameters,
         tags: properties.tags,
+        notification_arns: properties
+            .notification_arns
+            .iter()
+            .map(|a| env.fill(a))
+            .collect(),
         assume_role_arn: resolve(properties.assume_role_arn),
         assume_role_external_id: properties.assume_role_external_id,
         cfn_exec_role_arn: resolve(properties.cloud_formation_execution_role_arn),
