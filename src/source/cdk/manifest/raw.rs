@@ -63,8 +63,11 @@ pub(super) struct StackProperties {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct BootstrapRole {
     pub(super) arn: String,
+    pub(super) assume_role_external_id: Option<String>,
+    pub(super) assume_role_additional_options: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]

@@ -92,12 +92,14 @@ fn every_problem_of_an_assembly_is_reported_at_once() {
     fs::remove_dir(dir.0.join("asset.StackAdir")).unwrap();
     rewrite_manifest(&dir, |m| {
         m["artifacts"]["Mystery"] = json!({ "type": "cdk:hologram" });
+        m["artifacts"]["StackB"]["properties"]["lookupRole"]["assumeRoleExternalId"] = json!("x");
         m["missing"] =
             json!([{ "key": "vpc-provider:account=1", "provider": "vpc-provider", "props": {} }]);
     });
     let error = dir.load_error();
     for expected in [
-        "has 4 problems; nothing was deployed:",
+        "has 5 problems; nothing was deployed:",
+        "stack 'StackB': lookupRole's \"assumeRoleExternalId\"",
         "\n- ",
         "context lookups that were not done (vpc-provider:account=1)",
         "artifact 'Mystery' has type 'cdk:hologram'",

@@ -53,6 +53,17 @@ pub(super) fn resolve(
         artifact.environment.as_deref(),
     ));
 
+    if let Some(role) = &properties.lookup_role
+        && (role.assume_role_external_id.is_some()
+            || role
+                .assume_role_additional_options
+                .as_ref()
+                .is_some_and(|options| !options.is_empty()))
+    {
+        found.problem(format!(
+            "{file}: stack '{id}': lookupRole's \"assumeRoleExternalId\"/\"assumeRoleAdditionalOptions\" (an external id or session options for the lookup role) are not supported yet; remove lookupRoleExternalId/lookupRoleAdditionalOptions from the stack synthesizer"
+        ));
+    }
     if properties
         .assume_role_additional_options
         .as_ref()
