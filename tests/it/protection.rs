@@ -33,18 +33,6 @@ async fn parameter(aws: &Aws, name: &str) -> Option<String> {
     out.parameter()?.value().map(str::to_string)
 }
 
-fn deploy(aws: &Aws, file: &str) -> Run {
-    aws.run(&[
-        "deploy",
-        "--all",
-        "-f",
-        file,
-        "--no-verify",
-        "--output",
-        "json",
-    ])
-}
-
 #[tokio::test]
 async fn protection_set_on_an_unchanged_stack_holds_against_destroy_until_a_deploy_turns_it_off() {
     let aws = aws();
@@ -52,13 +40,13 @@ async fn protection_set_on_an_unchanged_stack_holds_against_destroy_until_a_depl
     let scratch = Scratch::new("protection");
     scratch.write("t.yml", TEMPLATE);
     let file = stage_file(&scratch, false);
-    let first = deploy(&aws, &file);
+    let first = deploy_all_json(&aws, &file);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(live_protection(&aws, "Net").await, Some(false));
 
     // Only the protection changes: no change set, but the stack is protected and the stage says so.
     let file = stage_file(&scratch, true);
-    let on = deploy(&aws, &file);
+    let on = deploy_all_json(&aws, &file);
     assert_eq!(on.code, 0, "{}", on.stderr);
     let s = &on.json()["stages"][0];
     assert_eq!(s["status"], "deployed", "{s}");
@@ -76,7 +64,7 @@ async fn protection_set_on_an_unchanged_stack_holds_against_destroy_until_a_depl
     assert!(!on.stderr.contains("no changes"), "{}", on.stderr);
     assert_eq!(live_protection(&aws, "Net").await, Some(true));
     // Settled: the next deploy has nothing to do.
-    let again = deploy(&aws, &file);
+    let again = deploy_all_json(&aws, &file);
     assert_eq!(
         again.json()["stages"][0]["status"],
         "no_changes",
@@ -136,7 +124,7 @@ async fn protection_set_on_an_unchanged_stack_holds_against_destroy_until_a_depl
     assert_eq!(live_protection(&aws, "Net").await, Some(true));
 
     // Deployed without protection: it goes, and then destroy deletes the stack.
-    let off = deploy(&aws, &file);
+    let off = deploy_all_json(&aws, &file);
     assert_eq!(off.code, 0, "{}", off.stderr);
     assert_eq!(
         off.json()["stages"][0]["change_list"],
@@ -232,7 +220,7 @@ async fn a_stack_whose_ssm_typed_parameter_has_a_new_value_is_deployed_again() {
     let scratch = Scratch::new("protection-ssm");
     scratch.write("t.yml", &template("the bootstrap version"));
     let file = stage_file(&scratch, false);
-    let first = deploy(&aws, &file);
+    let first = deploy_all_json(&aws, &file);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(
         parameter(&aws, "/protection-test/seen-version").await,
@@ -240,7 +228,7 @@ async fn a_stack_whose_ssm_typed_parameter_has_a_new_value_is_deployed_again() {
     );
 
     // Nothing changed, but the value behind the name may have: a change set, found empty.
-    let same = deploy(&aws, &file);
+    let same = deploy_all_json(&aws, &file);
     assert_eq!(same.code, 0, "{}", same.stderr);
     assert!(
         same.stderr
@@ -260,7 +248,7 @@ async fn a_stack_whose_ssm_typed_parameter_has_a_new_value_is_deployed_again() {
         .send()
         .await
         .unwrap();
-    let changed = deploy(&aws, &file);
+    let changed = deploy_all_json(&aws, &file);
     assert_eq!(changed.code, 0, "{}", changed.stderr);
     let s = &changed.json()["stages"][0];
     assert_eq!(s["status"], "deployed", "{s}");
@@ -277,7 +265,7 @@ async fn a_stack_whose_ssm_typed_parameter_has_a_new_value_is_deployed_again() {
     // The CDK's [cdk:skip] mark (on every CDK stack's BootstrapVersion) lets the stack be skipped
     // as the CDK skips it: no change set, so a new value is not picked up.
     scratch.write("t.yml", &template("the bootstrap version [cdk:skip]"));
-    assert_eq!(deploy(&aws, &file).code, 0);
+    assert_eq!(deploy_all_json(&aws, &file).code, 0);
     ssm.put_parameter()
         .name(version_name)
         .value(&version)
@@ -285,7 +273,7 @@ async fn a_stack_whose_ssm_typed_parameter_has_a_new_value_is_deployed_again() {
         .send()
         .await
         .unwrap();
-    let skipped = deploy(&aws, &file);
+    let skipped = deploy_all_json(&aws, &file);
     assert_eq!(skipped.json()["stages"][0]["status"], "no_changes");
     assert!(
         !skipped.stderr.contains("parameters resolved from SSM"),
@@ -305,7 +293,7 @@ async fn a_failed_first_creation_under_protection_is_recreated_only_when_the_sta
     let scratch = Scratch::new("protection-recreate");
     scratch.write("t.yml", FAILING_TEMPLATE);
     let file = stage_file(&scratch, true);
-    let failed = deploy(&aws, &file);
+    let failed = deploy_all_json(&aws, &file);
     assert_eq!(failed.code, 3, "{}", failed.stderr);
     assert_eq!(
         failed.json()["stages"][0]["stack_status"],
@@ -322,7 +310,7 @@ async fn a_failed_first_creation_under_protection_is_recreated_only_when_the_sta
 
     // The stage protects it: deleting it to create it again is refused, with the way out.
     scratch.write("t.yml", TEMPLATE);
-    let refused = deploy(&aws, &file);
+    let refused = deploy_all_json(&aws, &file);
     assert_eq!(refused.code, 3, "{}", refused.stderr);
     assert!(
         refused
@@ -338,7 +326,7 @@ async fn a_failed_first_creation_under_protection_is_recreated_only_when_the_sta
 
     // The stage does not protect it: protection goes, the stack is created again.
     let file = stage_file(&scratch, false);
-    let recreated = deploy(&aws, &file);
+    let recreated = deploy_all_json(&aws, &file);
     assert_eq!(recreated.code, 0, "{}", recreated.stderr);
     let s = &recreated.json()["stages"][0];
     assert_eq!(s["stack_status"], "CREATE_COMPLETE", "{s}");

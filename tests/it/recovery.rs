@@ -106,6 +106,13 @@ fn assert_has(run: &Run, needles: &[&str]) {
     }
 }
 
+/// The run failed its stage (exit 3) with the stack left in `status`.
+#[track_caller]
+fn assert_ended(run: &Run, status: &str) {
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(stage_json(run)["stack_status"], status, "{}", run.stderr);
+}
+
 fn stage_json(run: &Run) -> serde_json::Value {
     run.json()["stages"][0].clone()
 }
@@ -127,11 +134,7 @@ async fn a_failed_rollback_is_reported_with_its_resources_and_rollback_skip_brin
     );
     stage.template(&template("2", "2"));
     let failed = stage.deploy(&aws, &[]);
-    assert_eq!(failed.code, 3, "{}", failed.stderr);
-    assert_eq!(
-        stage_json(&failed)["stack_status"],
-        "UPDATE_ROLLBACK_FAILED"
-    );
+    assert_ended(&failed, "UPDATE_ROLLBACK_FAILED");
     assert_has(
         &failed,
         &[
@@ -204,8 +207,7 @@ async fn no_rollback_keeps_a_failed_update_and_both_ways_out_converge() {
     );
     stage.template(&template("2", "2"));
     let failed = stage.deploy(&aws, &["--no-rollback"]);
-    assert_eq!(failed.code, 3, "{}", failed.stderr);
-    assert_eq!(stage_json(&failed)["stack_status"], "UPDATE_FAILED");
+    assert_ended(&failed, "UPDATE_FAILED");
     assert_has(
         &failed,
         &[
@@ -456,8 +458,7 @@ async fn a_failed_first_deploy_of_a_nested_stack_names_the_child_resource() {
     );
     let stage = Stage::new(&nested_parent(&aws, "child.yml", "1", "1").await);
     let failed = stage.deploy(&aws, &[]);
-    assert_eq!(failed.code, 3, "{}", failed.stderr);
-    assert_eq!(stage_json(&failed)["stack_status"], "ROLLBACK_COMPLETE");
+    assert_ended(&failed, "ROLLBACK_COMPLETE");
     assert_has(
         &failed,
         &[
@@ -525,11 +526,7 @@ async fn an_alarm_in_alarm_during_the_deploy_rolls_the_stage_back_and_is_reporte
     alarm(&aws, "ALARM");
     stage.template(&template("2", "2"));
     let rolled = stage.deploy(&aws, &[]);
-    assert_eq!(rolled.code, 3, "{}", rolled.stderr);
-    assert_eq!(
-        stage_json(&rolled)["stack_status"],
-        "UPDATE_ROLLBACK_COMPLETE"
-    );
+    assert_ended(&rolled, "UPDATE_ROLLBACK_COMPLETE");
     assert_has(
         &rolled,
         &[

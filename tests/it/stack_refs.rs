@@ -44,18 +44,6 @@ async fn consumer_value(aws: &Aws) -> Option<String> {
     out.parameter()?.value().map(str::to_string)
 }
 
-fn deploy(aws: &Aws, file: &str) -> Run {
-    aws.run(&[
-        "deploy",
-        "--all",
-        "-f",
-        file,
-        "--no-verify",
-        "--output",
-        "json",
-    ])
-}
-
 fn status(run: &Run, name: &str) -> String {
     stage(&run.json(), name)["status"]
         .as_str()
@@ -92,20 +80,20 @@ async fn a_stage_reading_another_stages_output_is_ordered_after_it_and_redeploye
         )])
     );
 
-    let first = deploy(&aws, &file);
+    let first = deploy_all_json(&aws, &file);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(consumer_value(&aws).await.as_deref(), Some("v1"));
 
     // Only the producer's template changes: the consumer's template, parameters and tags do not.
     s.write("producer.yml", &producer("v2"));
-    let second = deploy(&aws, &file);
+    let second = deploy_all_json(&aws, &file);
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert_eq!(status(&second, "Producer"), "deployed");
     assert_eq!(status(&second, "Consumer"), "deployed", "{}", second.stdout);
     assert_eq!(consumer_value(&aws).await.as_deref(), Some("v2"));
 
     // Nothing changed since: both are unchanged.
-    let third = deploy(&aws, &file);
+    let third = deploy_all_json(&aws, &file);
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert_eq!(status(&third, "Producer"), "no_changes");
     assert_eq!(
@@ -130,7 +118,7 @@ async fn a_stack_ref_role_that_does_not_trust_the_consumers_account_fails_the_st
     );
     assert_eq!(trust.code, 0, "{}", trust.stderr);
     let (_s, file) = scratch("v1");
-    let run = deploy(&aws, &file);
+    let run = deploy_all_json(&aws, &file);
     assert_ne!(run.code, 0, "{}", run.stderr);
     assert_eq!(status(&run, "Producer"), "deployed");
     assert_eq!(status(&run, "Consumer"), "failed");

@@ -417,6 +417,19 @@ pub fn oversized_stage_file(s: &Scratch) -> String {
 
 /// Runs pipeline-run against a loopback port that only accepts and counts connections (it
 /// answers nothing), with valid-looking credentials: the run, and how many connections it made.
+/// `deploy --all -f FILE --no-verify --output json` as the CI identity.
+pub fn deploy_all_json(aws: &Aws, file: &str) -> Run {
+    aws.run(&[
+        "deploy",
+        "--all",
+        "-f",
+        file,
+        "--no-verify",
+        "--output",
+        "json",
+    ])
+}
+
 /// A loopback endpoint that accepts and drops connections, counting them.
 pub fn counting_listener() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
